@@ -1,0 +1,136 @@
+"""The backend Protocol every store implements, and the registry that picks one by URL scheme.
+
+A backend loads a spec's generated data, samples keys, and opens *sessions*: one
+client connection executing requests with one strategy. The runner only talks to
+these interfaces, so a new store is done when the shared contract suite
+(`tests/contract/`) passes against it unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from featbench.errors import FeatbenchError
+from featbench.spec import WorkloadSpec
+from featbench.target import Target, parse_target
+
+Key = str | int
+RequestKeys = dict[str, Key]  # entity name -> key
+Row = dict[str, Any]  # column -> typed value (int, float, str, bool, datetime)
+
+
+@dataclass
+class RequestResult:
+    """What one timed request returns. Row values are not decoded on the timed path."""
+
+    rows_found: int
+    rows_looked_up: int
+    entity_ns: dict[str, int] | None = None  # time per entity where measured (serial)
+    error: str | None = None
+    consumed_units: float | None = None  # e.g. DynamoDB read capacity units charged
+
+
+@dataclass
+class IOSample:
+    """Blocks one request touched, from the server's own accounting (EXPLAIN BUFFERS)."""
+
+    shared_hit: int
+    shared_read: int
+    per_table: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class TableCheck:
+    table: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    rows: int | None = None
+
+
+@dataclass
+class LoadReport:
+    tables_loaded: int
+    tables_skipped: int
+    rows: int
+    bytes: int
+    seconds: float
+    checks: list[TableCheck] = field(default_factory=list)
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One client connection executing requests with one strategy."""
+
+    strategy: str
+
+    def execute(self, keys: RequestKeys) -> RequestResult: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    kind: str  # "postgres" | "redis" | "dynamodb"
+    strategies: tuple[str, ...]  # strategies this backend implements
+
+    def describe(self) -> dict[str, Any]:
+        """Server version and settings that matter to the benchmark (no secrets)."""
+        ...
+
+    def load(
+        self, spec: WorkloadSpec, scale: float, seed: int, *, streams: int, force: bool = False
+    ) -> LoadReport: ...
+
+    def verify(self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20) -> list[TableCheck]: ...
+
+    def check_tables(self, spec: WorkloadSpec) -> None:
+        """Raise FeatbenchError naming the first table of the spec that the target lacks."""
+        ...
+
+    def sample_keys(self, spec: WorkloadSpec, entity: str, n: int, seed: int) -> list[Key]: ...
+
+    def fetch(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, Row | None]:
+        """Typed feature rows of one request, per table (None where the key is absent)."""
+        ...
+
+    def session(self, spec: WorkloadSpec, strategy: str) -> Session: ...
+
+    def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
+        """Cumulative server cache counters (e.g. buffer hits/reads), None if the store has none."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# kind -> (module, class name, pip extra that provides its driver)
+_REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "postgres": ("featbench.backends.postgres", "PostgresBackend", None),
+    "redis": ("featbench.backends.redis", "RedisBackend", "redis"),
+    "dynamodb": ("featbench.backends.dynamodb", "DynamoDBBackend", "dynamodb"),
+}
+
+
+def register(kind: str, module: str, cls: str, extra: str | None = None) -> None:
+    _REGISTRY[kind] = (module, cls, extra)
+
+
+def backend_class(kind: str) -> Callable[..., Backend]:
+    try:
+        module, cls, extra = _REGISTRY[kind]
+    except KeyError:
+        raise FeatbenchError(f"no backend for {kind!r}; known: {', '.join(_REGISTRY)}") from None
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        hint = f"pip install 'featbench[{extra}]'" if extra else "reinstall featbench"
+        raise FeatbenchError(f"the {kind} backend needs {e.name!r}: {hint}") from None
+    return getattr(mod, cls)
+
+
+def open_backend(target: str | Target, **options: Any) -> Backend:
+    """Connect to a target URL (or `embedded`) and return its backend."""
+    t = parse_target(target) if isinstance(target, str) else target
+    return backend_class(t.kind)(t, **options)

@@ -1,0 +1,68 @@
+"""Command-line interface: thin wiring over the library. `main` turns errors into one line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from featbench.cli.app import app
+from featbench.errors import FeatbenchError
+from featbench.progress import console
+
+# Each module attaches its commands to `app` on import.
+_COMMAND_MODULES = [
+    "spec_cmd",
+    "generate_cmd",
+    "load_cmd",  # load, verify
+    "run_cmd",  # run, show, get, compare
+    "report_cmd",  # report, cost
+    "demo_cmd",  # demo
+]
+
+
+def _import_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"featbench.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"featbench.cli.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    _import_commands()
+    try:
+        rv = app(args=args, prog_name="featbench", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        console.print("[yellow]interrupted[/]: what was finished is kept")
+        sys.exit(130)
+    except FeatbenchError as e:
+        if debug:
+            raise
+        console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
+        if debug:
+            raise
+        console.print(
+            f"[red]error:[/] unexpected {type(e).__name__}: {e} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,223 @@
+"""Deterministic row generation: values are a pure function of (seed, table, row index).
+
+Every column draws from its own counter-based Philox stream keyed by
+(seed, table, column); row *i* uses counter block *i*. Any row range can therefore
+be produced alone, in any order, on any worker, and is byte-identical every time —
+which is what makes parallel and distributed loading, resuming, verification and
+cross-backend comparison possible.
+
+Keys: with nested key universes, row *i* of every table of an entity holds the
+entity's key number *i*, so a table with fewer rows (a short window) holds a prefix
+of the keys of a longer one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from featbench.spec import REFERENCE_TIME_US, Column, Table, WorkloadSpec, scaled_rows
+
+WORDS_PER_BLOCK = 4  # Philox4x64 yields four 64-bit words per counter value
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_MASK63 = np.uint64((1 << 63) - 1)
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "double": pa.float64(),
+    "text": pa.string(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "boolean": pa.bool_(),
+}
+
+
+def stream_key(seed: int, *parts: str) -> np.ndarray:
+    """128-bit Philox key for one named stream; stable across runs, platforms and versions."""
+    h = hashlib.blake2b((f"featbench\x00{seed}\x00" + "\x00".join(parts)).encode(), digest_size=16)
+    return np.frombuffer(h.digest(), dtype="<u8").astype(np.uint64)
+
+
+def blocks(seed: int, parts: tuple[str, ...], start: int, stop: int) -> np.ndarray:
+    """Philox blocks for counters start..stop-1 as an (n, 4) uint64 array."""
+    n = stop - start
+    counter = np.array([start, 0, 0, 0], dtype=np.uint64)
+    # numpy's Philox increments the counter before producing a block, so counter=start
+    # yields block start+1 first: a consistent, order-free mapping row -> block.
+    bg = np.random.Philox(key=stream_key(seed, *parts), counter=counter)
+    return bg.random_raw(n * WORDS_PER_BLOCK).reshape(n, WORDS_PER_BLOCK)
+
+
+def _unit(words: np.ndarray) -> np.ndarray:
+    """Uniform doubles in [0, 1) from 64-bit words (53 high bits)."""
+    return (words >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _hex_strings(raw: np.ndarray, nchars: int) -> pa.Array:
+    """Lowercase hex text of `nchars` characters per row, from (n, 4) uint64 blocks."""
+    n = raw.shape[0]
+    b = np.ascontiguousarray(raw).view(np.uint8).reshape(n, 32)
+    out = np.empty((n, 64), dtype=np.uint8)
+    out[:, 0::2] = _HEX[b >> 4]
+    out[:, 1::2] = _HEX[b & 15]
+    out = np.ascontiguousarray(out[:, :nchars])
+    offsets = np.arange(0, nchars * (n + 1), nchars, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out.tobytes()))
+
+
+def _mix63(x: np.ndarray, seed_words: np.ndarray) -> np.ndarray:
+    """A bijection on 63-bit integers: distinct row indexes give distinct, scattered keys."""
+    with np.errstate(over="ignore"):
+        x = (x + seed_words[0]) & _MASK63
+        x = (x * np.uint64(0x9E3779B97F4A7C15 | 1)) & _MASK63
+        x ^= x >> np.uint64(31)
+        x = (x * np.uint64(0xBF58476D1CE4E5B9 | 1)) & _MASK63
+        x ^= x >> np.uint64(29)
+    return x
+
+
+def key_stream_parts(spec: WorkloadSpec, table: Table) -> tuple[str, ...]:
+    if spec.key_universe == "nested":
+        return ("key", table.entity)
+    return ("key", table.table_name)
+
+
+def keys_for(spec: WorkloadSpec, table: Table, seed: int, start: int, stop: int) -> pa.Array:
+    """The keys of rows start..stop-1 of a table."""
+    parts = key_stream_parts(spec, table)
+    if spec.entity(table.entity).key_type == "hex64":
+        return _hex_strings(blocks(seed, parts, start, stop), 64)
+    idx = np.arange(start, stop, dtype=np.uint64)
+    return pa.array(_mix63(idx, stream_key(seed, *parts)).astype(np.int64))
+
+
+def _column(
+    col: Column, table: Table, raw: np.ndarray, done: dict[str, np.ndarray]
+) -> tuple[np.ndarray | pa.Array, np.ndarray]:
+    """(arrow-ready values, numpy values for later columns) of one column."""
+    u = _unit(raw[:, 0])
+    g = col.generator
+    if g == "count":
+        mean = col.mean if col.mean is not None else 100.0
+        v = np.floor(-mean * np.log1p(-u)).astype(np.int64)
+    elif g == "subcount":
+        p = col.mean if col.mean is not None else 0.1
+        parent = done[col.of]  # type: ignore[index]
+        frac = u ** ((1.0 - p) / p)  # E[U^k] = 1/(k+1) = p
+        v = np.minimum(np.floor(parent * frac).astype(np.int64), parent)
+    elif g in ("rate", "ratio"):
+        num = done[col.of].astype(np.float64)  # type: ignore[index]
+        den = done[col.per].astype(np.float64)  # type: ignore[index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        if g == "ratio":
+            v = np.round(v, 2)
+    elif g == "amount":
+        mean = col.mean if col.mean is not None else 100.0
+        v = np.round(-mean * np.log1p(-u), 2)
+    elif g == "uniform":
+        lo = col.low if col.low is not None else 0.0
+        hi = col.high if col.high is not None else 1.0
+        v = lo + (hi - lo) * u
+    elif g == "int_uniform":
+        lo = int(col.low) if col.low is not None else 0
+        hi = int(col.high) if col.high is not None else 1000
+        v = lo + np.floor(u * (hi - lo + 1)).astype(np.int64)
+        v = np.minimum(v, hi)
+    elif g == "first_seen":
+        span = table.window_seconds * 1_000_000
+        v = REFERENCE_TIME_US - np.floor(u * span).astype(np.int64)
+    elif g == "last_seen":
+        after = done[col.after]  # type: ignore[index]
+        v = after + np.floor(u * (REFERENCE_TIME_US - after)).astype(np.int64)
+    elif g == "seconds_since":
+        v = np.floor(u * (table.window_seconds + 1)).astype(np.int64)
+    elif g == "category":
+        choices = pa.array(col.choices, type=pa.string())
+        idx = np.minimum(np.floor(u * len(col.choices)).astype(np.int32), len(col.choices) - 1)  # type: ignore[arg-type]
+        return pc.take(choices, pa.array(idx)), idx
+    elif g == "text":
+        arr = _hex_strings(raw, col.length or 12)
+        return arr, np.empty(0)
+    elif g == "bool":
+        p = col.mean if col.mean is not None else 0.5
+        v = u < p
+    else:  # pragma: no cover - the spec validates generator names
+        raise ValueError(g)
+    if col.type == "integer":
+        v = np.clip(v, -(2**31), 2**31 - 1).astype(np.int32)
+    return v, v
+
+
+def generate_batch(
+    spec: WorkloadSpec, table: Table, seed: int, start: int, stop: int
+) -> pa.RecordBatch:
+    """Rows start..stop-1 of a table as an Arrow record batch (key column first)."""
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad row range {start}..{stop}")
+    arrays: list[pa.Array] = [keys_for(spec, table, seed, start, stop)]
+    names = [spec.key_column_of(table)]
+    done: dict[str, np.ndarray] = {}
+    for col in table.columns:
+        raw = blocks(seed, ("col", table.table_name, col.name), start, stop)
+        arrow_vals, np_vals = _column(col, table, raw, done)
+        done[col.name] = np_vals
+        typ = ARROW_TYPES[col.type]
+        arrays.append(arrow_vals if isinstance(arrow_vals, pa.Array) else pa.array(arrow_vals, type=typ))
+        names.append(col.name)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def arrow_schema(spec: WorkloadSpec, table: Table) -> pa.Schema:
+    key_t = pa.string() if spec.entity(table.entity).key_type == "hex64" else pa.int64()
+    fields = [pa.field(spec.key_column_of(table), key_t, nullable=False)]
+    fields += [pa.field(c.name, ARROW_TYPES[c.type], nullable=False) for c in table.columns]
+    return pa.schema(fields)
+
+
+def chunk_ranges(total: int, chunk_rows: int, start: int = 0) -> Iterator[tuple[int, int]]:
+    for a in range(start, total, chunk_rows):
+        yield a, min(a + chunk_rows, total)
+
+
+def iter_batches(
+    spec: WorkloadSpec, table: Table, seed: int, scale: float, chunk_rows: int = 50_000
+) -> Iterator[pa.RecordBatch]:
+    for a, b in chunk_ranges(scaled_rows(table, scale), chunk_rows):
+        yield generate_batch(spec, table, seed, a, b)
+
+
+_CSV_OPTS = pacsv.WriteOptions(include_header=False, batch_size=1 << 16)
+
+
+def csv_bytes(batch: pa.RecordBatch) -> bytes:
+    """Canonical CSV text of a batch (no header): what COPY reads and checksums hash."""
+    buf = io.BytesIO()
+    pacsv.write_csv(batch, buf, write_options=_CSV_OPTS)
+    return buf.getvalue()
+
+
+@dataclass
+class TableChecksum:
+    table: str
+    rows: int
+    sha256: str
+
+
+def table_checksum(
+    spec: WorkloadSpec, table: Table, seed: int, scale: float, chunk_rows: int = 50_000
+) -> TableChecksum:
+    """sha256 of the table's canonical CSV text: identical for any chunking."""
+    h = hashlib.sha256()
+    rows = 0
+    for batch in iter_batches(spec, table, seed, scale, chunk_rows):
+        h.update(csv_bytes(batch))
+        rows += batch.num_rows
+    return TableChecksum(table.table_name, rows, h.hexdigest())

@@ -1,0 +1,70 @@
+"""Target URLs: which backend, where, and a form safe to print or save (no credentials)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from featbench.errors import TargetError
+
+SCHEMES = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "redis": "redis",
+    "rediss": "redis",
+    "dynamodb": "dynamodb",
+}
+_SECRET_PARAMS = {"password", "sslpassword", "aws_secret_access_key", "secret", "token"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target. `url` may hold a password: never log or save it, use `redacted`."""
+
+    kind: str  # "postgres" | "redis" | "dynamodb"
+    url: str
+    embedded: bool = False
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.url)
+
+    def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
+        return f"Target(kind={self.kind!r}, url={self.redacted!r})"
+
+    __str__ = __repr__
+
+
+def redact(url: str) -> str:
+    """The URL with any password and secret query parameters removed."""
+    if url == "embedded":
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable target>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = urlencode(
+        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_target(url: str) -> Target:
+    """Parse a target URL: postgresql://…, redis://…, dynamodb://…, or `embedded`."""
+    url = url.strip()
+    if url in ("embedded", "postgresql://embedded", "postgres://embedded"):
+        return Target("postgres", "embedded", embedded=True)
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise TargetError(
+            f"unknown target {redact(url)!r}: use postgresql://…, redis://…, "
+            "dynamodb://?region=…&endpoint=…, or embedded"
+        )
+    kind = SCHEMES[scheme]
+    host = urlsplit(url).hostname or ""
+    return Target(kind, url, embedded=(host == "embedded"))

@@ -1,0 +1,43 @@
+"""Shared fixtures: real servers only.
+
+PostgreSQL: FEATBENCH_TEST_PG_DSN when set (CI sets it to the machine's server),
+otherwise an embedded server from the `pgserver` package, started once per session.
+Every test that writes gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    dsn = os.environ.get("FEATBENCH_TEST_PG_DSN")
+    if dsn:
+        yield dsn
+        return
+    import pgserver
+
+    pgdata: Path = tmp_path_factory.mktemp("pgdata")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    """A fresh schema name; dropped (with everything in it) after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"fbt_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
