@@ -1,0 +1,219 @@
+"""Embedded PostgreSQL: a real server from the `pgserver` package, so a user needs only Python.
+
+Lifecycle (the choice, and why): the server is started on first use and left
+running (pgserver ``cleanup_mode=None``) so that `load`, `verify`, `run` and `report`
+— separate processes — reuse the same server and data instead of paying a start and
+a reload each time. `featbench embedded stop` stops it (`--purge` also deletes the
+data); `featbench demo` stops it at the end unless `--keep`. The data directory is
+`$FEATBENCH_HOME/pg` (default: the user cache directory), kept between runs.
+
+Settings that matter to the benchmark are set by featbench (ALTER SYSTEM, i.e.
+`postgresql.auto.conf`) and reported by `PostgresBackend.describe()`. shared_buffers is
+deliberately small so that even the demo's data set is larger than the buffer cache
+and the hit ratio falls as traffic gets colder — the effect the benchmark measures.
+Works as root: pgserver then runs the server as a `pgserver` system user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featbench.errors import FeatbenchError, TargetError
+
+# Settings featbench applies to the embedded server. Values are what SHOW prints.
+SETTINGS: dict[str, str] = {
+    # Small on purpose: the demo data set (~60 MB at scale 0.2) must not fit, so cold
+    # keys really read from outside shared buffers.
+    "shared_buffers": "32MB",
+    "effective_cache_size": "256MB",
+    "work_mem": "4MB",
+    # Primary keys are built after the data: a larger sort memory makes that fast.
+    "maintenance_work_mem": "128MB",
+    "max_connections": "64",
+    # JIT only adds compile time to short lookups.
+    "jit": "off",
+    # The embedded server is a throwaway benchmark server: losing the last commits on a
+    # crash is acceptable, and the load is resumable anyway.
+    "synchronous_commit": "off",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "15min",
+    "track_io_timing": "on",
+    "huge_pages": "off",
+}
+# Settings that only take effect after a restart (the rest are applied with a reload).
+_RESTART = {"shared_buffers", "max_connections", "huge_pages"}
+_log = logging.getLogger(__name__)
+
+
+def home() -> Path:
+    """featbench's own directory: $FEATBENCH_HOME, else the user cache directory."""
+    env = os.environ.get("FEATBENCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("featbench"))
+
+
+def data_dir() -> Path:
+    return home() / "pg"
+
+
+@dataclass
+class EmbeddedServer:
+    pgdata: Path
+    uri: str  # unix-socket URI; no password (trust auth on a private socket)
+    pid: int | None
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def _ensure_writable(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".featbench-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise FeatbenchError(
+            f"the embedded server's data directory {d} is not writable ({why}): "
+            "set FEATBENCH_HOME to a writable directory"
+        ) from None
+
+
+def _quiet_pgserver() -> None:
+    # pgserver logs every command at INFO and dumps server logs at ERROR; featbench
+    # reports failures itself, in one line.
+    logging.getLogger("pgserver").setLevel(logging.CRITICAL)
+
+
+def start() -> EmbeddedServer:
+    """Start (or reuse) the embedded server with featbench's settings; return how to reach it."""
+    d = data_dir()
+    _ensure_writable(d.parent)
+    _quiet_pgserver()
+    from filelock import FileLock
+
+    # One featbench process at a time initialises/reconfigures the server.
+    with FileLock(str(d.parent / ".embedded.lock"), timeout=120):
+        try:
+            import pgserver
+        except ImportError:  # pragma: no cover - a dependency of featbench
+            raise FeatbenchError(
+                "the embedded server needs the pgserver package: pip install pgserver"
+            ) from None
+        try:
+            srv = pgserver.get_server(d, cleanup_mode=None)
+        except PermissionError as e:
+            raise FeatbenchError(
+                f"the embedded server's data directory {d} is not usable ({e.strerror}): "
+                "set FEATBENCH_HOME to a writable directory"
+            ) from None
+        except (
+            subprocess.CalledProcessError,
+            subprocess.TimeoutExpired,
+            AssertionError,
+            OSError,
+        ) as e:
+            raise TargetError(
+                f"the embedded PostgreSQL in {d} did not start ({type(e).__name__}); see {d / 'log'}"
+            ) from None
+        uri = srv.get_uri()
+        settings = _apply_settings(srv, uri)
+        uri = srv.get_uri() if srv._postmaster_info is not None else uri
+        return EmbeddedServer(pgdata=d, uri=uri, pid=srv.get_pid(), settings=settings)
+
+
+def _current(conn: Any) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+        (list(SETTINGS),),
+    ).fetchall()
+    return dict(rows)
+
+
+def _apply_settings(srv: Any, uri: str) -> dict[str, str]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        cur = _current(conn)
+        wrong = {k: v for k, v in SETTINGS.items() if cur.get(k, "").lower() != v.lower()}
+        if not wrong:
+            return cur
+        for k, v in SETTINGS.items():
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(k), sql.Literal(v))
+            )
+        conn.execute("SELECT pg_reload_conf()")
+    if set(wrong) & _RESTART:
+        _restart(srv)
+    with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
+        return _current(conn)
+
+
+def _restart(srv: Any) -> None:
+    from pgserver import pg_ctl
+    from pgserver.utils import PostmasterInfo
+
+    # pg_ctl restart reuses the original options (unix socket only, same socket dir).
+    pg_ctl(
+        ["-w", "-m", "fast", "-l", str(srv.pgdata / "log"), "restart"],
+        pgdata=srv.pgdata,
+        user=srv.system_user,
+        timeout=60,
+    )
+    info = PostmasterInfo.read_from_pgdata(srv.pgdata)
+    if info is None or not info.is_running():
+        raise TargetError(
+            f"the embedded PostgreSQL in {srv.pgdata} did not restart; see {srv.pgdata / 'log'}"
+        )
+    srv._postmaster_info = info
+
+
+def status() -> dict[str, Any]:
+    """Whether the embedded server is running, where, and its URI (never starts it)."""
+    d = data_dir()
+    out: dict[str, Any] = {
+        "data_dir": str(d),
+        "initialised": (d / "PG_VERSION").exists(),
+        "running": False,
+    }
+    if not out["initialised"]:
+        return out
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(d)
+    if info is not None and info.is_running():
+        out.update(running=True, pid=info.pid, uri=info.get_uri())
+    return out
+
+
+def stop(purge: bool = False) -> dict[str, Any]:
+    """Stop the embedded server if running; with purge, delete its data directory too."""
+    _quiet_pgserver()
+    d = data_dir()
+    st = status()
+    stopped = False
+    if st["running"]:
+        from pgserver import pg_ctl
+
+        user = "pgserver" if os.name == "posix" and os.geteuid() == 0 else None
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=d, user=user, timeout=60)
+            stopped = True
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+            raise TargetError(
+                f"could not stop the embedded PostgreSQL in {d} ({type(e).__name__})"
+            ) from None
+    purged = False
+    if purge and d.exists():
+        shutil.rmtree(d)
+        purged = True
+    return {"data_dir": str(d), "was_running": st["running"], "stopped": stopped, "purged": purged}

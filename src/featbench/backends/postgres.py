@@ -1,0 +1,216 @@
+"""PostgreSQL / Lakebase backend.
+
+Connection, description, loading and verification live here (loading machinery in
+`featbench.load`); the request side (key sampling, fetch, sessions, counters) lives in
+`featbench.backends.pg_requests` and is reached through thin delegations.
+
+`conninfo` may hold a password: it is used to open more connections and is never
+printed, logged or saved; messages use `target.redacted`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from featbench.backends import pgconn
+from featbench.backends.base import Key, LoadReport, RequestKeys, Row, Session, TableCheck
+from featbench.errors import FeatbenchError, TargetError
+from featbench.spec import WorkloadSpec
+from featbench.target import Target
+
+DEFAULT_SCHEMA = "featbench"
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+# Server settings that change what a feature-serving benchmark measures.
+DESCRIBED_SETTINGS = (
+    "shared_buffers",
+    "effective_cache_size",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_connections",
+    "jit",
+    "huge_pages",
+    "random_page_cost",
+    "effective_io_concurrency",
+    "max_parallel_workers_per_gather",
+    "synchronous_commit",
+    "track_io_timing",
+    "wal_level",
+    "block_size",
+    "server_encoding",
+)
+
+
+def check_schema_name(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise FeatbenchError(
+            f"--schema {schema!r} is not a plain identifier: use letters, digits and _ "
+            "(at most 63 characters, not starting with a digit)"
+        )
+    if schema.startswith("pg_") or schema == "information_schema":
+        raise FeatbenchError(f"--schema {schema!r} is a system schema: choose another name")
+    return schema
+
+
+class PostgresBackend:
+    kind = "postgres"
+    strategies = ("serial", "pipeline", "union", "function", "parallel")
+
+    def __init__(self, target: Target, *, schema: str = DEFAULT_SCHEMA, **options: Any) -> None:
+        self.target = target
+        self.schema = check_schema_name(schema)
+        self.options = options
+        self.embedded = bool(target.embedded)
+        self.embedded_settings: dict[str, str] | None = None
+        if target.embedded:
+            from featbench.backends import embedded
+
+            srv = embedded.start()
+            self.conninfo: str = srv.uri
+            self.embedded_settings = srv.settings
+            self.embedded_data_dir: Path | None = srv.pgdata
+        else:
+            self.conninfo = target.url
+            self.embedded_data_dir = None
+        self.conn: psycopg.Connection[Any] = pgconn.connect(self.conninfo, redacted=self.redacted)
+
+    # -- identity ------------------------------------------------------------------
+    @property
+    def redacted(self) -> str:
+        return "embedded" if self.embedded else self.target.redacted
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.redacted!r}, schema={self.schema!r})"
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A new connection to the same server (for workers); errors are one-line TargetErrors."""
+        return pgconn.connect(self.conninfo, redacted=self.redacted, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        """Server version and the settings that matter to the benchmark (no secrets)."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
+                " version(), current_database(), current_user"
+            )
+            version, version_num, full, db, user = cur.fetchone()  # type: ignore[misc]
+            cur.execute(
+                "SELECT name, setting, unit, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+                (list(DESCRIBED_SETTINGS),),
+            )
+            settings = {name: pretty for name, _raw, _unit, pretty in cur.fetchall()}
+            cur.execute("SELECT pg_database_size(current_database())")
+            db_bytes = cur.fetchone()[0]  # type: ignore[index]
+        return {
+            "backend": "postgres",
+            "target": self.redacted,
+            "embedded": self.embedded,
+            "server_version": version,
+            "server_version_num": version_num,
+            "version_string": full,
+            "database": db,
+            "user": user,
+            "schema": self.schema,
+            "database_bytes": db_bytes,
+            "settings": {k: settings.get(k) for k in DESCRIBED_SETTINGS},
+            # what featbench set on the embedded server (None for a server it does not manage)
+            "featbench_settings": self.embedded_settings,
+        }
+
+    # -- loading and verification ---------------------------------------------------
+    def load(
+        self,
+        spec: WorkloadSpec,
+        scale: float,
+        seed: int,
+        *,
+        streams: int,
+        force: bool = False,
+        from_dir: Path | str | None = None,
+        progress: bool | None = None,
+        chunk_rows: int | None = None,
+        verify_sample: int = 20,
+    ) -> LoadReport:
+        from featbench.load.loader import load
+
+        return load(
+            self,
+            spec,
+            scale,
+            seed,
+            streams=streams,
+            force=force,
+            from_dir=Path(from_dir) if from_dir is not None else None,
+            progress=progress,
+            chunk_rows=chunk_rows,
+            verify_sample=verify_sample,
+        )
+
+    def verify(
+        self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20
+    ) -> list[TableCheck]:
+        from featbench.load.verify import verify
+
+        return verify(self.conn, self.schema, spec, scale, seed, sample=sample)
+
+    def check_tables(self, spec: WorkloadSpec) -> None:
+        """Raise FeatbenchError naming the first table of the spec that the target lacks."""
+        names = [t.table_name for t in spec.tables]
+        rows = self.conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')",
+            (self.schema, names),
+        ).fetchall()
+        present = {r[0] for r in rows}
+        for t in spec.tables:
+            if t.table_name not in present:
+                raise FeatbenchError(
+                    f"table {self.schema}.{t.table_name} does not exist at {self.redacted}: "
+                    f"load the data first (featbench load --target … --schema {self.schema})"
+                )
+
+    # -- request side (featbench.backends.pg_requests) -----------------------------
+    def sample_keys(self, spec: WorkloadSpec, entity: str, n: int, seed: int) -> list[Key]:
+        from featbench.backends import pg_requests
+
+        return pg_requests.sample_keys(self.conn, self.schema, spec, entity, n, seed)
+
+    def fetch(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, Row | None]:
+        from featbench.backends import pg_requests
+
+        return pg_requests.fetch_rows(self.conn, self.schema, spec, keys)
+
+    def session(self, spec: WorkloadSpec, strategy: str) -> Session:
+        from featbench.backends import pg_requests
+
+        return pg_requests.open_session(self.conninfo, self.schema, spec, strategy)
+
+    def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
+        from featbench.backends import pg_requests
+
+        return pg_requests.read_counters(self.conn, self.schema, spec)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except psycopg.Error:  # closing a broken connection is not an error worth reporting
+            pass
+
+    def __enter__(self) -> PostgresBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def qualified(schema: str, table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+__all__ = ["PostgresBackend", "DEFAULT_SCHEMA", "TargetError", "check_schema_name", "qualified"]
