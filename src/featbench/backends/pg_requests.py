@@ -1,0 +1,403 @@
+"""PostgreSQL request side: key sampling, typed fetch, the serial session, cache counters.
+
+`PostgresBackend` (backends/postgres.py) delegates its request-side methods here.
+
+The timed path (`SerialSession.execute`) works at the libpq level
+(`pgconn.exec_prepared`): psycopg's cursor API costs about 50 µs a query on a
+2-core machine (DESIGN.md "Performance notes"), as much as the lookup itself, and
+would measure the client library instead of the store. Nothing is decoded on the
+timed path; rows found are counted from `ntuples`. This is what a lean real client
+(libpq, pgx, asyncpg) does: one prepared `SELECT *` per table, one round trip each.
+
+Tables may live outside featbench's schema ("bring your own feature store"):
+a spec table's `schema_name` and `key_column` override the defaults. They are only
+read, never written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import psycopg
+from psycopg import pq, sql
+from psycopg.rows import dict_row
+
+from featbench.backends.base import IOSample, Key, RequestKeys, RequestResult, Row, Session
+from featbench.errors import FeatbenchError
+from featbench.spec import Table, WorkloadSpec
+
+# Below this many estimated rows per key wanted, a table is "small": it is read whole
+# and ordered by a seeded hash instead of block-sampled (TABLESAMPLE SYSTEM picks whole
+# pages, so on a few pages it returns far too many or too few rows).
+SMALL_TABLE_FACTOR = 4
+SAMPLE_OVERSHOOT = 3.0  # ask SYSTEM for 3x the rows wanted: page-level sampling varies
+COUNTER_COLUMNS = ("heap_blks_hit", "heap_blks_read", "idx_blks_hit", "idx_blks_read")
+
+
+def table_schema(schema: str, table: Table) -> str:
+    return table.schema_name or schema
+
+
+def table_ident(schema: str, table: Table) -> sql.Composed:
+    return sql.SQL("{}.{}").format(
+        sql.Identifier(table_schema(schema, table)), sql.Identifier(table.table_name)
+    )
+
+
+def _sql_text(conn: psycopg.Connection[Any], q: sql.Composable) -> bytes:
+    return q.as_bytes(conn)
+
+
+def check_tables(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, *, redacted: str = "the target"
+) -> None:
+    """Raise FeatbenchError naming the first spec table (or key column) the target lacks.
+
+    Unlike a plain existence check in featbench's schema, this honours a table's
+    `schema_name` and `key_column`, so specs describing existing tables are checked too.
+    """
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname, a.attname
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relkind IN ('r', 'p', 'm', 'f', 'v') AND (n.nspname, c.relname) IN
+                  (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+        ([table_schema(schema, t) for t in spec.tables], [t.table_name for t in spec.tables]),
+    ).fetchall()
+    cols: dict[tuple[str, str], set[str]] = {}
+    for nsp, rel, att in rows:
+        cols.setdefault((nsp, rel), set()).add(att)
+    for t in spec.tables:
+        sch = table_schema(schema, t)
+        have = cols.get((sch, t.table_name))
+        if have is None:
+            raise FeatbenchError(
+                f"table {sch}.{t.table_name} of the spec does not exist at {redacted}: load the data first "
+                f"(featbench load --target … --schema {schema}) or fix the spec"
+            )
+        key = spec.key_column_of(t)
+        if key not in have:
+            raise FeatbenchError(
+                f"table {sch}.{t.table_name} has no key column {key!r} (set key_column in the spec)"
+            )
+
+
+# -- key sampling ---------------------------------------------------------------------
+def _table_estimate(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, table: Table
+) -> float | None:
+    """Estimated rows: pg_class.reltuples, else relation size / estimated row size, else None."""
+    row = conn.execute(
+        """SELECT c.reltuples::float8, pg_relation_size(c.oid)::float8
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm', 'f', 'v')""",
+        (table_schema(schema, table), table.table_name),
+    ).fetchone()
+    if row is None:
+        raise FeatbenchError(
+            f"table {table_schema(schema, table)}.{table.table_name} of entity {table.entity!r} "
+            "does not exist on the target (load the data, or fix the spec's schema_name/name)"
+        )
+    reltuples, size = row
+    if reltuples is not None and reltuples > 0:
+        return float(reltuples)
+    if size and size > 0:  # never analyzed (reltuples -1): estimate from the file size
+        return float(size) / max(1, spec.row_bytes(table))
+    return None
+
+
+def _sample_table(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, table: Table, m: int, seed: int
+) -> list[Key]:
+    """Up to m keys of one table, reproducible for the same seed and the same table files."""
+    key = sql.Identifier(spec.key_column_of(table))
+    ident = table_ident(schema, table)
+    # A seeded total order: the same seed gives the same keys among any rows sampled.
+    order = sql.SQL("md5({}::text || {})").format(key, sql.Literal(str(seed)))
+    est = _table_estimate(conn, schema, spec, table)
+    if est is None or est < SMALL_TABLE_FACTOR * m:
+        q = sql.SQL("SELECT {k} FROM {t} ORDER BY {o} LIMIT {m}").format(
+            k=key, t=ident, o=order, m=sql.Literal(m)
+        )
+        return [r[0] for r in conn.execute(q).fetchall()]
+    pct = min(100.0, 100.0 * SAMPLE_OVERSHOOT * m / est)
+    while True:
+        q = sql.SQL(
+            "SELECT {k} FROM {t} TABLESAMPLE SYSTEM ({p}) REPEATABLE ({s}) ORDER BY {o} LIMIT {m}"
+        ).format(k=key, t=ident, p=sql.Literal(pct), s=sql.Literal(seed), o=order, m=sql.Literal(m))
+        got = [r[0] for r in conn.execute(q).fetchall()]
+        if len(got) >= m or pct >= 100.0:
+            return got
+        pct = min(100.0, pct * 4)  # stale statistics or unlucky pages: widen, still seeded
+
+
+def sample_keys(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, entity: str, n: int, seed: int
+) -> list[Key]:
+    """About n distinct keys of an entity, sampled from *all* of its tables.
+
+    Each table gives an equal share (with 50% headroom for keys that appear in several
+    tables); the union is deduplicated. If that is short of n and a table had more to
+    give, shares grow and sampling repeats — every query is seeded, so the result is the
+    same for the same seed and data. The order returned is not meaningful (the caller
+    ranks keys with its own seeded shuffle).
+    """
+    if n <= 0:
+        return []
+    tables = spec.tables_for(entity)
+    share = int(math.ceil(1.5 * n / len(tables)))
+    while True:
+        seen: dict[Key, None] = {}
+        exhausted = True
+        for t in tables:
+            got = _sample_table(conn, schema, spec, t, share, seed)
+            if len(got) >= share:
+                exhausted = False
+            for k in got:
+                seen.setdefault(k, None)
+        if len(seen) >= n or exhausted:
+            return list(seen)
+        share *= 2
+
+
+# -- typed fetch (featbench get, tests) -----------------------------------------------
+def fetch_rows(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, keys: RequestKeys
+) -> dict[str, Row | None]:
+    """The typed feature rows one request would fetch, per table (None where absent).
+
+    Only the tables of the entities present in `keys` are read. Uses the cursor API:
+    this path is for people and tests, never timed.
+    """
+    out: dict[str, Row | None] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for t in spec.tables:
+            if t.entity not in keys:
+                continue
+            q = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(
+                table_ident(schema, t), sql.Identifier(spec.key_column_of(t))
+            )
+            cur.execute(q, (keys[t.entity],))
+            out[t.table_name] = cur.fetchone()
+    return out
+
+
+# -- cache counters -------------------------------------------------------------------
+def read_counters(conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec) -> dict[str, int]:
+    """Cumulative heap/index blocks hit and read over the spec's tables (pg_statio_user_tables).
+
+    The snapshot is cleared first: with the default stats_fetch_consistency=cache a
+    transaction would otherwise keep returning the values it read first. Sessions must
+    flush their own pending stats first (`SerialSession.flush_stats`).
+    """
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    schemas = [table_schema(schema, t) for t in spec.tables]
+    names = [t.table_name for t in spec.tables]
+    row = conn.execute(
+        """SELECT count(*),
+                  coalesce(sum(s.heap_blks_hit), 0)::int8, coalesce(sum(s.heap_blks_read), 0)::int8,
+                  coalesce(sum(s.idx_blks_hit), 0)::int8, coalesce(sum(s.idx_blks_read), 0)::int8
+             FROM pg_statio_user_tables s
+             JOIN unnest(%s::text[], %s::text[]) AS w(sch, rel)
+               ON s.schemaname = w.sch AND s.relname = w.rel""",
+        (schemas, names),
+    ).fetchone()
+    assert row is not None
+    out = dict(zip(COUNTER_COLUMNS, (int(v) for v in row[1:]), strict=False))
+    out["tables"] = int(row[0])
+    return out
+
+
+def try_reset_stats(conn: psycopg.Connection[Any]) -> str | None:
+    """Try pg_stat_reset(); return a warning instead of failing when it is refused.
+
+    Per-ratio figures are deltas, so a refused reset changes nothing measured; the
+    reset only makes the server's own views start from zero, as the seed did.
+    """
+    try:
+        conn.execute("SELECT pg_stat_reset()")
+        return None
+    except psycopg.errors.InsufficientPrivilege:
+        return (
+            "pg_stat_reset() refused (not superuser): continuing; per-ratio figures are deltas "
+            "(GRANT EXECUTE ON FUNCTION pg_stat_reset() TO <user> to allow it)"
+        )
+    except psycopg.Error as e:
+        return f"pg_stat_reset() failed ({type(e).__name__}): continuing with deltas"
+
+
+def flush_own_stats(pgconn: pq.abc.PGconn) -> None:
+    """Make this connection's pending table stats visible to other sessions now.
+
+    PostgreSQL 15+ accumulates stats in the backend and flushes them at most once a
+    second; pg_stat_force_next_flush() forces the flush that happens before the
+    server reports ready for the next query, i.e. before this call returns.
+    """
+    if pgconn.server_version >= 150000:
+        res = pgconn.exec_(b"SELECT pg_stat_force_next_flush()")
+        res.clear()
+
+
+# -- sessions ------------------------------------------------------------------------
+def open_session(conninfo: str, schema: str, spec: WorkloadSpec, strategy: str) -> Session:
+    if strategy == "serial":
+        return SerialSession(conninfo, schema, spec)
+    from featbench.backends.pg_strategies import open_strategy_session
+
+    return open_strategy_session(conninfo, schema, spec, strategy)
+
+
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+
+
+def _err_text(res: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> str:
+    msg = res.error_message if res is not None else b""
+    if not msg:
+        msg = pgconn.error_message
+    text = msg.decode("utf-8", "replace").strip() if msg else "unknown error"
+    return " ".join(text.split())  # one line: it is saved in requests.parquet
+
+
+class SerialSession:
+    """One connection; one prepared `SELECT *` per table; one round trip per table lookup.
+
+    Extra hooks the runner uses when present: `explain(keys)` (an I/O sample),
+    `flush_stats()` (before cache counters are read) and `recover()` (reconnect after
+    an error that broke the connection, outside the timed path).
+    """
+
+    strategy = "serial"
+
+    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+        self._conninfo = conninfo
+        self._schema = schema
+        self._spec = spec
+        self._entities = spec.entity_names
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pg: pq.abc.PGconn
+        # (entity, [statement names]) in spec order, and the SELECT text of each table
+        self._plan: list[tuple[str, list[bytes]]] = []
+        self._queries: dict[bytes, bytes] = {}
+        self._table_of: dict[bytes, str] = {}
+        self._int_entities = {e.name for e in spec.entities if e.key_type == "bigint"}
+        self.backend_pid: int | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise FeatbenchError(f"cannot open a session on the target: {_first_line(e)}") from None
+        pg = conn.pgconn
+        plan: list[tuple[str, list[bytes]]] = []
+        for e in self._entities:
+            names = []
+            for t in self._spec.tables_for(e):
+                name_b = f"fb_serial_{len(self._queries)}".encode()
+                q = sql.SQL("SELECT * FROM {} WHERE {} = $1").format(
+                    table_ident(self._schema, t), sql.Identifier(self._spec.key_column_of(t))
+                )
+                text = _sql_text(conn, q)
+                # No parameter types: the server infers the key column's type (text,
+                # bigint, uuid…), so specs describing existing tables work unchanged.
+                res = pg.prepare(name_b, text, None)
+                if res.status != _COMMAND_OK:
+                    msg = _err_text(res, pg)
+                    conn.close()
+                    raise FeatbenchError(
+                        f"cannot prepare the lookup of table {t.table_name}: {msg}"
+                    )
+                self._queries[name_b] = text
+                self._table_of[name_b] = t.table_name
+                names.append(name_b)
+            plan.append((e, names))
+        self._plan = plan
+        self._conn = conn
+        self._pg = pg
+        self.backend_pid = pg.backend_pid
+
+    def _param(self, entity: str, key: Key) -> bytes:
+        return (
+            str(key).encode()
+            if entity in self._int_entities or not isinstance(key, str)
+            else key.encode()
+        )
+
+    def execute(self, keys: RequestKeys) -> RequestResult:
+        pg = self._pg
+        clock = time.perf_counter_ns
+        found = 0
+        looked = 0
+        entity_ns: dict[str, int] = {}
+        try:
+            for entity, stmts in self._plan:
+                params = [self._param(entity, keys[entity])]
+                t0 = clock()
+                for stmt in stmts:
+                    res = pg.exec_prepared(stmt, params)
+                    if res.status != _TUPLES_OK:
+                        return RequestResult(found, looked, entity_ns or None, _err_text(res, pg))
+                    found += res.ntuples
+                    looked += 1
+                    res.clear()
+                entity_ns[entity] = clock() - t0
+        except psycopg.Error as e:
+            return RequestResult(found, looked, entity_ns or None, _first_line(e))
+        return RequestResult(found, looked, entity_ns)
+
+    def explain(self, keys: RequestKeys) -> IOSample:
+        """The request as EXPLAIN (ANALYZE, BUFFERS): shared blocks hit/read per table."""
+        pg = self._pg
+        hit = read = 0
+        per_table: dict[str, tuple[int, int]] = {}
+        for entity, stmts in self._plan:
+            params = [self._param(entity, keys[entity])]
+            for stmt in stmts:
+                res = pg.exec_params(
+                    b"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + self._queries[stmt], params
+                )
+                if res.status != _TUPLES_OK:
+                    raise FeatbenchError(
+                        f"EXPLAIN of {self._table_of[stmt]} failed: {_err_text(res, pg)}"
+                    )
+                doc = json.loads(res.get_value(0, 0) or b"[]")
+                res.clear()
+                plan = doc[0]["Plan"]
+                h, r = int(plan.get("Shared Hit Blocks", 0)), int(plan.get("Shared Read Blocks", 0))
+                per_table[self._table_of[stmt]] = (h, r)
+                hit += h
+                read += r
+        return IOSample(hit, read, per_table)
+
+    def flush_stats(self) -> None:
+        flush_own_stats(self._pg)
+
+    @property
+    def broken(self) -> bool:
+        return self._conn is None or self._pg.status != pq.ConnStatus.OK
+
+    def recover(self) -> None:
+        """Reconnect if the last error broke the connection (a no-op otherwise)."""
+        if not self.broken:
+            return
+        self.close()
+        self._queries.clear()
+        self._table_of.clear()
+        self._plan = []
+        self._connect()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return " ".join(text.split())

@@ -1,0 +1,163 @@
+"""Latency histograms: HdrHistogram (3 significant digits, values in microseconds), mergeable.
+
+Pure: no files are opened here. `encode`/`decode` give the compressed base64 payload
+the HdrHistogram log format uses, and `hlog_text`/`parse_hlog` turn a list of
+interval histograms into that log's text and back, so workers (threads, processes,
+Spark tasks) can ship histograms and the driver merges them with `extend`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram
+
+SIGNIFICANT_FIGURES = 3
+LOWEST_US = 1
+HIGHEST_US = (
+    3_600_000_000  # one hour: anything slower is clamped (and is a failed benchmark anyway)
+)
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+LATENCY_KEYS = ("p50", "p95", "p99", "p999", "max", "mean")
+ENTITY_KEYS = ("p50", "p95", "p99")
+LOG_FORMAT_VERSION = "1.3"
+
+
+class LatencyHistogram:
+    """Microsecond latencies with 3 significant digits; `extend` merges another histogram."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, _h: HdrHistogram | None = None) -> None:
+        self._h = _h if _h is not None else HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+    # -- recording -------------------------------------------------------------------
+    def record(self, value_us: int | float) -> None:
+        # 0 µs is below the resolution (an in-process cache hit could be that fast):
+        # record it as the lowest trackable value rather than dropping it.
+        v = int(value_us)
+        self._h.record_value(min(max(v, LOWEST_US), HIGHEST_US))
+
+    def record_many(self, values_us: Iterable[int | float]) -> None:
+        for v in values_us:
+            self.record(v)
+
+    def extend(self, other: LatencyHistogram) -> LatencyHistogram:
+        """Add every value of `other` to this histogram (locust's `extend`); returns self."""
+        if other.count:
+            self._h.add(other._h)
+        return self
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        return int(self._h.get_total_count())
+
+    def percentile_us(self, pct: float) -> int | None:
+        if not self.count:
+            return None
+        return int(self._h.get_value_at_percentile(pct))
+
+    def max_us(self) -> int | None:
+        return int(self._h.get_max_value()) if self.count else None
+
+    def mean_us(self) -> float | None:
+        return float(self._h.get_mean_value()) if self.count else None
+
+    def summary_ms(self) -> dict[str, float | None]:
+        """p50/p95/p99/p999/max/mean in milliseconds; every value None when empty."""
+        if not self.count:
+            return dict.fromkeys(LATENCY_KEYS)
+        out: dict[str, float | None] = {
+            k: _ms(self._h.get_value_at_percentile(p)) for k, p in PERCENTILES.items()
+        }
+        out["max"] = _ms(self._h.get_max_value())
+        out["mean"] = _ms(self._h.get_mean_value())
+        return out
+
+    def entity_summary_ms(self) -> dict[str, float | None]:
+        full = self.summary_ms()
+        return {k: full[k] for k in ENTITY_KEYS}
+
+    # -- wire format -----------------------------------------------------------------
+    def encode(self) -> str:
+        return self._h.encode().decode("ascii")
+
+    @classmethod
+    def decode(cls, payload: str) -> LatencyHistogram:
+        h = cls()
+        h._h.decode_and_add(payload)
+        return h
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LatencyHistogram):
+            return NotImplemented
+        return self.count == other.count and bool(self._h.equals(other._h))
+
+    def __repr__(self) -> str:
+        return f"LatencyHistogram(count={self.count})"
+
+
+def _ms(us: float) -> float:
+    return round(float(us) / 1000.0, 6)
+
+
+def merge(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
+    out = LatencyHistogram()
+    for h in histograms:
+        out.extend(h)
+    return out
+
+
+# -- HdrHistogram log format (the text of histograms/*.hlog) ------------------------------
+@dataclass
+class Interval:
+    """One line of an HdrHistogram log: a histogram over [start_s, start_s + length_s)."""
+
+    histogram: LatencyHistogram
+    start_s: float = 0.0
+    length_s: float = 0.0
+    tag: str | None = None
+
+
+def hlog_text(intervals: Iterable[Interval], *, start_time_s: float, comment: str = "") -> str:
+    """The HdrHistogram interval-log text (format 1.3) for these intervals.
+
+    Values are microseconds; the "Interval_Max" column is written in milliseconds
+    (max_value_unit_ratio 1000) as HdrHistogram's tools expect for µs-valued logs.
+    """
+    lines = [f"#[Histogram log format version {LOG_FORMAT_VERSION}]"]
+    if comment:
+        lines += [f"#{c}" for c in comment.splitlines()]
+    lines.append(f"#[StartTime: {start_time_s:.3f} (seconds since epoch)]")
+    lines.append(f"#[BaseTime: {start_time_s:.3f} (seconds since epoch)]")
+    lines.append(
+        '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
+    )
+    for iv in intervals:
+        mx = (iv.histogram.max_us() or 0) / 1000.0
+        prefix = f"Tag={iv.tag}," if iv.tag else ""
+        lines.append(f"{prefix}{iv.start_s:.3f},{iv.length_s:.3f},{mx:.3f},{iv.histogram.encode()}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_hlog(text: str) -> list[Interval]:
+    """Intervals of an HdrHistogram log text (tags kept); raises ValueError on a bad line."""
+    out: list[Interval] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#") or line.startswith('"'):
+            continue
+        tag = None
+        if line.startswith("Tag="):
+            tag, line = line[4:].split(",", 1)
+        parts = line.split(",", 3)
+        if len(parts) != 4:
+            raise ValueError(f"line {n}: expected start,length,max,payload")
+        start, length = float(parts[0]), float(parts[1])
+        if not (math.isfinite(start) and math.isfinite(length)):
+            raise ValueError(f"line {n}: bad timestamps")
+        out.append(Interval(LatencyHistogram.decode(parts[3]), start, length, tag))
+    return out

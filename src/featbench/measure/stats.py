@@ -1,0 +1,408 @@
+"""Per-ratio statistics: pure functions and accumulators, no I/O.
+
+`StatsCollector` listens to run events and keeps one `RatioStats` per
+(section, level); `RatioStats.to_summary()` is exactly the ratio object of
+summary.json (DESIGN.md "Contracts"). Accumulators merge (`extend`), so numbers
+from several workers combine into the same result as one worker's.
+
+Conventions (documented in the README):
+- latency statistics cover successful measured requests; errored ones are counted
+  in `errors` and kept in requests.parquet but never enter a percentile;
+- the request mix (planned hot fraction, fully hot/cold/mixed %) covers every
+  measured request, errored or not: it is a property of the plan;
+- I/O-sampled requests (EXPLAIN ANALYZE) are not measured requests: they feed only
+  `io.blocks_per_request` and `io.sampled_requests`;
+- a figure that cannot be computed is None (null in JSON), never 0 and never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from featbench.measure.histogram import LatencyHistogram
+from featbench.runner.events import (
+    IOSampleRecord,
+    RatioFinished,
+    RequestRecord,
+    SectionInfo,
+)
+
+# Counter names read from the server (pg_statio_user_tables); sums of these make the
+# buffer hits and reads of a ratio.
+HIT_COUNTERS = ("heap_blks_hit", "idx_blks_hit")
+READ_COUNTERS = ("heap_blks_read", "idx_blks_read")
+
+
+def finite_or_none(x: float | None, ndigits: int | None = None) -> float | None:
+    """x if it is a finite number (rounded), else None: files never hold NaN or inf."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return round(x, ndigits) if ndigits is not None else x
+
+
+def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float | None:
+    """Pearson correlation, None when undefined (fewer than 2 points or a constant input)."""
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.size < 2:
+        return None
+    if np.all(a == a[0]) or np.all(b == b[0]):  # constant: exact test, no rounding noise
+        return None
+    da, db = a - a.mean(), b - b.mean()
+    sa, sb = float(np.dot(da, da)), float(np.dot(db, db))
+    if sa <= 0.0 or sb <= 0.0:
+        return None
+    r = float(np.dot(da, db)) / math.sqrt(sa * sb)
+    return finite_or_none(max(-1.0, min(1.0, r)))
+
+
+@dataclass
+class CoMoments:
+    """Running means and co-moments of (x, y): Pearson in O(1) memory, mergeable (Chan et al.)."""
+
+    n: int = 0
+    mean_x: float = 0.0
+    mean_y: float = 0.0
+    m2_x: float = 0.0
+    m2_y: float = 0.0
+    c_xy: float = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        self.n += 1
+        dx = x - self.mean_x
+        self.mean_x += dx / self.n
+        dy = y - self.mean_y
+        self.mean_y += dy / self.n
+        # Welford: uses the updated mean of one variable and the old delta of the other
+        self.m2_x += dx * (x - self.mean_x)
+        self.m2_y += dy * (y - self.mean_y)
+        self.c_xy += dx * (y - self.mean_y)
+
+    def extend(self, o: CoMoments) -> CoMoments:
+        if o.n == 0:
+            return self
+        if self.n == 0:
+            self.n, self.mean_x, self.mean_y = o.n, o.mean_x, o.mean_y
+            self.m2_x, self.m2_y, self.c_xy = o.m2_x, o.m2_y, o.c_xy
+            return self
+        n = self.n + o.n
+        dx, dy = o.mean_x - self.mean_x, o.mean_y - self.mean_y
+        f = self.n * o.n / n
+        self.m2_x += o.m2_x + dx * dx * f
+        self.m2_y += o.m2_y + dy * dy * f
+        self.c_xy += o.c_xy + dx * dy * f
+        self.mean_x += dx * o.n / n
+        self.mean_y += dy * o.n / n
+        self.n = n
+        return self
+
+    def correlation(self) -> float | None:
+        # Relative threshold: a variance that is rounding noise of a constant is zero.
+        if self.n < 2 or self.m2_x <= 1e-12 * max(1.0, self.mean_x**2) * self.n:
+            return None
+        if self.m2_y <= 1e-12 * max(1.0, self.mean_y**2) * self.n:
+            return None
+        r = self.c_xy / math.sqrt(self.m2_x * self.m2_y)
+        return finite_or_none(max(-1.0, min(1.0, r)))
+
+
+def request_mix(hot: np.ndarray) -> dict[str, float | None]:
+    """Planned mix of a (requests × entities) boolean hot matrix, percentages 0–100."""
+    h = np.asarray(hot, dtype=bool)
+    if h.ndim != 2 or h.shape[0] == 0 or h.shape[1] == 0:
+        return {
+            "planned_hot_fraction": None,
+            "fully_hot_pct": None,
+            "fully_cold_pct": None,
+            "mixed_pct": None,
+        }
+    n = h.shape[0]
+    all_hot = int(h.all(axis=1).sum())
+    all_cold = int((~h).all(axis=1).sum())
+    return {
+        "planned_hot_fraction": float(h.mean()),
+        "fully_hot_pct": 100.0 * all_hot / n,
+        "fully_cold_pct": 100.0 * all_cold / n,
+        "mixed_pct": 100.0 * (n - all_hot - all_cold) / n,
+    }
+
+
+@dataclass
+class RatioStats:
+    """Everything measured at one level (hot ratio) of one section."""
+
+    level: float
+    entities: tuple[str, ...]
+    level_key: str = "hot_pct"
+    requests: int = 0
+    errors: int = 0
+    fully_hot: int = 0
+    fully_cold: int = 0
+    hot_entity_sum: int = 0
+    rows_found: int = 0
+    rows_looked_up: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    corrected: LatencyHistogram = field(default_factory=LatencyHistogram)
+    entity_latency: dict[str, LatencyHistogram] = field(default_factory=dict)
+    corr: CoMoments = field(default_factory=CoMoments)
+    io_samples: int = 0
+    io_sample_errors: int = 0
+    io_blocks_hit: int = 0
+    io_blocks_read: int = 0
+    io_sampling: bool | None = None  # None until the ratio ends; False: store has no EXPLAIN
+    counters: dict[str, int] | None = None
+    counters_known: bool = False
+    first_start_ns: int | None = None
+    last_end_ns: int | None = None
+
+    def add_request(self, r: RequestRecord) -> None:
+        self.requests += 1
+        n_hot = sum(r.hot)
+        self.hot_entity_sum += n_hot
+        if n_hot == len(r.hot):
+            self.fully_hot += 1
+        elif n_hot == 0:
+            self.fully_cold += 1
+        if self.first_start_ns is None or r.start_ns < self.first_start_ns:
+            self.first_start_ns = r.start_ns
+        if self.last_end_ns is None or r.end_ns > self.last_end_ns:
+            self.last_end_ns = r.end_ns
+        if r.error is not None:
+            self.errors += 1
+            return
+        lat = r.latency_us
+        self.latency.record(lat)
+        c = r.corrected_latency_us
+        if c is not None:
+            self.corrected.record(c)
+        if r.entity_ns is not None:
+            for name, ns in zip(self.entities, r.entity_ns, strict=False):
+                h = self.entity_latency.get(name)
+                if h is None:
+                    h = self.entity_latency[name] = LatencyHistogram()
+                h.record(ns / 1000.0)
+        self.rows_found += r.rows_found
+        self.rows_looked_up += r.rows_looked_up
+        self.corr.add(lat, n_hot / len(r.hot) if r.hot else 0.0)
+
+    def add_io_sample(self, s: IOSampleRecord) -> None:
+        if s.sample is None:
+            self.io_sample_errors += 1
+            return
+        self.io_samples += 1
+        self.io_blocks_hit += s.sample.shared_hit
+        self.io_blocks_read += s.sample.shared_read
+
+    def finish(self, ev: RatioFinished) -> None:
+        self.io_sampling = ev.io_sampling
+        self.counters = ev.counters
+        self.counters_known = True
+
+    def extend(self, o: RatioStats) -> RatioStats:
+        """Merge another worker's numbers for the same level (counters are summed)."""
+        self.requests += o.requests
+        self.errors += o.errors
+        self.fully_hot += o.fully_hot
+        self.fully_cold += o.fully_cold
+        self.hot_entity_sum += o.hot_entity_sum
+        self.rows_found += o.rows_found
+        self.rows_looked_up += o.rows_looked_up
+        self.latency.extend(o.latency)
+        self.corrected.extend(o.corrected)
+        for k, h in o.entity_latency.items():
+            self.entity_latency.setdefault(k, LatencyHistogram()).extend(h)
+        self.corr.extend(o.corr)
+        self.io_samples += o.io_samples
+        self.io_sample_errors += o.io_sample_errors
+        self.io_blocks_hit += o.io_blocks_hit
+        self.io_blocks_read += o.io_blocks_read
+        if o.io_sampling is not None:
+            self.io_sampling = bool(self.io_sampling) or o.io_sampling
+        if o.counters is not None:
+            base = dict(self.counters or {})
+            for k, v in o.counters.items():
+                base[k] = base.get(k, 0) + v
+            self.counters = base
+        return self
+
+    # -- the summary.json ratio object -----------------------------------------------------
+    def io_summary(self) -> dict[str, Any]:
+        hits = reads = hit_ratio = None
+        if self.counters is not None:
+            hits = sum(int(self.counters.get(k, 0)) for k in HIT_COUNTERS)
+            reads = sum(int(self.counters.get(k, 0)) for k in READ_COUNTERS)
+            hit_ratio = finite_or_none(hits / (hits + reads), 6) if hits + reads > 0 else None
+        if self.io_sampling is False:
+            sampled = None
+            bpr = None
+        else:
+            sampled = self.io_samples
+            bpr = (
+                finite_or_none((self.io_blocks_hit + self.io_blocks_read) / self.io_samples, 3)
+                if self.io_samples
+                else None
+            )
+        return {
+            "buffer_hits": hits,
+            "buffer_reads": reads,
+            "hit_ratio": hit_ratio,
+            "blocks_per_request": bpr,
+            "sampled_requests": sampled,
+        }
+
+    def to_summary(self) -> dict[str, Any]:
+        n = self.requests
+        e = len(self.entities)
+        lvl: Any = int(self.level) if float(self.level).is_integer() else self.level
+        corrected = self.corrected.summary_ms() if self.corrected.count else None
+        return {
+            self.level_key: lvl,
+            "requests": n,
+            "errors": self.errors,
+            "latency_ms": self.latency.summary_ms(),
+            "corrected_latency_ms": corrected,
+            "entity_latency_ms": {
+                name: self.entity_latency[name].entity_summary_ms()
+                for name in self.entities
+                if name in self.entity_latency
+            },
+            "planned_hot_fraction": finite_or_none(self.hot_entity_sum / (n * e), 6)
+            if n and e
+            else None,
+            "fully_hot_pct": finite_or_none(100.0 * self.fully_hot / n, 4) if n else None,
+            "fully_cold_pct": finite_or_none(100.0 * self.fully_cold / n, 4) if n else None,
+            "mixed_pct": finite_or_none(100.0 * (n - self.fully_hot - self.fully_cold) / n, 4)
+            if n
+            else None,
+            "latency_cache_corr": finite_or_none(self.corr.correlation(), 6),
+            "io": self.io_summary(),
+            "rows_found_pct": finite_or_none(100.0 * self.rows_found / self.rows_looked_up, 4)
+            if self.rows_looked_up
+            else None,
+        }
+
+    @property
+    def throughput_rps(self) -> float | None:
+        if self.first_start_ns is None or self.last_end_ns is None:
+            return None
+        span = self.last_end_ns - self.first_start_ns
+        return self.requests / (span / 1e9) if span > 0 else None
+
+
+class StatsCollector:
+    """Listens to run events; one RatioStats per (section, level), in the order ratios ran."""
+
+    def __init__(self) -> None:
+        self.sections: dict[int, SectionInfo] = {}
+        self.ratios: dict[tuple[int, float], RatioStats] = {}
+
+    def on_section_start(self, info: SectionInfo) -> None:
+        self.sections[info.index] = info
+
+    def _get(self, section: int, level: float) -> RatioStats:
+        key = (section, level)
+        st = self.ratios.get(key)
+        if st is None:
+            info = self.sections[section]
+            st = self.ratios[key] = RatioStats(level, info.entities, info.level_key)
+        return st
+
+    def on_ratio_start(self, ev: Any) -> None:
+        self._get(ev.section, ev.level)
+
+    def on_request(self, r: RequestRecord) -> None:
+        self._get(r.section, r.level).add_request(r)
+
+    def on_io_sample(self, s: IOSampleRecord) -> None:
+        self._get(s.section, s.level).add_io_sample(s)
+
+    def on_ratio_end(self, ev: RatioFinished) -> None:
+        self._get(ev.section, ev.level).finish(ev)
+
+    def section_ratios(self, section: int) -> list[RatioStats]:
+        return [st for (sec, _), st in self.ratios.items() if sec == section]
+
+    def sections_summary(self, ratio_sort: str = "desc") -> list[dict[str, Any]]:
+        """summary.json `sections`: ratios sorted by level (descending hot %, the seed's order)."""
+        out = []
+        for idx in sorted(self.sections):
+            info = self.sections[idx]
+            rs = sorted(
+                self.section_ratios(idx), key=lambda s: s.level, reverse=ratio_sort == "desc"
+            )
+            out.append(
+                {
+                    "target": info.target,
+                    "backend": info.backend,
+                    "strategy": info.strategy,
+                    "distribution": info.distribution,
+                    "ratios": [r.to_summary() for r in rs],
+                }
+            )
+        return out
+
+
+# -- comparing two runs ------------------------------------------------------------------
+@dataclass(frozen=True)
+class BootstrapDelta:
+    """Difference b - a of a statistic with a bootstrap confidence interval."""
+
+    a: float | None
+    b: float | None
+    delta: float | None
+    low: float | None
+    high: float | None
+    significant: bool | None  # None when it cannot be decided (too few values)
+
+
+def _stat(values: np.ndarray, stat: str, axis: int | None = None) -> Any:
+    if stat == "mean":
+        return values.mean(axis=axis)
+    q = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}[stat]
+    return np.percentile(values, q, axis=axis, method="inverted_cdf")
+
+
+def bootstrap_delta(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    stat: str = "p50",
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    min_values: int = 20,
+) -> BootstrapDelta:
+    """Percentile bootstrap of stat(b) - stat(a) over the raw per-request values.
+
+    The difference is significant when the interval excludes 0. Resampling is seeded,
+    so the verdict is reproducible. Fewer than `min_values` values on a side: the
+    statistic is reported but significance is None (undecidable), never a guess.
+    """
+    xa = np.asarray(a, dtype=np.float64)
+    xb = np.asarray(b, dtype=np.float64)
+    va = float(_stat(xa, stat)) if xa.size else None
+    vb = float(_stat(xb, stat)) if xb.size else None
+    if va is None or vb is None:
+        return BootstrapDelta(va, vb, None, None, None, None)
+    delta = vb - va
+    if xa.size < min_values or xb.size < min_values:
+        return BootstrapDelta(va, vb, delta, None, None, None)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n_boot)
+    chunk = max(1, min(n_boot, 4_000_000 // max(xa.size, xb.size)))  # bound memory
+    for i in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - i)
+        ra = xa[rng.integers(0, xa.size, size=(m, xa.size))]
+        rb = xb[rng.integers(0, xb.size, size=(m, xb.size))]
+        deltas[i : i + m] = _stat(rb, stat, axis=1) - _stat(ra, stat, axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(deltas, [alpha, 1.0 - alpha])
+    return BootstrapDelta(va, vb, delta, float(lo), float(hi), not (lo <= 0.0 <= hi))

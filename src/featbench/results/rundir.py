@@ -1,0 +1,172 @@
+"""The run directory: run ids, creating it safely, atomic JSON files, the manifest.
+
+Layout (DESIGN.md "Contracts", extended by the agreed run-directory format):
+`results/<run_id>/manifest.json`, `summary.json`, `requests.parquet`, `io_samples.parquet`,
+`keys.parquet`, `histograms/<section>__hot<pct>.hlog`. While a run goes, request rows
+are written as parts under `requests/` and `io_samples/` (one or more Parquet files
+per ratio) and consolidated at the end; a run that died keeps its parts, and
+`load_run` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from featbench import __version__
+from featbench.errors import FeatbenchError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+REQUESTS = "requests.parquet"
+IO_SAMPLES = "io_samples.parquet"
+KEYS = "keys.parquet"
+HISTOGRAMS = "histograms"
+REQUEST_PARTS = "requests"
+IO_PARTS = "io_samples"
+STATUSES = ("running", "complete", "interrupted", "failed")
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by time: `20261126T081500Z-3f2a1c` (UTC timestamp + 6 random hex digits)."""
+    now = now or utc_now()
+    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise FeatbenchError(
+            f"--run-id {run_id!r} is not a plain name: use letters, digits, '.', '_' and '-'"
+        )
+    return run_id
+
+
+def prepare_run_dir(out: Path, run_id: str, *, overwrite: bool) -> Path:
+    """Create `out/run_id`; refuse an existing one unless overwrite (and then only a run dir)."""
+    check_run_id(run_id)
+    path = out / run_id
+    if path.exists():
+        if not overwrite:
+            raise FeatbenchError(
+                f"run directory {path} already exists: choose another --run-id or pass --overwrite"
+            )
+        if not path.is_dir():
+            raise FeatbenchError(
+                f"{path} exists and is not a directory; remove it or choose another --run-id"
+            )
+        # Only ever delete what looks like a featbench run (or an empty directory).
+        if any(path.iterdir()) and not (path / MANIFEST).exists():
+            raise FeatbenchError(
+                f"{path} exists and is not a featbench run directory (no {MANIFEST}); not overwriting it"
+            )
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True)
+        (path / HISTOGRAMS).mkdir()
+    except OSError as e:
+        raise FeatbenchError(f"cannot create the run directory {path}: {e.strerror}") from None
+    return path
+
+
+def _reject_nan(obj: Any, where: str = "") -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"non-finite number at {where or '<root>'}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _reject_nan(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _reject_nan(v, f"{where}[{i}]")
+    return obj
+
+
+def write_json(path: Path, doc: Any) -> None:
+    """Write JSON atomically (temp file + rename); NaN/inf are refused, never written."""
+    _reject_nan(doc)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, allow_nan=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return iso(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    def bad_constant(name: str) -> Any:
+        raise ValueError(f"{path.name} holds {name}, which the contract forbids")
+
+    return json.loads(path.read_text(), parse_constant=bad_constant)
+
+
+def client_info() -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+    }
+
+
+def new_manifest(
+    *,
+    run_id: str,
+    started_at: datetime,
+    config: dict[str, Any],
+    spec_json: dict[str, Any],
+    spec_fingerprint: str,
+    seed: int,
+    targets: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "featbench_version": __version__,
+        "run_id": run_id,
+        "started_at": iso(started_at),
+        "finished_at": None,
+        "status": "running",
+        "config": config,
+        "spec": spec_json,
+        "spec_fingerprint": spec_fingerprint,
+        "seed": seed,
+        "targets": targets,
+        "client": client_info(),
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def level_label(level: float) -> str:
+    return f"{level:g}"
+
+
+def histogram_name(section_label: str, level: float, level_key: str = "hot_pct") -> str:
+    prefix = "hot" if level_key == "hot_pct" else level_key
+    return f"{section_label}__{prefix}{level_label(level)}.hlog"

@@ -1,0 +1,286 @@
+"""Writes a run's results as it goes: a run-event listener.
+
+Per ratio (on `ratio_end`): the ratio's request rows as a Parquet part, its HdrHistogram
+log, summary.json rewritten (atomically) with every ratio finished so far, and a row in
+the SQL result table when the target is PostgreSQL. Rows are also flushed every
+`flush_rows` requests, so even a killed process leaves all but the last few rows.
+`finalize(status)` consolidates the parts into requests.parquet / io_samples.parquet and
+stamps the manifest with the final status.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featbench.measure.histogram import Interval, hlog_text
+from featbench.measure.stats import StatsCollector
+from featbench.results import rundir
+from featbench.runner.events import (
+    IOSampleRecord,
+    RatioFinished,
+    RequestRecord,
+    RunFinished,
+    SectionInfo,
+)
+
+
+def requests_schema(entities: tuple[str, ...] | list[str], level_key: str = "hot_pct") -> pa.Schema:
+    fields = [
+        pa.field(level_key, pa.float64(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("scheduled_ns", pa.int64()),
+        pa.field("start_ns", pa.int64(), nullable=False),
+        pa.field("end_ns", pa.int64(), nullable=False),
+        pa.field("latency_us", pa.float64(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("hot_entities", pa.int32(), nullable=False),
+    ]
+    for e in entities:
+        fields += [
+            pa.field(f"{e}_key", pa.string(), nullable=False),
+            pa.field(f"{e}_hot", pa.bool_(), nullable=False),
+            pa.field(f"{e}_latency_us", pa.float64()),
+        ]
+    fields += [
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("strategy", pa.string(), nullable=False),
+    ]
+    return pa.schema(fields)
+
+
+TABLE_BLOCKS = pa.list_(
+    pa.struct([("table", pa.string()), ("hit", pa.int64()), ("read", pa.int64())])
+)
+
+
+def io_samples_schema(
+    entities: tuple[str, ...] | list[str], level_key: str = "hot_pct"
+) -> pa.Schema:
+    fields = [
+        pa.field(level_key, pa.float64(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("hot_entities", pa.int32(), nullable=False),
+    ]
+    for e in entities:
+        fields += [
+            pa.field(f"{e}_key", pa.string(), nullable=False),
+            pa.field(f"{e}_hot", pa.bool_(), nullable=False),
+        ]
+    fields += [
+        pa.field("shared_hit", pa.int64()),
+        pa.field("shared_read", pa.int64()),
+        pa.field("table_blocks", TABLE_BLOCKS),
+        pa.field("error", pa.string()),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("strategy", pa.string(), nullable=False),
+    ]
+    return pa.schema(fields)
+
+
+class ResultSink(Protocol):
+    """Somewhere besides the run directory that results go (e.g. SQL tables)."""
+
+    def write_ratio(self, run_id: str, section: SectionInfo, ratio: dict[str, Any]) -> None: ...
+
+
+class _Columns:
+    """Column buffers for one Parquet schema."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.cols: dict[str, list[Any]] = {f.name: [] for f in schema}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.cols.values())))
+
+    def take(self) -> pa.Table:
+        t = pa.table(
+            {k: pa.array(v, type=self.schema.field(k).type) for k, v in self.cols.items()},
+            schema=self.schema,
+        )
+        for v in self.cols.values():
+            v.clear()
+        return t
+
+
+class ResultsWriter:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_id: str,
+        manifest: dict[str, Any],
+        entities: tuple[str, ...],
+        stats: StatsCollector,
+        sinks: list[ResultSink] | None = None,
+        level_key: str = "hot_pct",
+        flush_rows: int = 5000,
+        clock_origin_s: float = 0.0,
+    ) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.manifest = manifest
+        self.entities = entities
+        self.stats = stats
+        self.sinks = sinks or []
+        self.level_key = level_key
+        self.flush_rows = flush_rows
+        self.clock_origin_s = clock_origin_s
+        self.sections: dict[int, SectionInfo] = {}
+        self.warnings: list[str] = []
+        self._req = _Columns(requests_schema(entities, level_key))
+        self._io = _Columns(io_samples_schema(entities, level_key))
+        self._parts = 0
+        (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
+        (path / rundir.IO_PARTS).mkdir(exist_ok=True)
+        rundir.write_json(path / rundir.MANIFEST, manifest)
+        self._write_summary()
+
+    # -- listeners ---------------------------------------------------------------------
+    def on_section_start(self, info: SectionInfo) -> None:
+        self.sections[info.index] = info
+
+    def on_request(self, r: RequestRecord) -> None:
+        c = self._req.cols
+        info = self.sections[r.section]
+        c[self.level_key].append(float(r.level))
+        c["seq"].append(r.seq)
+        c["scheduled_ns"].append(r.scheduled_ns)
+        c["start_ns"].append(r.start_ns)
+        c["end_ns"].append(r.end_ns)
+        c["latency_us"].append((r.end_ns - r.start_ns) / 1000.0)
+        c["error"].append(r.error)
+        c["hot_entities"].append(sum(r.hot))
+        for i, e in enumerate(self.entities):
+            c[f"{e}_key"].append(str(r.keys[i]))
+            c[f"{e}_hot"].append(r.hot[i])
+            c[f"{e}_latency_us"].append(
+                r.entity_ns[i] / 1000.0 if r.entity_ns is not None else None
+            )
+        c["target"].append(info.target)
+        c["strategy"].append(info.strategy)
+        if len(self._req) >= self.flush_rows:
+            self._flush()
+
+    def on_io_sample(self, s: IOSampleRecord) -> None:
+        c = self._io.cols
+        info = self.sections[s.section]
+        c[self.level_key].append(float(s.level))
+        c["seq"].append(s.seq)
+        c["hot_entities"].append(sum(s.hot))
+        for i, e in enumerate(self.entities):
+            c[f"{e}_key"].append(str(s.keys[i]))
+            c[f"{e}_hot"].append(s.hot[i])
+        smp = s.sample
+        c["shared_hit"].append(smp.shared_hit if smp else None)
+        c["shared_read"].append(smp.shared_read if smp else None)
+        c["table_blocks"].append(
+            [{"table": t, "hit": h, "read": r} for t, (h, r) in smp.per_table.items()]
+            if smp
+            else None
+        )
+        c["error"].append(s.error)
+        c["target"].append(info.target)
+        c["strategy"].append(info.strategy)
+
+    def on_warning(self, msg: str) -> None:
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    def on_ratio_end(self, ev: RatioFinished) -> None:
+        self._flush()
+        info = self.sections[ev.section]
+        st = self.stats.ratios.get((ev.section, ev.level))
+        if st is not None:
+            self._write_histogram(info, st)
+            ratio = st.to_summary()
+            for sink in self.sinks:
+                try:
+                    sink.write_ratio(self.run_id, info, ratio)
+                except Exception as e:  # noqa: BLE001 - the files are the record; SQL is a copy
+                    self.on_warning(f"could not write the SQL result row: {e}")
+        self._write_summary()
+
+    def on_run_end(self, ev: RunFinished) -> None:
+        self.finalize(ev.status, ev.error)
+
+    # -- files -------------------------------------------------------------------------
+    def _flush(self) -> None:
+        if len(self._req):
+            pq.write_table(
+                self._req.take(),
+                self.path / rundir.REQUEST_PARTS / f"part-{self._parts:05d}.parquet",
+            )
+            self._parts += 1
+        if len(self._io):
+            pq.write_table(
+                self._io.take(), self.path / rundir.IO_PARTS / f"part-{self._parts:05d}.parquet"
+            )
+            self._parts += 1
+
+    def _write_histogram(self, info: SectionInfo, st: Any) -> None:
+        start_s = (st.first_start_ns or 0) / 1e9
+        length_s = max(0.0, ((st.last_end_ns or 0) - (st.first_start_ns or 0)) / 1e9)
+        intervals = [Interval(st.latency, start_s, length_s)]
+        if st.corrected.count:
+            intervals.append(Interval(st.corrected, start_s, length_s, "corrected"))
+        for name, h in st.entity_latency.items():
+            intervals.append(Interval(h, start_s, length_s, f"entity.{name}"))
+        text = hlog_text(
+            intervals,
+            start_time_s=self.clock_origin_s,
+            comment=(
+                f"featbench run {self.run_id} section {info.label} {self.level_key}={st.level:g}; "
+                "values in microseconds; untagged line = request latency (successful measured requests)"
+            ),
+        )
+        name = rundir.histogram_name(info.label, st.level, self.level_key)
+        tmp = self.path / rundir.HISTOGRAMS / (name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.path / rundir.HISTOGRAMS / name)
+
+    def summary(self) -> dict[str, Any]:
+        sections = self.stats.sections_summary()
+        first = sections[0] if sections else None
+        return {
+            "schema_version": rundir.SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "backend": first["backend"] if first else None,
+            "strategy": first["strategy"] if first else None,
+            "ratios": first["ratios"] if first else [],
+            "sections": sections,
+        }
+
+    def _write_summary(self) -> None:
+        rundir.write_json(self.path / rundir.SUMMARY, self.summary())
+
+    def finalize(self, status: str, error: str | None = None) -> None:
+        self._flush()
+        _consolidate(
+            self.path / rundir.REQUEST_PARTS, self.path / rundir.REQUESTS, self._req.schema
+        )
+        _consolidate(self.path / rundir.IO_PARTS, self.path / rundir.IO_SAMPLES, self._io.schema)
+        self._write_summary()
+        self.manifest["status"] = status
+        self.manifest["finished_at"] = rundir.iso(rundir.utc_now())
+        if error:
+            self.manifest["error"] = error
+        self.manifest["warnings"] = list(self.warnings)
+        rundir.write_json(self.path / rundir.MANIFEST, self.manifest)
+
+
+def _consolidate(parts_dir: Path, out: Path, schema: pa.Schema) -> None:
+    """Merge parts into one file (written to a temp name first), then drop the parts."""
+    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.exists() else []
+    tmp = out.with_name(out.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as w:
+        for p in parts:
+            w.write_table(pq.read_table(p, schema=schema))
+    tmp.replace(out)
+    if parts_dir.exists():
+        shutil.rmtree(parts_dir)

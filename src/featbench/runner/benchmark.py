@@ -1,0 +1,281 @@
+"""A whole benchmark run: check, sample keys, plan, run every section, keep the results.
+
+Order of work, chosen so that bad input writes nothing: the config, targets' tables,
+strategies, keys and the plan (which fails when there are too few cold keys) are all
+checked before the run directory is created or any result row is written. Then:
+manifest (`status: running`), keys (file and SQL), `pg_stat_reset()` attempt, sections
+one after another, and the final status: `complete`, `interrupted` (Ctrl-C: what was
+measured is kept and KeyboardInterrupt is re-raised) or `failed` (the exception is
+re-raised after the directory is made consistent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from featbench.backends.base import Backend
+from featbench.errors import FeatbenchError
+from featbench.measure.stats import StatsCollector
+from featbench.results import rundir
+from featbench.results.load import load_run
+from featbench.results.writer import ResultSink, ResultsWriter
+from featbench.runner.closed_loop import ClosedLoop, LoopContext
+from featbench.runner.events import RunEvents, RunFinished, SectionInfo
+from featbench.spec import WorkloadSpec
+from featbench.workload.keys import KeySet, sample_keyset
+from featbench.workload.plan import DEFAULT_RATIOS, Plan, PlanConfig, RatioOrder, build_plan
+
+
+@dataclass
+class RunConfig:
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    requests: int = 1000
+    warmup: int = 200
+    n_keys: int = 10_000
+    hot_fraction: float = 0.01
+    io_sample_every: int = 100
+    seed: int = 42
+    ratio_order: RatioOrder = "cold-first"
+    strategies: tuple[str, ...] = ("serial",)
+    scale: float = 1.0
+    distribution: str = "hotcold"
+    loop: str = "closed"
+
+    def plan_config(self, sections: int) -> PlanConfig:
+        return PlanConfig(
+            ratios=tuple(self.ratios),
+            requests=self.requests,
+            warmup=self.warmup,
+            seed=self.seed,
+            io_sample_every=self.io_sample_every,
+            ratio_order=self.ratio_order,
+            sections=sections,
+        )
+
+    def to_dict(self, plan: Plan | None = None) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratios"] = [_num(r) for r in self.ratios]
+        d["strategies"] = list(self.strategies)
+        d["ratio_order_used"] = [_num(r) for r in plan.order] if plan else None
+        d["warmup_scope"] = "per ratio, at that ratio's mix, after one pass over the hot set"
+        d["io_sampling"] = (
+            "one EXPLAIN (ANALYZE, BUFFERS) request after every io_sample_every timed requests"
+        )
+        return d
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    run_id: str
+    status: str
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_targets(backends: list[Backend], spec: WorkloadSpec, strategies: tuple[str, ...]) -> None:
+    for b in backends:
+        if b.kind == "postgres" and hasattr(b, "conn"):
+            from featbench.backends.pg_requests import check_tables
+
+            check_tables(b.conn, b.schema, spec, redacted=_target_name(b))  # type: ignore[attr-defined]
+        else:
+            b.check_tables(spec)
+        for s in strategies:
+            if s not in b.strategies:
+                raise FeatbenchError(
+                    f"strategy {s!r} is not available for {b.kind} (it has {', '.join(b.strategies)})"
+                )
+
+
+def _target_name(b: Backend) -> str:
+    name = getattr(b, "redacted", None)
+    if isinstance(name, str):
+        return name
+    t = getattr(b, "target", None)
+    return t.redacted if t is not None else b.kind
+
+
+def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
+    """Reuse a run's keys; refuses a run made with another spec (fingerprint differs)."""
+    run = load_run(run_dir)
+    fp = run.spec_fingerprint
+    if fp != spec.fingerprint():
+        raise FeatbenchError(
+            f"--keys-from {run_dir}: that run used another workload spec (fingerprint "
+            f"{str(fp)[:12]}…, this one {spec.fingerprint()[:12]}…); use the same --spec"
+        )
+    return KeySet.from_arrow(run.keys(), spec), run.run_id
+
+
+def run_benchmark(
+    backends: list[Backend],
+    spec: WorkloadSpec,
+    config: RunConfig,
+    *,
+    out: Path,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    keys_from: Path | None = None,
+    listeners: list[Any] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    sql_results: bool = True,
+) -> RunOutcome:
+    """Run the whole benchmark against `backends` (keys come from the first)."""
+    if not backends:
+        raise FeatbenchError("no target to run against")
+    if config.distribution != "hotcold":
+        raise FeatbenchError(
+            f"distribution {config.distribution!r} is not supported by this runner yet"
+        )
+    if config.loop != "closed":
+        raise FeatbenchError(f"loop {config.loop!r} is not supported by this runner yet")
+    sections = [(b, s) for b in backends for s in config.strategies]
+    config.plan_config(len(sections)).validate()
+    if not 0.0 < config.hot_fraction < 1.0:
+        raise FeatbenchError(
+            f"--hot-fraction must be between 0 and 1 (exclusive), got {config.hot_fraction}"
+        )
+    run_id = rundir.check_run_id(run_id) if run_id else rundir.new_run_id()
+    target_dir = out / run_id
+    if target_dir.exists() and not overwrite:
+        raise FeatbenchError(
+            f"run directory {target_dir} already exists: choose another --run-id or pass --overwrite"
+        )
+    check_targets(backends, spec, config.strategies)
+
+    # -- keys and plan: everything that can fail on input fails here, before writing ------
+    keys_source: dict[str, Any]
+    if keys_from is not None:
+        keyset, src_run = keys_from_run(keys_from, spec)
+        keys_source = {"source": "run", "run_id": src_run, "path": str(keys_from)}
+    else:
+        first = backends[0]
+        keyset = sample_keyset(
+            lambda e, n, seed: first.sample_keys(spec, e, n, seed),
+            spec,
+            n=config.n_keys,
+            seed=config.seed,
+            hot_fraction=config.hot_fraction,
+        )
+        keys_source = {"source": "sampled", "target": _target_name(first)}
+    keys_source["per_entity"] = {
+        e: {"keys": len(keyset.keys[e]), "hot": keyset.n_hot[e]} for e in keyset.entities
+    }
+    plan = build_plan(keyset, config.plan_config(len(sections)))
+
+    # -- the run directory ------------------------------------------------------------------
+    started = rundir.utc_now()
+    origin_ns = time.perf_counter_ns()
+    origin_wall = time.time()
+    path = rundir.prepare_run_dir(out, run_id, overwrite=overwrite)
+    warnings: list[str] = []
+    for e in keyset.entities:
+        if len(keyset.keys[e]) < config.n_keys and keys_from is None:
+            warnings.append(
+                f"entity {e!r}: the target holds only {len(keyset.keys[e]):,} keys, sampled all of them"
+            )
+    targets_doc = []
+    for b in backends:
+        try:
+            server = b.describe()
+        except Exception as e:  # noqa: BLE001 - a description is nice to have, not required
+            server = {"error": f"describe() failed: {type(e).__name__}"}
+        targets_doc.append({"target": _target_name(b), "backend": b.kind, "server": server})
+    manifest = rundir.new_manifest(
+        run_id=run_id,
+        started_at=started,
+        config=config.to_dict(plan),
+        spec_json=spec.model_dump(mode="json"),
+        spec_fingerprint=spec.fingerprint(),
+        seed=config.seed,
+        targets=targets_doc,
+        extra={
+            "clock_origin_utc": rundir.iso(started),
+            "keys": keys_source,
+            "plan": {"cold_keys": plan.cold_used},
+            "level_key": "hot_pct",
+        },
+    )
+    pq.write_table(keyset.to_arrow(), path / rundir.KEYS)
+
+    events = RunEvents()
+    stats = StatsCollector()
+    events.listen(stats)  # statistics first: the writer reads them on ratio_end
+    sinks: list[ResultSink] = []
+    pg_first = (
+        backends[0] if backends[0].kind == "postgres" and hasattr(backends[0], "conn") else None
+    )
+    if sql_results and pg_first is not None:
+        try:
+            from featbench.results.sqltables import PgResultTables
+
+            tables = PgResultTables(pg_first.conn, pg_first.schema)  # type: ignore[attr-defined]
+            tables.write_keys(run_id, keyset)
+            sinks.append(tables)
+        except Exception as e:  # noqa: BLE001 - the run directory is the record
+            warnings.append(f"could not write SQL result tables: {e}")
+    writer = ResultsWriter(
+        path,
+        run_id=run_id,
+        manifest=manifest,
+        entities=keyset.entities,
+        stats=stats,
+        sinks=sinks,
+        clock_origin_s=origin_wall,
+    )
+    events.listen(writer)
+    for w in warnings:
+        events.warning.fire(w)
+    for lst in listeners or []:
+        events.listen(lst)
+
+    for b in backends:
+        if b.kind == "postgres" and hasattr(b, "conn"):
+            from featbench.backends.pg_requests import try_reset_stats
+
+            msg = try_reset_stats(b.conn)  # type: ignore[attr-defined]
+            if msg:
+                events.warning.fire(msg)
+
+    status = "failed"
+    error: str | None = None
+    try:
+        for (b, strategy), sec_plan in zip(sections, plan.sections, strict=False):
+            info = SectionInfo(
+                index=sec_plan.index,
+                target=_target_name(b),
+                backend=b.kind,
+                strategy=strategy,
+                entities=keyset.entities,
+            )
+            ctx = LoopContext(
+                open_session=lambda b=b, s=strategy: b.session(spec, s),
+                read_counters=(lambda b=b: b.counters(spec)),
+                clock_origin_ns=origin_ns,
+                progress=progress,
+            )
+            ClosedLoop(plan, info, events, ctx).run(sec_plan)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except FeatbenchError as e:
+        error = str(e)
+        raise
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        events.run_end.fire(RunFinished(status, error))
+    return RunOutcome(path, run_id, status, writer.summary(), list(writer.warnings))

@@ -1,0 +1,77 @@
+"""Helpers for the run tests: small specs and filling tables on a real server.
+
+`fill_tables` creates the spec's tables in a schema and COPYs generated rows in. It
+uses featbench's loader when present (`PostgresBackend.load`), otherwise a minimal
+COPY of `generate_batch` output, so the run tests do not depend on loader internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from featbench.generate import csv_bytes, iter_batches
+from featbench.spec import SQL_TYPES, WorkloadSpec, scaled_rows, spec_from_dict
+
+
+def tiny_spec(
+    entities: int = 3,
+    tables_per_entity: tuple[int, ...] | None = None,
+    rows: int = 400,
+    bigint_entities: tuple[int, ...] = (),
+    name: str = "tiny",
+) -> WorkloadSpec:
+    """A small spec: `entities` entities, tables_per_entity[i] tables each, nested windows."""
+    tpe = tables_per_entity or (2,) * entities
+    wins = ["30d", "90d", "365d", "730d"]
+    ents = [
+        {"name": f"ent{i}", "key_type": "bigint" if i in bigint_entities else "hex64"}
+        for i in range(entities)
+    ]
+    tables: list[dict[str, Any]] = []
+    for i in range(entities):
+        for j in range(tpe[i]):
+            tables.append(
+                {
+                    "entity": f"ent{i}",
+                    "family": "fam",
+                    "window": wins[j],
+                    "rows": rows * (j + 1),
+                    "columns": [
+                        {"name": "txn_count", "type": "bigint", "gen": "count", "mean": 10},
+                        {"name": "rate", "type": "double"},
+                        {"name": "seen", "type": "timestamptz"},
+                        {"name": "label", "type": "text", "gen": "category", "choices": ["a", "b"]},
+                    ],
+                }
+            )
+    return spec_from_dict({"name": name, "entities": ents, "tables": tables})
+
+
+def fill_tables(
+    dsn: str, schema: str, spec: WorkloadSpec, *, scale: float = 1.0, seed: int = 42
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        for t in spec.tables:
+            key_t = "TEXT" if spec.entity(t.entity).key_type == "hex64" else "BIGINT"
+            cols = [
+                sql.SQL("{} {} PRIMARY KEY").format(
+                    sql.Identifier(spec.key_column_of(t)), sql.SQL(key_t)
+                )
+            ]
+            cols += [
+                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(SQL_TYPES[c.type]))
+                for c in t.columns
+            ]
+            ident = sql.SQL("{}.{}").format(
+                sql.Identifier(t.schema_name or schema), sql.Identifier(t.table_name)
+            )
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(cols)))
+            with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(ident)) as cp:
+                for batch in iter_batches(spec, t, seed, scale):
+                    cp.write(csv_bytes(batch))
+            conn.execute(sql.SQL("ANALYZE {}").format(ident))
+        assert all(scaled_rows(t, scale) > 0 for t in spec.tables)
