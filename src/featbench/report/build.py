@@ -1,0 +1,85 @@
+"""One call from run directories to a written report (HTML, optional PNGs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featbench.measure.prices import load_prices
+from featbench.report.charts import Chart, build_charts
+from featbench.report.costing import CostResult, compute_costs, resolve_inputs
+from featbench.report.html import render_html, write_html
+from featbench.report.rundata import RunData, load_runs
+
+
+@dataclass
+class ReportResult:
+    html: Path
+    pngs: list[Path]
+    charts: list[Chart]
+    runs: list[RunData]
+    cost: CostResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "report": str(self.html),
+            "png": [str(p) for p in self.pngs],
+            "charts": [c.id for c in self.charts],
+            "runs": [
+                {"run_id": r.run_id, "status": r.status, "path": str(r.path)} for r in self.runs
+            ],
+            "cost": self.cost.as_dict() if self.cost is not None else None,
+        }
+
+
+def cost_for_runs(
+    runs: list[RunData],
+    *,
+    qps: float,
+    prices_file: str | Path | None = None,
+    reference_p99: float | None = None,
+    **inputs: Any,
+) -> CostResult:
+    prices = load_prices(prices_file)
+    resolved = resolve_inputs(runs, qps=qps, **inputs)
+    return compute_costs(resolved, prices, runs=runs, reference_p99=reference_p99)
+
+
+def make_report(
+    run_dirs: list[str | Path],
+    *,
+    out: str | Path | None = None,
+    png_dir: str | Path | None = None,
+    qps: float | None = None,
+    prices_file: str | Path | None = None,
+    reference_p99: float | None = None,
+    cost_inputs: dict[str, Any] | None = None,
+) -> ReportResult:
+    """Read runs, price them (when a request rate is given), draw, write.
+
+    Everything that can fail on user input (bad run dir, bad prices, bad rate) fails
+    before anything is written.
+    """
+    runs = load_runs(list(run_dirs))
+    cost = None
+    if qps is not None:
+        cost = cost_for_runs(
+            runs,
+            qps=qps,
+            prices_file=prices_file,
+            reference_p99=reference_p99,
+            **(cost_inputs or {}),
+        )
+    elif prices_file is not None:
+        load_prices(prices_file)  # validate even when unused, so a typo is not silently ignored
+    charts = build_charts(runs, cost=cost, reference_p99=reference_p99)
+    html_path = Path(out) if out is not None else runs[0].path / "report.html"
+    write_html(html_path, render_html(runs, charts, cost=cost))
+    pngs: list[Path] = []
+    if png_dir is not None:
+        from featbench.report.png import write_pngs
+
+        pngs = write_pngs(charts, Path(png_dir))
+    return ReportResult(html=html_path, pngs=pngs, charts=charts, runs=runs, cost=cost)

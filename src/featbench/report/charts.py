@@ -1,0 +1,1009 @@
+"""Chart definitions: each chart is built once as a plotly Figure plus the table of
+numbers behind it; the HTML writer and the PNG writer both render that same object.
+
+The seven charts of the seed study always appear (with a visible "not measured" note
+where a run lacks the data, never an invented figure); the others appear when the runs
+have what they show (several strategies, several targets, per-request logs, open-loop
+corrected latency, a cost result).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from featbench.measure import cost as cm
+from featbench.report.costing import CostResult
+from featbench.report.rundata import RunData, Section
+
+PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+)
+ENTITY_SCALE = "Blues"
+HEIGHT = 430
+
+
+@dataclass
+class TableData:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    sentence: str  # one sentence: what the chart shows
+    figure: go.Figure
+    table: TableData
+    notes: list[str] = field(default_factory=list)
+    measured: bool = True  # False: the chart only says why it has no data
+
+
+# -- formatting ----------------------------------------------------------------------
+def fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != 0 and abs(v) < 10 ** (-digits):
+            return f"{v:.{digits}g}"
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def money(v: float | None) -> str:
+    if v is None:
+        return "—"
+    if abs(v) >= 100:
+        return f"${v:,.0f}"
+    if abs(v) >= 1:
+        return f"${v:,.2f}"
+    return f"${v:.3g}" if v else "$0"
+
+
+def _base_layout(
+    fig: go.Figure, title: str, x: str | None = None, y: str | None = None
+) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        template="plotly_white",
+        height=HEIGHT,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
+        font={"family": "Helvetica, Arial, sans-serif", "size": 12},
+    )
+    if x:
+        fig.update_xaxes(title_text=x)
+    if y:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def _empty(title: str, why: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(
+        text=why,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": "#666"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base_layout(fig, title)
+
+
+def _colors(sections: Sequence[Section]) -> dict[str, str]:
+    return {s.label: PALETTE[i % len(PALETTE)] for i, s in enumerate(sections)}
+
+
+def _xtitle(sections: Sequence[Section]) -> str:
+    return "Zipf θ" if sections and sections[0].x_key == "theta" else "hot traffic (%)"
+
+
+def _xfmt(s: Section, r: dict[str, Any]) -> str:
+    v = r.get(s.x_key)
+    return f"θ={v:g}" if s.x_key == "theta" else f"{v:g}%"
+
+
+def _sorted_ratios(s: Section) -> list[dict[str, Any]]:
+    return sorted(s.ratios, key=lambda r: float(r[s.x_key]))
+
+
+def _get(r: dict[str, Any], *path: str) -> float | None:
+    v: Any = r
+    for p in path:
+        v = v.get(p) if isinstance(v, dict) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+# -- 1. latency vs hot % ----------------------------------------------------------------
+def chart_latency(sections: Sequence[Section]) -> Chart:
+    title = "Latency vs hot traffic"
+    fig = go.Figure()
+    colors = _colors(sections)
+    rows = []
+    for s in sections:
+        rs = _sorted_ratios(s)
+        xs = [float(r[s.x_key]) for r in rs]
+        for q, dash, width in (("p99", "solid", 3), ("p95", "dash", 1.5), ("p50", "dot", 1.5)):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[_get(r, "latency_ms", q) for r in rs],
+                    name=f"{s.label} {q}",
+                    mode="lines+markers",
+                    line={"color": colors[s.label], "dash": dash, "width": width},
+                    legendgroup=s.label,
+                )
+            )
+        for r in rs:
+            lat = r.get("latency_ms") or {}
+            rows.append(
+                [s.label, _xfmt(s, r), r.get("requests"), r.get("errors")]
+                + [fmt(_get(lat, q)) for q in ("p50", "p95", "p99", "p999", "max", "mean")]
+            )
+    return Chart(
+        "latency",
+        title,
+        "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic ratio, "
+        "per target and strategy: the core story of how skew moves the tail.",
+        _base_layout(fig, title, _xtitle(sections), "latency (ms)"),
+        TableData(
+            [
+                "series",
+                "hot",
+                "requests",
+                "errors",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "max ms",
+                "mean ms",
+            ],
+            rows,
+        ),
+    )
+
+
+# -- 2. break-even skew -------------------------------------------------------------------
+def chart_break_even(
+    sections: Sequence[Section], crossings: Sequence[cm.SkewCrossing], reference_p99: float | None
+) -> Chart:
+    title = "Break-even skew"
+    hot = [s for s in sections if s.x_key == "hot_pct"]
+    if not hot:
+        return Chart(
+            "break_even",
+            title,
+            "PostgreSQL p99 against another store's p99 by hot traffic; the crossing is the break-even skew.",
+            _empty(title, "no hot/cold ratios in these runs"),
+            TableData(["comparison", "break-even hot %", "basis", "what it means"], []),
+            measured=False,
+        )
+    fig = go.Figure()
+    colors = _colors(sections)
+    for s in hot:
+        rs = _sorted_ratios(s)
+        fig.add_trace(
+            go.Scatter(
+                x=[float(r["hot_pct"]) for r in rs],
+                y=[_get(r, "latency_ms", "p99") for r in rs],
+                name=f"{s.label} p99",
+                mode="lines+markers",
+                line={"color": colors[s.label], "width": 3},
+            )
+        )
+    if reference_p99 is not None:
+        fig.add_hline(
+            y=reference_p99,
+            line={"dash": "dash", "color": "#555"},
+            annotation_text=f"reference p99 {reference_p99:g} ms (assumption)",
+            annotation_position="top left",
+        )
+    marked = [c for c in crossings if c.hot_pct is not None]
+    for i, c in enumerate(marked):
+        # Stagger the labels so that neighbouring crossings stay readable.
+        fig.add_vline(x=c.hot_pct, line={"dash": "dot", "color": "#000"})
+        fig.add_annotation(
+            x=c.hot_pct,
+            y=1.0 - 0.08 * (i % 4),
+            xref="x",
+            yref="paper",
+            showarrow=False,
+            xanchor="left" if c.hot_pct < 55 else "right",
+            text=f" {c.hot_pct:.1f}%: {c.other} ",
+            font={"size": 11},
+            bgcolor="rgba(255,255,255,0.8)",
+        )
+    notes = []
+    if not crossings:
+        notes.append(
+            "These runs hold one store only: add a run of another store to the report, or pass "
+            "--reference-p99 MS (another store's p99) to mark where PostgreSQL crosses it."
+        )
+    rows = [[c.other, fmt(c.hot_pct, 1), c.basis, c.note] for c in crossings]
+    return Chart(
+        "break_even",
+        title,
+        "p99 of each store against hot traffic; the dotted line marks the hot % where PostgreSQL's p99 "
+        "crosses the other store's (measured when both are in the report, otherwise against a reference "
+        "p99 flagged as an assumption).",
+        _base_layout(fig, title, "hot traffic (%)", "p99 latency (ms)"),
+        TableData(["comparison", "break-even hot %", "basis", "what it means"], rows),
+        notes,
+    )
+
+
+# -- 3. cache locality -> latency -------------------------------------------------------------
+def chart_cache(sections: Sequence[Section]) -> Chart:
+    title = "Cache locality → latency"
+    fig = go.Figure()
+    colors = _colors(sections)
+    rows = []
+    any_hit = False
+    for s in sections:
+        rs = _sorted_ratios(s)
+        p99 = [_get(r, "latency_ms", "p99") for r in rs]
+        hit = [_get(r, "io", "hit_ratio") for r in rs]
+        planned = [_get(r, "planned_hot_fraction") for r in rs]
+        labels = [_xfmt(s, r) for r in rs]
+        if any(h is not None for h in hit):
+            any_hit = True
+            fig.add_trace(
+                go.Scatter(
+                    x=hit,
+                    y=p99,
+                    text=labels,
+                    name=f"{s.label}: measured hit ratio",
+                    mode="lines+markers+text",
+                    textposition="top center",
+                    line={"color": colors[s.label], "width": 3},
+                    marker={"size": 9},
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=planned,
+                y=p99,
+                text=labels,
+                name=f"{s.label}: planned hot fraction",
+                mode="lines+markers",
+                line={"color": colors[s.label], "dash": "dot"},
+                marker={"symbol": "circle-open", "size": 9},
+            )
+        )
+        for r, h, pl, lat in zip(rs, hit, planned, p99, strict=False):
+            rows.append(
+                [
+                    s.label,
+                    _xfmt(s, r),
+                    fmt(pl, 3),
+                    fmt(h, 4),
+                    fmt(_get(r, "latency_ms", "p50")),
+                    fmt(lat),
+                    fmt(_get(r, "latency_cache_corr"), 3),
+                ]
+            )
+    notes = []
+    if not any_hit:
+        notes.append(
+            "No buffer-cache counters in these runs (DynamoDB and Redis expose none): only the planned hot fraction is shown."
+        )
+    return Chart(
+        "cache",
+        title,
+        "p99 latency against the cache as the server measured it (shared-buffer hit ratio, solid) and as "
+        "the plan intended it (planned hot fraction, dotted): how much locality buys.",
+        _base_layout(fig, title, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"),
+        TableData(
+            [
+                "series",
+                "hot",
+                "planned hot fraction",
+                "measured hit ratio",
+                "p50 ms",
+                "p99 ms",
+                "latency–hot corr",
+            ],
+            rows,
+        ),
+        notes,
+    )
+
+
+# -- 4. entity contribution heatmap -----------------------------------------------------------
+def chart_entities(sections: Sequence[Section]) -> Chart:
+    title = "Entity contribution to p99"
+    with_data = [s for s in sections if any((r.get("entity_latency_ms") or {}) for r in s.ratios)]
+    if not with_data:
+        return Chart(
+            "entities",
+            title,
+            "Each entity's share of the request's p99 per ratio.",
+            _empty(title, "per-entity latency not measured by these strategies"),
+            TableData(["series", "hot", "entity", "p99 ms", "share of p99 %"], []),
+            [
+                "Per-entity time is measured by the serial (and parallel) strategies only; it is never estimated."
+            ],
+            measured=False,
+        )
+    xs_all: list[str] = []
+    ylabels: list[str] = []
+    zrows: list[list[float | None]] = []
+    trows: list[list[str]] = []
+    rows = []
+    for s in with_data:
+        rs = _sorted_ratios(s)
+        xs = [_xfmt(s, r) for r in rs]
+        xs_all = xs if len(xs) > len(xs_all) else xs_all
+        entities: list[str] = []
+        for r in rs:
+            for e in r.get("entity_latency_ms") or {}:
+                if e not in entities:
+                    entities.append(e)
+        for e in entities:
+            z, t = [], []
+            for r, x in zip(rs, xs, strict=False):
+                el = r.get("entity_latency_ms") or {}
+                total = sum(_get(v, "p99") or 0.0 for v in el.values())
+                v = _get(el.get(e) or {}, "p99")
+                share = (v / total * 100) if (v is not None and total > 0) else None
+                z.append(share)
+                t.append(f"{fmt(v)} ms" if v is not None else "")
+                rows.append([s.label, x, e, fmt(v), fmt(share, 1)])
+            ylabels.append(e if len(with_data) == 1 else f"{s.label}: {e}")
+            zrows.append(z)
+            trows.append(t)
+    fig = go.Figure(
+        go.Heatmap(
+            z=zrows,
+            x=xs_all,
+            y=ylabels,
+            text=trows,
+            texttemplate="%{text}",
+            colorscale=ENTITY_SCALE,
+            zmin=0,
+            zmax=100,
+            colorbar={"title": "% of p99"},
+            hoverongaps=False,
+        )
+    )
+    return Chart(
+        "entities",
+        title,
+        "Each entity's p99 as a share of the sum of the entities' p99s, per ratio (cell text: the entity's "
+        "p99 in ms): which entity dominates the tail.",
+        _base_layout(fig, title, _xtitle(with_data), None),
+        TableData(["series", "hot", "entity", "p99 ms", "share of p99 %"], rows),
+    )
+
+
+# -- 5. request distribution --------------------------------------------------------------------
+def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> Chart:
+    title = "Request distribution"
+    hot = [s for s in sections if s.x_key == "hot_pct"]
+    if not hot:
+        return Chart(
+            "distribution",
+            title,
+            "Fully hot, mixed and fully cold requests per ratio.",
+            _empty(title, "no hot/cold ratios in these runs"),
+            TableData(["hot", "fully hot %", "mixed %", "fully cold %"], []),
+            measured=False,
+        )
+    s = hot[0]
+    rs = _sorted_ratios(s)
+    xs = [f"{float(r['hot_pct']):g}%" for r in rs]
+    fig = go.Figure()
+    for key, name, color in (
+        ("fully_hot_pct", "fully hot", "#d62728"),
+        ("mixed_pct", "mixed", "#ffbb78"),
+        ("fully_cold_pct", "fully cold", "#1f77b4"),
+    ):
+        fig.add_trace(go.Bar(x=xs, y=[_get(r, key) for r in rs], name=name, marker_color=color))
+    rows = []
+    e = n_entities
+    for r, x in zip(rs, xs, strict=False):
+        p = float(r["hot_pct"]) / 100
+        exp_hot = p**e * 100 if e else None
+        exp_cold = (1 - p) ** e * 100 if e else None
+        rows.append(
+            [
+                x,
+                fmt(_get(r, "fully_hot_pct"), 1),
+                fmt(exp_hot, 1),
+                fmt(_get(r, "mixed_pct"), 1),
+                fmt(_get(r, "fully_cold_pct"), 1),
+                fmt(exp_cold, 1),
+                fmt(_get(r, "planned_hot_fraction"), 3),
+            ]
+        )
+    if e:
+        ps = [float(r["hot_pct"]) / 100 for r in rs]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[p**e * 100 for p in ps],
+                name=f"expected fully hot r^{e}",
+                mode="lines+markers",
+                line={"color": "#000", "dash": "dash"},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[(1 - p) ** e * 100 for p in ps],
+                name=f"expected fully cold (1−r)^{e}",
+                mode="lines+markers",
+                line={"color": "#555", "dash": "dot"},
+            )
+        )
+    fig.update_layout(barmode="stack")
+    return Chart(
+        "distribution",
+        title,
+        f"Share of requests whose entities were all hot, mixed, or all cold at each ratio ({s.label}), "
+        f"against the independent-entities expectation r^E and (1−r)^E with E = {e if e else '?'} entities.",
+        _base_layout(fig, title, "hot traffic (%)", "requests (%)"),
+        TableData(
+            [
+                "hot",
+                "fully hot %",
+                "expected r^E %",
+                "mixed %",
+                "fully cold %",
+                "expected (1−r)^E %",
+                "planned hot fraction",
+            ],
+            rows,
+        ),
+    )
+
+
+# -- 6. I/O amplification --------------------------------------------------------------------------
+def chart_io(sections: Sequence[Section]) -> Chart:
+    title = "I/O amplification"
+    cols = [
+        "series",
+        "hot",
+        "buffer hits",
+        "buffer reads",
+        "hit ratio",
+        "hits / request",
+        "reads / request",
+        "blocks / request (EXPLAIN)",
+        "sampled requests",
+    ]
+    with_io = [
+        s
+        for s in sections
+        if any(
+            _get(r, "io", "buffer_hits") is not None
+            or _get(r, "io", "blocks_per_request") is not None
+            for r in s.ratios
+        )
+    ]
+    if not with_io:
+        return Chart(
+            "io",
+            title,
+            "Blocks touched per request (buffer hits and disk reads) against hot traffic.",
+            _empty(title, "no block counters: the store exposes none"),
+            TableData(cols, []),
+            ["DynamoDB and Redis report no buffer or block counters; PostgreSQL runs do."],
+            measured=False,
+        )
+    fig = go.Figure()
+    colors = _colors(sections)
+    rows = []
+    for s in with_io:
+        rs = _sorted_ratios(s)
+        xs = [float(r[s.x_key]) for r in rs]
+        hits, reads = [], []
+        for r in rs:
+            n = r.get("requests") or 0
+            h, rd = _get(r, "io", "buffer_hits"), _get(r, "io", "buffer_reads")
+            hits.append(h / n if h is not None and n else None)
+            reads.append(rd / n if rd is not None and n else None)
+        bpr = [_get(r, "io", "blocks_per_request") for r in rs]
+        c = colors[s.label]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=hits,
+                name=f"{s.label}: buffer hits / request",
+                mode="lines+markers",
+                line={"color": c, "width": 3},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=reads,
+                name=f"{s.label}: reads / request",
+                mode="lines+markers",
+                line={"color": c, "dash": "dash"},
+            )
+        )
+        if any(v is not None for v in bpr):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=bpr,
+                    name=f"{s.label}: blocks / request (EXPLAIN samples)",
+                    mode="markers",
+                    marker={"color": c, "symbol": "diamond", "size": 10},
+                )
+            )
+        for r, h, rd, b in zip(rs, hits, reads, bpr, strict=False):
+            io = r.get("io") or {}
+            rows.append(
+                [
+                    s.label,
+                    _xfmt(s, r),
+                    fmt(io.get("buffer_hits")),
+                    fmt(io.get("buffer_reads")),
+                    fmt(_get(io, "hit_ratio"), 4),
+                    fmt(h, 1),
+                    fmt(rd, 1),
+                    fmt(b, 1),
+                    fmt(io.get("sampled_requests")),
+                ]
+            )
+    return Chart(
+        "io",
+        title,
+        "Shared-buffer block hits and reads per request (server counters ÷ requests) and blocks per request "
+        "from EXPLAIN (ANALYZE, BUFFERS) samples, against hot traffic: how many pages a request really costs.",
+        _base_layout(fig, title, _xtitle(with_io), "blocks per request"),
+        TableData(cols, rows),
+    )
+
+
+# -- per-request helpers ---------------------------------------------------------------------
+def _section_requests(
+    run: RunData, s: Section, sections_in_run: int
+) -> dict[str, np.ndarray] | None:
+    """Columns of requests.parquet that belong to one section (numpy arrays)."""
+    t = run.requests
+    if t is None or "latency_us" not in t.column_names:
+        return None
+    from featbench.target import redact
+
+    mask = np.ones(t.num_rows, dtype=bool)
+    if "target" in t.column_names and sections_in_run > 1:
+        mask &= np.array([redact(str(x)) == s.target for x in t["target"].to_pylist()])
+    if "strategy" in t.column_names and sections_in_run > 1:
+        mask &= np.array([x == s.strategy for x in t["strategy"].to_pylist()])
+    if "error" in t.column_names:
+        mask &= np.array([e is None for e in t["error"].to_pylist()])
+    if "io_sampled" in t.column_names:
+        mask &= ~np.array([bool(x) for x in t["io_sampled"].to_pylist()])
+    out: dict[str, np.ndarray] = {}
+    for c in ("latency_us", "hot_entities", "start_ns", "end_ns", "hot_pct", "theta"):
+        if c in t.column_names:
+            arr = np.array(t[c].to_pylist(), dtype="float64")
+            out[c] = arr[mask]
+    return out
+
+
+def _pct(a: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(a, q)) if a.size else None
+
+
+# -- 7. worst case: fully cold requests ------------------------------------------------------------
+def chart_worst_case(runs: Sequence[RunData]) -> Chart:
+    title = "Worst case: fully cold requests"
+    cols = [
+        "series",
+        "fully cold requests",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "all requests p99 ms",
+    ]
+    fig = go.Figure()
+    rows = []
+    colors = _colors([s for r in runs for s in r.sections])
+    for run in runs:
+        for s in run.sections:
+            req = _section_requests(run, s, len(run.sections))
+            if req is None or "hot_entities" not in req:
+                continue
+            lat = req["latency_us"] / 1000.0
+            cold = lat[req["hot_entities"] == 0]
+            if cold.size == 0:
+                continue
+            fig.add_trace(
+                go.Histogram(
+                    x=cold,
+                    name=s.label,
+                    opacity=0.55,
+                    marker_color=colors[s.label],
+                    nbinsx=60,
+                    histnorm="percent",
+                )
+            )
+            rows.append(
+                [
+                    s.label,
+                    int(cold.size),
+                    fmt(_pct(cold, 50)),
+                    fmt(_pct(cold, 95)),
+                    fmt(_pct(cold, 99)),
+                    fmt(float(cold.max())),
+                    fmt(_pct(lat, 99)),
+                ]
+            )
+    if not rows:
+        return Chart(
+            "worst_case",
+            title,
+            "Latency distribution of requests where every entity's key was cold.",
+            _empty(title, "no per-request log with fully cold requests in these runs"),
+            TableData(cols, []),
+            measured=False,
+        )
+    fig.update_layout(barmode="overlay")
+    return Chart(
+        "worst_case",
+        title,
+        "Latency distribution of the requests in which every entity's key was cold — the full fan-out "
+        "missing the cache — over all ratios, from the per-request log (percentiles computed exactly from it).",
+        _base_layout(fig, title, "latency (ms)", "share of the series' fully cold requests (%)"),
+        TableData(cols, rows),
+    )
+
+
+# -- optional: strategies side by side -------------------------------------------------------------
+def chart_strategies(sections: Sequence[Section]) -> Chart | None:
+    by_target: dict[str, list[Section]] = {}
+    for s in sections:
+        by_target.setdefault(s.target, []).append(s)
+    groups = {t: ss for t, ss in by_target.items() if len({s.strategy for s in ss}) > 1}
+    if not groups:
+        return None
+    title = "Strategies side by side"
+    fig = go.Figure()
+    rows = []
+    multi = len(groups) > 1
+    for i, (_target, ss) in enumerate(groups.items()):
+        for j, s in enumerate(ss):
+            rs = _sorted_ratios(s)
+            name = s.label if multi else s.strategy
+            fig.add_trace(
+                go.Bar(
+                    x=[_xfmt(s, r) for r in rs],
+                    y=[_get(r, "latency_ms", "p99") for r in rs],
+                    name=f"{name} p99",
+                    marker_color=PALETTE[(i * 4 + j) % len(PALETTE)],
+                )
+            )
+            for r in rs:
+                rows.append(
+                    [
+                        s.target,
+                        s.strategy,
+                        _xfmt(s, r),
+                        fmt(_get(r, "latency_ms", "p50")),
+                        fmt(_get(r, "latency_ms", "p99")),
+                    ]
+                )
+    fig.update_layout(barmode="group")
+    return Chart(
+        "strategies",
+        title,
+        "p99 of each execution strategy on the same target at each ratio: what the way a request is "
+        "executed (round trips, batching) is worth.",
+        _base_layout(fig, title, "hot traffic", "p99 latency (ms)"),
+        TableData(["target", "strategy", "hot", "p50 ms", "p99 ms"], rows),
+    )
+
+
+# -- optional: targets side by side ------------------------------------------------------------------
+def chart_targets(sections: Sequence[Section]) -> Chart | None:
+    by_target: dict[str, list[Section]] = {}
+    for s in sections:
+        by_target.setdefault(s.target, []).append(s)
+    if len(by_target) < 2:
+        return None
+    title = "Targets side by side"
+    fig = go.Figure()
+    rows = []
+    for i, (target, ss) in enumerate(by_target.items()):
+        # Each target with its best strategy (lowest median p99 across ratios).
+        def med(s: Section) -> float:
+            vals = [v for v in s.metric("latency_ms", "p99") if v is not None]
+            return float(np.median(vals)) if vals else math.inf
+
+        best = min(ss, key=med)
+        rs = _sorted_ratios(best)
+        fig.add_trace(
+            go.Bar(
+                x=[_xfmt(best, r) for r in rs],
+                y=[_get(r, "latency_ms", "p99") for r in rs],
+                name=f"{best.backend} ({best.strategy})",
+                marker_color=PALETTE[i % len(PALETTE)],
+            )
+        )
+        for r in rs:
+            rows.append(
+                [
+                    target,
+                    best.backend,
+                    best.strategy,
+                    _xfmt(best, r),
+                    fmt(_get(r, "latency_ms", "p50")),
+                    fmt(_get(r, "latency_ms", "p99")),
+                ]
+            )
+    fig.update_layout(barmode="group")
+    return Chart(
+        "targets",
+        title,
+        "p99 of each target (with its best strategy) at each ratio: the stores compared on the same workload.",
+        _base_layout(fig, title, "hot traffic", "p99 latency (ms)"),
+        TableData(["target", "backend", "strategy", "hot", "p50 ms", "p99 ms"], rows),
+    )
+
+
+# -- optional: time series ---------------------------------------------------------------------------
+def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("throughput (requests/s)", "p99 latency (ms)"),
+    )
+    rows = []
+    colors = _colors([s for r in runs for s in r.sections])
+    any_data = False
+    for run in runs:
+        for s in run.sections:
+            req = _section_requests(run, s, len(run.sections))
+            if req is None or "start_ns" not in req or req["start_ns"].size < 2:
+                continue
+            start = req["start_ns"]
+            t0 = float(np.nanmin(start))
+            secs = (start - t0) / 1e9
+            span = float(np.nanmax(secs))
+            if not span > 0:
+                continue
+            any_data = True
+            width = max(span / 80.0, 0.05)
+            edges = np.arange(0.0, span + width, width)
+            idx = np.clip(np.digitize(secs, edges) - 1, 0, len(edges) - 1)
+            lat = req["latency_us"] / 1000.0
+            xs, tput, p99 = [], [], []
+            for b in range(len(edges)):
+                sel = lat[idx == b]
+                if sel.size == 0:
+                    continue
+                xs.append(edges[b])
+                tput.append(sel.size / width)
+                p99.append(float(np.percentile(sel, 99)))
+            c = colors[s.label]
+            fig.add_trace(
+                go.Scatter(x=xs, y=tput, name=f"{s.label} req/s", mode="lines", line={"color": c}),
+                row=1,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=p99,
+                    name=f"{s.label} p99",
+                    mode="lines",
+                    line={"color": c, "dash": "dot"},
+                ),
+                row=2,
+                col=1,
+            )
+            key = s.x_key if s.x_key in req else None
+            if key is not None:
+                for v in sorted(set(req[key].tolist())):
+                    m = req[key] == v
+                    lo, hi = (
+                        float(np.min(start[m])),
+                        float(np.max(req["end_ns"][m]))
+                        if "end_ns" in req
+                        else float(np.max(start[m])),
+                    )
+                    dur = (hi - lo) / 1e9
+                    rows.append(
+                        [
+                            s.label,
+                            f"{v:g}%" if key == "hot_pct" else f"θ={v:g}",
+                            int(m.sum()),
+                            fmt(dur, 2),
+                            fmt(m.sum() / dur if dur > 0 else None, 1),
+                            fmt(_pct(lat[m], 99)),
+                        ]
+                    )
+    if not any_data:
+        return None
+    _base_layout(fig, "Throughput and p99 over time", None, None)
+    fig.update_xaxes(title_text="seconds since the first measured request", row=2, col=1)
+    return Chart(
+        "timeseries",
+        "Throughput and p99 over time",
+        "Requests per second and p99 in short time buckets over the run (one line per series): stalls, "
+        "warm-up effects and drift show here, averaged away elsewhere.",
+        fig,
+        TableData(["series", "ratio", "requests", "seconds", "requests/s", "p99 ms"], rows),
+        ["The table gives the numbers per ratio; the chart buckets them by time."],
+    )
+
+
+# -- optional: corrected vs service time -----------------------------------------------------------------
+def chart_corrected(sections: Sequence[Section]) -> Chart | None:
+    with_c = [
+        s
+        for s in sections
+        if any(isinstance(r.get("corrected_latency_ms"), dict) for r in s.ratios)
+    ]
+    if not with_c:
+        return None
+    title = "Corrected vs service-time latency"
+    fig = go.Figure()
+    colors = _colors(sections)
+    rows = []
+    for s in with_c:
+        rs = _sorted_ratios(s)
+        xs = [float(r[s.x_key]) for r in rs]
+        c = colors[s.label]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[_get(r, "latency_ms", "p99") for r in rs],
+                name=f"{s.label} service-time p99",
+                mode="lines+markers",
+                line={"color": c},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[_get(r, "corrected_latency_ms", "p99") for r in rs],
+                name=f"{s.label} corrected p99",
+                mode="lines+markers",
+                line={"color": c, "dash": "dash"},
+            )
+        )
+        for r in rs:
+            rows.append(
+                [
+                    s.label,
+                    _xfmt(s, r),
+                    fmt(_get(r, "latency_ms", "p50")),
+                    fmt(_get(r, "corrected_latency_ms", "p50")),
+                    fmt(_get(r, "latency_ms", "p99")),
+                    fmt(_get(r, "corrected_latency_ms", "p99")),
+                ]
+            )
+    return Chart(
+        "corrected",
+        title,
+        "p99 measured from each request's scheduled start (corrected for coordinated omission, dashed) "
+        "beside p99 from its actual start (service time, solid): the gap is queueing a closed loop hides.",
+        _base_layout(fig, title, _xtitle(with_c), "p99 latency (ms)"),
+        TableData(
+            [
+                "series",
+                "hot",
+                "service p50 ms",
+                "corrected p50 ms",
+                "service p99 ms",
+                "corrected p99 ms",
+            ],
+            rows,
+        ),
+    )
+
+
+# -- optional: cost table -----------------------------------------------------------------------------
+def chart_cost(result: CostResult) -> Chart:
+    title = "Cost"
+    qps = result.input("qps")
+    opts = result.options
+    header = ["option", "per day", "per month", "per million requests"]
+    cells = [
+        [o.label for o in opts],
+        [money(o.per_day) for o in opts],
+        [money(o.per_month) for o in opts],
+        [money(o.per_million_requests) for o in opts],
+    ]
+    fig = go.Figure(
+        go.Table(
+            header={
+                "values": header,
+                "fill_color": "#1f3b5c",
+                "font": {"color": "white", "size": 13},
+                "align": "left",
+            },
+            cells={"values": cells, "align": "left", "height": 28, "font": {"size": 13}},
+        )
+    )
+    _base_layout(fig, f"{title} at {qps.value:g} requests/s" if qps else title)
+    fig.update_layout(height=260)
+    rows = [
+        [
+            o.label,
+            money(o.per_day),
+            money(o.per_month),
+            money(o.per_million_requests),
+            "; ".join(f"{x.label}: {x.formula}" for x in o.lines),
+        ]
+        for o in opts
+    ]
+    notes = [f"break-even: {b.note}" for b in result.break_even_rates if b.qps is not None]
+    notes += [n for o in opts for n in (f"{o.label}: {x}" for x in o.notes)]
+    notes += [
+        "The inputs (measured, estimated or given), the prices and their sources follow the charts."
+    ]
+    return Chart(
+        "cost",
+        title,
+        "What each option costs per day, per month and per million requests at the given rate, with the "
+        "formula of every line and the inputs (measured, estimated or given) below.",
+        fig,
+        TableData(["option", "per day", "per month", "per million requests", "how"], rows),
+        notes,
+    )
+
+
+def build_charts(
+    runs: Sequence[RunData],
+    *,
+    cost: CostResult | None = None,
+    reference_p99: float | None = None,
+) -> list[Chart]:
+    from featbench.report.costing import skew_crossings
+
+    sections = [s for r in runs for s in r.sections]
+    crossings = (
+        cost.break_even_skew if cost is not None else skew_crossings(list(runs), reference_p99)
+    )
+    n_entities = next((len(r.entity_names) for r in runs if r.entity_names), None)
+    charts: list[Chart | None] = [
+        chart_latency(sections),
+        chart_break_even(sections, crossings, reference_p99),
+        chart_cache(sections),
+        chart_entities(sections),
+        chart_distribution(sections, n_entities),
+        chart_io(sections),
+        chart_worst_case(runs),
+        chart_strategies(sections),
+        chart_targets(sections),
+        chart_timeseries(runs),
+        chart_corrected(sections),
+        chart_cost(cost) if cost is not None else None,
+    ]
+    return [c for c in charts if c is not None]

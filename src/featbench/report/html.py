@@ -1,0 +1,271 @@
+"""The self-contained HTML report: plotly.js inlined once, every chart's data embedded,
+no network access needed to open it (no CDN, no web fonts, no MathJax)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+import featbench
+from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
+from featbench.report.charts import Chart, fmt
+from featbench.report.costing import CostResult
+from featbench.report.rundata import RunData
+
+# Server settings worth a line in the header, in this order; the rest go in a detail list.
+_SERVER_FIRST = (
+    "version",
+    "server_version",
+    "shared_buffers",
+    "effective_cache_size",
+    "work_mem",
+    "max_connections",
+    "embedded",
+)
+
+_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+header{background:#1f3b5c;color:#fff;padding:18px 28px}
+header h1{margin:0 0 6px;font-size:22px}
+header .meta{font-size:13px;opacity:.9}
+main{padding:8px 28px 40px;max-width:1200px}
+.banner{margin:16px 0;padding:12px 16px;border-radius:6px;font-weight:bold}
+.banner.interrupted,.banner.failed{background:#fff1c2;border:2px solid #e0a800;color:#6b4d00}
+.banner.warn{background:#fde8e8;border:1px solid #d33;color:#7a1111;font-weight:normal}
+section.run,section.fb-chart{background:#fff;border:1px solid #dde2e8;border-radius:8px;margin:18px 0;padding:14px 18px}
+section.fb-chart h2{font-size:18px;margin:4px 0 4px}
+p.what{margin:4px 0 10px;color:#334}
+ul.notes{color:#555;font-size:13px;margin:6px 0}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
+th,td{border:1px solid #dde2e8;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#eef1f5}
+td:first-child,th:first-child{text-align:left}
+td.text{text-align:left;white-space:normal}
+details{margin:6px 0}
+summary{cursor:pointer;color:#1f3b5c}
+dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px;margin:6px 0}
+dl.kv dt{color:#556}
+dl.kv dd{margin:0;font-family:Menlo,Consolas,monospace}
+.status-complete{color:#1a7f37}.status-interrupted,.status-failed{color:#b35900;font-weight:bold}
+nav.toc{font-size:13px;margin:12px 0}
+nav.toc a{margin-right:12px;color:#1f3b5c}
+footer{font-size:12px;color:#667;padding:0 28px 30px}
+"""
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _kv(d: dict[str, Any]) -> str:
+    items = []
+    keys = [k for k in _SERVER_FIRST if k in d] + [k for k in d if k not in _SERVER_FIRST]
+    for k in keys:
+        v = d[k]
+        if isinstance(v, (dict, list)):
+            v = json.dumps(v, sort_keys=True, default=str)
+            if len(v) > 300:
+                v = v[:297] + "…"
+        items.append(f"<dt>{_e(k)}</dt><dd>{_e(fmt(v) if isinstance(v, float) else v)}</dd>")
+    return f'<dl class="kv">{"".join(items)}</dl>' if items else "<p>—</p>"
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    if not rows:
+        return '<p class="what"><em>no numbers: not measured in these runs</em></p>'
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for v in r:
+            text = fmt(v) if not isinstance(v, str) else v
+            cls = ' class="text"' if isinstance(v, str) and len(v) > 40 else ""
+            cells.append(f"<td{cls}>{_e(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _run_header(run: RunData) -> str:
+    m = run.manifest
+    spec = run.spec
+    spec_line = (
+        f"{spec.name} ({len(spec.entities)} entities, {len(spec.tables)} tables)"
+        if spec is not None
+        else _e((m.get("spec") or {}).get("name", "?"))
+    )
+    status = run.status
+    rows = [
+        ("run", run.run_id),
+        ("status", status),
+        ("spec", spec_line),
+        ("spec fingerprint", str(m.get("spec_fingerprint", ""))[:16]),
+        ("scale", fmt(run.scale, 4) if run.scale is not None else "—"),
+        ("seed", run.seed),
+        ("started", m.get("started_at", "—")),
+        ("finished", m.get("finished_at", "—")),
+        ("featbench", m.get("featbench_version", "—")),
+    ]
+    cfg = run.config
+    for k in (
+        "ratios",
+        "requests",
+        "warmup",
+        "distribution",
+        "ratio_order",
+        "hot_fraction",
+        "io_sample_every",
+        "strategies",
+        "mode",
+        "rate",
+        "concurrency",
+    ):
+        if k in cfg:
+            rows.append(
+                (f"config.{k}", json.dumps(cfg[k]) if isinstance(cfg[k], (list, dict)) else cfg[k])
+            )
+    client = m.get("client") or {}
+    if client:
+        rows.append(("client", ", ".join(f"{k}={v}" for k, v in client.items())))
+    kv = "".join(
+        f'<dt>{_e(k)}</dt><dd class="status-{_e(v)}">{_e(v)}</dd>'
+        if k == "status"
+        else f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>"
+        for k, v in rows
+    )
+    targets = []
+    for t in run.targets:
+        targets.append(
+            f"<h3>target {_e(t['target'])} <small>({_e(t['backend'])})</small></h3>"
+            f"<details open><summary>server version and settings</summary>{_kv(t['server'])}</details>"
+        )
+    banner = ""
+    if run.partial:
+        banner = (
+            f'<div class="banner {_e(status)}">⚠ {_e(status.upper())}: this run did not finish; '
+            "the report shows the ratios it completed.</div>"
+        )
+    return f'<section class="run" data-run-id="{_e(run.run_id)}">{banner}<h2>Run {_e(run.run_id)}</h2><dl class="kv">{kv}</dl>{"".join(targets)}</section>'
+
+
+def _chart_html(chart: Chart, index: int) -> str:
+    div = pio.to_html(
+        chart.figure,
+        full_html=False,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        div_id=f"chart-{chart.id}",
+        config={"displaylogo": False, "responsive": True},
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in chart.notes)
+    return (
+        f'<section class="fb-chart" id="{_e(chart.id)}" data-chart="{_e(chart.id)}" data-measured="{str(chart.measured).lower()}">'
+        f'<h2>{index}. {_e(chart.title)}</h2><p class="what">{_e(chart.sentence)}</p>{div}'
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + f"<details><summary>numbers behind the chart</summary>{_table(chart.table.columns, chart.table.rows)}</details>"
+        "</section>"
+    )
+
+
+def _cost_inputs(cost: CostResult) -> str:
+    rows = [
+        [i.name, fmt(i.value, 3) if not isinstance(i.value, str) else i.value, i.unit, i.source]
+        for i in cost.inputs
+    ]
+    prices = [[k, p.value, p.unit, p.source, p.date] for k, p in cost.prices.prices.items()]
+    prices += [
+        [
+            f"elasticache.nodes.{n.name}",
+            n.hourly,
+            f"USD per node-hour, {n.memory_gib:g} GiB",
+            n.source,
+            n.date,
+        ]
+        for n in cost.prices.nodes
+    ]
+    rates = [[b.a, b.b, fmt(b.qps, 1), b.note] for b in cost.break_even_rates]
+    return (
+        '<section class="run" id="cost-inputs"><h2>Cost inputs, prices and break-even rates</h2>'
+        f'<p class="what">A month is {HOURS_PER_MONTH:g} h ({MONTH_DAYS:.2f} days). Prices from {_e(cost.prices.origin)}.</p>'
+        + _table(["input", "value", "unit", "source"], rows)
+        + "<h3>break-even request rates</h3>"
+        + _table(["option", "vs", "req/s", "meaning"], rates)
+        + f"<details><summary>prices used</summary>{_table(['price', 'value', 'unit', 'source', 'date'], prices)}</details>"
+        + "</section>"
+    )
+
+
+def render_html(
+    runs: Sequence[RunData],
+    charts: Sequence[Chart],
+    *,
+    cost: CostResult | None = None,
+    generated_at: _dt.datetime | None = None,
+) -> str:
+    now = (generated_at or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    title = "featbench report — " + ", ".join(r.run_id for r in runs)
+    fps = {r.manifest.get("spec_fingerprint") for r in runs}
+    warn = ""
+    if len(fps) > 1:
+        warn = '<div class="banner warn">These runs used different workload specs (fingerprints differ): compare their numbers with care.</div>'
+    toc = "".join(f'<a href="#{_e(c.id)}">{i}. {_e(c.title)}</a>' for i, c in enumerate(charts, 1))
+    status_words = sorted({r.status for r in runs})
+    data = {
+        "featbench_version": featbench.__version__,
+        "generated_at": now,
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "status": r.status,
+                "sections": [
+                    {
+                        "label": s.label,
+                        "target": s.target,
+                        "backend": s.backend,
+                        "strategy": s.strategy,
+                        "ratios": s.ratios,
+                    }
+                    for s in r.sections
+                ],
+            }
+            for r in runs
+        ],
+        "cost": cost.as_dict() if cost is not None else None,
+    }
+    data_json = json.dumps(data, default=str).replace("</", "<\\/")
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        "</head>",
+        f'<body data-chart-count="{len(charts)}" data-status="{_e(",".join(status_words))}">',
+        f'<header><h1>featbench report</h1><div class="meta">featbench {_e(featbench.__version__)} · generated {_e(now)} · '
+        f"{len(runs)} run(s): {_e(', '.join(r.run_id for r in runs))}</div></header><main>",
+        warn,
+        *(_run_header(r) for r in runs),
+        f'<nav class="toc">{toc}</nav>',
+        *(_chart_html(c, i) for i, c in enumerate(charts, 1)),
+        _cost_inputs(cost) if cost is not None else "",
+        "</main>",
+        "<footer>Targets are shown without credentials. Latency: monotonic clock, first byte sent to last row received. "
+        "Percentiles from HDR histograms (3 significant digits) except where a table says it used the per-request log.</footer>",
+        f'<script type="application/json" id="featbench-data">{data_json}</script>',
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def write_html(path: Path, text: str) -> Path:
+    """Write atomically: a crash never leaves a half-written report in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
