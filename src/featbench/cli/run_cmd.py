@@ -1,0 +1,394 @@
+"""`featbench run`, `show`, `get`, `compare`: thin wiring over runner/ and results/."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from featbench.cli.app import app
+from featbench.cli.options import JsonOpt, ScaleOpt, SchemaOpt, SeedOpt, SpecOpt
+from featbench.errors import FeatbenchError
+from featbench.progress import console
+from featbench.results.load import Run, load_run
+from featbench.spec import check_scale, load_spec
+from featbench.workload.plan import RATIO_ORDERS, parse_ratios
+
+TargetsOpt = typer.Option(
+    ...,
+    "--target",
+    "-t",
+    help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run several targets "
+    "(keys are sampled from the first; every target must hold the same data).",
+    metavar="URL",
+)
+
+
+# -- rendering (also used by `demo`) -------------------------------------------------------
+def _f(x: Any, fmt: str = "{:.2f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
+    """One rich table per section, one row per ratio, as the seed's results query showed."""
+    summary = run.summary if isinstance(run, Run) else run
+    run_id = summary.get("run_id", "")
+    tables = []
+    for sec in summary.get("sections", []):
+        title = f"{run_id}  {sec['backend']} · {sec['strategy']} · {sec['target']}  (latency in ms)"
+        t = RichTable(title=title, title_justify="left")
+        for col in (
+            "hot %", "requests", "errors", "p50", "p95", "p99", "p99.9",
+            "planned hot", "hit ratio", "blocks/req", "all hot %", "all cold %", "corr",
+        ):  # fmt: skip
+            t.add_column(col, justify="right")
+        for r in sec["ratios"]:
+            lat = r["latency_ms"]
+            io = r["io"]
+            lvl = r.get("hot_pct", r.get("theta"))
+            t.add_row(
+                f"{lvl:g}",
+                str(r["requests"]),
+                str(r["errors"]),
+                _f(lat["p50"]),
+                _f(lat["p95"]),
+                _f(lat["p99"]),
+                _f(lat["p999"]),
+                _f(r["planned_hot_fraction"], "{:.3f}"),
+                _f(io["hit_ratio"], "{:.4f}"),
+                _f(io["blocks_per_request"], "{:.1f}"),
+                _f(r["fully_hot_pct"], "{:.1f}"),
+                _f(r["fully_cold_pct"], "{:.1f}"),
+                _f(r["latency_cache_corr"], "{:+.3f}"),
+            )
+        tables.append(t)
+    return tables
+
+
+def wide_console() -> Console:
+    """Stdout console; when it is not a terminal, wide enough that tables are not squeezed."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def print_run(run: Run, out: Console | None = None) -> None:
+    out = out or wide_console()
+    for t in ratio_tables(run):
+        out.print(t)
+    notes = run.manifest.get("warnings") or []
+    for w in notes:
+        out.print(f"[yellow]note:[/] {w}", highlight=False)
+    out.print(
+        f"status: {run.status}   run directory: {run.path}\n"
+        "planned hot = the seed's cache score (share of hot entities); hit ratio = shared-buffer "
+        "hits / (hits + reads) measured by the server; blocks/req from EXPLAIN samples.",
+        highlight=False,
+    )
+
+
+# -- live display during a run ---------------------------------------------------------------
+class LiveStatus:
+    """Listener that keeps the current ratio, requests/s and running p99 on screen."""
+
+    def __init__(self, stats: Any, planned_ratios: int, sections: int) -> None:
+        self.stats = stats
+        self.total = planned_ratios * sections
+        self.done_ratios = 0
+        self.current: tuple[int, float] | None = None
+        self.planned = 0
+        self.phase = "sampling keys"
+        self.t0 = time.perf_counter()
+        self.lines: list[str] = []
+
+    def on_ratio_start(self, ev: Any) -> None:
+        self.current = (ev.section, ev.level)
+        self.planned = ev.planned_requests
+        self.phase = "measuring"
+        self.t0 = time.perf_counter()
+
+    def on_ratio_end(self, ev: Any) -> None:
+        self.done_ratios += 1
+        st = self.stats.ratios.get((ev.section, ev.level))
+        if st is not None:
+            s = st.to_summary()
+            self.lines.append(
+                f"hot {ev.level:>5g}%  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
+                f"hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
+            )
+            if not sys.stderr.isatty():
+                console.print(self.lines[-1], highlight=False)
+        self.phase = "warm-up"
+
+    def progress(self, phase: str, n: int) -> None:
+        if phase != "measure":
+            self.phase = phase
+
+    def render(self) -> Group:
+        head = Text(f"ratio {self.done_ratios + (1 if self.current else 0)}/{self.total}  ", style="bold")
+        if self.current is not None and self.phase == "measuring":
+            st = self.stats.ratios.get(self.current)
+            n = st.requests if st else 0
+            el = time.perf_counter() - self.t0
+            rps = n / el if el > 0 else 0.0
+            p99 = st.latency.percentile_us(99.0) if st else None
+            head.append(
+                f"hot {self.current[1]:g}%  {n}/{self.planned} requests  {rps:,.0f} req/s  "
+                f"running p99 {_f(p99 / 1000 if p99 else None)} ms"
+            )
+        else:
+            head.append(self.phase)
+        return Group(*[Text(x) for x in self.lines[-12:]], head)
+
+
+def execute_run(
+    *,
+    targets: list[str],
+    spec: str | None,
+    scale: float,
+    schema: str,
+    ratios: str,
+    requests: int,
+    warmup: int,
+    keys: int,
+    hot_fraction: float,
+    io_sample_every: int,
+    seed: int,
+    out: Path,
+    run_id: str | None,
+    overwrite: bool,
+    keys_from: Path | None,
+    strategy: str,
+    ratio_order: str,
+    live: bool = True,
+) -> Run:
+    """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
+    from featbench.backends.base import open_backend
+    from featbench.measure.stats import StatsCollector
+    from featbench.runner.benchmark import RunConfig, run_benchmark
+
+    s = load_spec(spec)
+    check_scale(scale)
+    cfg = RunConfig(
+        ratios=parse_ratios(ratios),
+        requests=requests,
+        warmup=warmup,
+        n_keys=keys,
+        hot_fraction=hot_fraction,
+        io_sample_every=io_sample_every,
+        seed=seed,
+        ratio_order=ratio_order,  # type: ignore[arg-type]
+        strategies=tuple(x.strip() for x in strategy.split(",") if x.strip()),
+        scale=scale,
+    )
+    if ratio_order not in RATIO_ORDERS:
+        raise FeatbenchError(f"--ratio-order must be one of {', '.join(RATIO_ORDERS)}")
+    if not cfg.strategies:
+        raise FeatbenchError("--strategy is empty (use e.g. serial)")
+    cfg.plan_config(1).validate()  # cheap checks before connecting anywhere
+    if keys_from is not None and not (keys_from / "manifest.json").exists():
+        raise FeatbenchError(f"--keys-from {keys_from}: not a featbench run directory (no manifest.json)")
+    backends = []
+    try:
+        for t in targets:
+            backends.append(open_backend(t, schema=schema))
+        # The live display reads statistics; a second collector keeps it independent of the writer.
+        disp_stats = StatsCollector()
+        disp = LiveStatus(disp_stats, len(cfg.ratios), len(backends) * len(cfg.strategies))
+        use_live = live and sys.stderr.isatty()
+        ctx = Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True) if use_live else None
+        try:
+            if ctx is not None:
+                ctx.start()
+            outcome = run_benchmark(
+                backends,
+                s,
+                cfg,
+                out=out,
+                run_id=run_id,
+                overwrite=overwrite,
+                keys_from=keys_from,
+                listeners=[disp_stats, disp],
+                progress=disp.progress,
+            )
+        finally:
+            if ctx is not None:
+                ctx.stop()
+                for line in disp.lines:
+                    console.print(line, highlight=False)
+    finally:
+        for b in backends:
+            b.close()
+    return load_run(outcome.path)
+
+
+@app.command()
+def run(
+    target: list[str] = TargetsOpt,
+    spec: str = SpecOpt,
+    scale: float = ScaleOpt,
+    schema: str = SchemaOpt,
+    ratios: str = typer.Option("100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."),
+    requests: int = typer.Option(1000, "--requests", "-n", help="Timed requests per ratio."),
+    warmup: int = typer.Option(200, "--warmup", help="Requests before each ratio, at its mix, not measured."),
+    keys: int = typer.Option(10_000, "--keys", help="Keys sampled per entity (the top --hot-fraction are hot)."),
+    hot_fraction: float = typer.Option(0.01, "--hot-fraction", help="Share of sampled keys that are hot."),
+    io_sample_every: int = typer.Option(
+        100, "--io-sample-every", help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off)."
+    ),
+    seed: int = SeedOpt,
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Directory that holds run directories."),
+    run_id: str = typer.Option(None, "--run-id", help="Name of the run directory (default: UTC time + random hex)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory of that name."),
+    keys_from: Path = typer.Option(None, "--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR"),
+    strategy: str = typer.Option("serial", "--strategy", help="How a request executes (comma list: serial,pipeline,…)."),
+    ratio_order: str = typer.Option(
+        "cold-first", "--ratio-order", help="cold-first (ascending hot %), given, or random (seeded)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
+
+    Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500
+    """
+    try:
+        r = execute_run(
+            targets=target, spec=spec, scale=scale, schema=schema, ratios=ratios, requests=requests,
+            warmup=warmup, keys=keys, hot_fraction=hot_fraction, io_sample_every=io_sample_every,
+            seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
+            strategy=strategy, ratio_order=ratio_order, live=not as_json,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)")
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
+    else:
+        print_run(r)
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="A run directory, e.g. results/<run_id>.", metavar="RUN_DIR"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Per-ratio table of a run: latency percentiles, planned vs measured cache, request mix.
+
+    Example: featbench show results/20261126T081500Z-3f2a1c
+    """
+    r = load_run(run_dir)
+    if as_json:
+        typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
+    else:
+        print_run(r)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, (bytes, memoryview)):
+        return bytes(v).hex()
+    return v
+
+
+@app.command()
+def get(
+    pairs: list[str] = typer.Argument(..., help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…"),
+    target: str = typer.Option(..., "--target", "-t", help="Where to read from.", metavar="URL"),
+    spec: str = SpecOpt,
+    schema: str = SchemaOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Print, as JSON, the feature rows one request would fetch (null where a table lacks the key).
+
+    Example: featbench get --target embedded card_fingerprint=3fa2…
+    """
+    from featbench.backends.base import open_backend
+
+    s = load_spec(spec)
+    keys: dict[str, Any] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise FeatbenchError(f"{p!r} is not ENTITY=KEY (entities: {', '.join(s.entity_names)})")
+        ent, key = p.split("=", 1)
+        ent = ent.strip()
+        if ent not in s.entity_names:
+            raise FeatbenchError(f"unknown entity {ent!r}; the spec has {', '.join(s.entity_names)}")
+        if s.entity(ent).key_type == "bigint":
+            try:
+                keys[ent] = int(key)
+            except ValueError:
+                raise FeatbenchError(f"{ent} keys are integers, got {key!r}") from None
+        else:
+            keys[ent] = key
+    b = open_backend(target, schema=schema)
+    try:
+        rows = b.fetch(s, keys)
+    finally:
+        b.close()
+    doc = {
+        "keys": keys,
+        "tables": {t: (None if r is None else {k: _jsonable(v) for k, v in r.items()}) for t, r in rows.items()},
+        "found": sum(1 for r in rows.values() if r is not None),
+        "looked_up": len(rows),
+    }
+    typer.echo(json.dumps(doc, indent=2, default=str))
+
+
+@app.command()
+def compare(
+    run_a: Path = typer.Argument(..., help="The baseline run directory.", metavar="RUN_A"),
+    run_b: Path = typer.Argument(..., help="The run compared with it.", metavar="RUN_B"),
+    force: bool = typer.Option(False, "--force", help="Compare even if the workload specs differ."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Per-ratio deltas (B − A) of p50/p95/p99 and hit ratio; changes within noise are marked.
+
+    Example: featbench compare results/run-a results/run-b
+    """
+    from featbench.results.compare import compare_runs
+
+    doc = compare_runs(load_run(run_a), load_run(run_b), force=force)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    out = wide_console()
+    for w in doc["warnings"]:
+        out.print(f"[yellow]note:[/] {w}", highlight=False)
+    for sec in doc["sections"]:
+        t = RichTable(
+            title=f"{doc['a']['run_id']} → {doc['b']['run_id']}  {sec['a']['backend']} · {sec['a']['strategy']}",
+            title_justify="left",
+        )
+        t.add_column("hot %", justify="right")
+        for stat in ("p50", "p95", "p99"):
+            t.add_column(f"{stat} A→B ms", justify="right")
+            t.add_column(f"Δ{stat}", justify="right")
+        t.add_column("hit ratio A→B", justify="right")
+        for r in sec["ratios"]:
+            cells = [f"{r.get('hot_pct', r.get('theta')):g}"]
+            for stat in ("p50", "p95", "p99"):
+                d = r[stat]
+                cells.append(f"{_f(d['a_ms'])} → {_f(d['b_ms'])}")
+                pct = _f(d["delta_pct"], "{:+.1f}%")
+                if d["significant"] is None:
+                    cells.append(f"{pct} [dim](too few)[/]")
+                elif d["significant"]:
+                    cells.append(f"[bold]{pct}[/]")
+                else:
+                    cells.append(f"[dim]{pct} (noise)[/]")
+            h = r["hit_ratio"]
+            cells.append(f"{_f(h['a'], '{:.4f}')} → {_f(h['b'], '{:.4f}')}")
+            t.add_row(*cells)
+        out.print(t)
+    out.print(f"significance: {doc['method']}; '(noise)' = the interval contains 0", highlight=False)

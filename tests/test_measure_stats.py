@@ -1,0 +1,215 @@
+"""Statistics without I/O: HDR histograms, merging, correlation, request mix, bootstrap."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from featbench.backends.base import IOSample
+from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text, merge, parse_hlog
+from featbench.measure.stats import (
+    CoMoments,
+    RatioStats,
+    StatsCollector,
+    bootstrap_delta,
+    pearson,
+    request_mix,
+)
+from featbench.runner.events import IOSampleRecord, RatioFinished, RequestRecord, SectionInfo
+
+RNG = np.random.default_rng(12345)
+VALUES = RNG.lognormal(mean=7.0, sigma=1.2, size=20_000).astype(np.int64) + 1
+
+
+def rank_percentile(values: np.ndarray, q: float) -> float:
+    """Nearest-rank percentile (HdrHistogram's definition: the value at rank round(q·n/100)).
+
+    np.percentile(method="inverted_cdf") is the same definition but can land one rank off
+    because q·n/100 is computed in floating point (0.999 * 20000 = 19980.000000000004).
+    """
+    s = np.sort(np.asarray(values))
+    rank = max(1, int(q * s.size / 100 + 0.5))
+    return float(s[rank - 1])
+
+
+def _within_hdr(hdr_us: float, exact_us: float) -> bool:
+    # 3 significant digits: the bucket holding a value is at most 0.1% wide (+1 µs at the bottom)
+    return abs(hdr_us - exact_us) <= exact_us * 1e-3 + 1
+
+
+def test_percentiles_match_numpy_within_hdr_precision() -> None:
+    h = LatencyHistogram()
+    h.record_many(VALUES)
+    s = h.summary_ms()
+    for key, q in (("p50", 50), ("p95", 95), ("p99", 99), ("p999", 99.9)):
+        exact = rank_percentile(VALUES, q)
+        # and numpy's own inverted-CDF percentile is within one rank of it
+        assert (
+            abs(
+                np.searchsorted(np.sort(VALUES), np.percentile(VALUES, q, method="inverted_cdf"))
+                - np.searchsorted(np.sort(VALUES), exact)
+            )
+            <= 1
+        )
+        assert _within_hdr(s[key] * 1000, exact), (key, s[key], exact)
+    assert _within_hdr(s["max"] * 1000, VALUES.max())
+    assert abs(s["mean"] * 1000 - VALUES.mean()) <= VALUES.mean() * 1e-3
+
+
+def test_two_merged_histograms_equal_one_over_all_values() -> None:
+    a, b, whole = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
+    a.record_many(VALUES[:7000])
+    b.record_many(VALUES[7000:])
+    whole.record_many(VALUES)
+    merged = merge([a, b])
+    assert merged == whole
+    assert merged.summary_ms() == whole.summary_ms()
+    assert merged.count == len(VALUES)
+    # and through the wire format, as workers would ship them
+    again = LatencyHistogram.decode(a.encode()).extend(LatencyHistogram.decode(b.encode()))
+    assert again.summary_ms() == whole.summary_ms()
+
+
+def test_empty_histogram_reports_none_not_zero() -> None:
+    s = LatencyHistogram().summary_ms()
+    assert s == {k: None for k in ("p50", "p95", "p99", "p999", "max", "mean")}
+
+
+def test_hlog_roundtrip_keeps_tags_and_counts() -> None:
+    a, b = LatencyHistogram(), LatencyHistogram()
+    a.record_many(VALUES[:100])
+    b.record_many(VALUES[100:300])
+    text = hlog_text(
+        [Interval(a, 0.0, 1.5), Interval(b, 0.0, 1.5, "entity.x")], start_time_s=1.7e9, comment="c"
+    )
+    ivs = parse_hlog(text)
+    assert [iv.tag for iv in ivs] == [None, "entity.x"]
+    assert ivs[0].histogram == a and ivs[1].histogram == b
+    assert "#[Histogram log format version" in text.splitlines()[0]
+
+
+def test_pearson_is_none_when_undefined_and_matches_numpy() -> None:
+    x = RNG.random(200)
+    y = 3 * x + RNG.random(200)
+    assert pearson(x, y) == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert pearson(x, np.full(200, 1 / 3)) is None  # constant: undefined, not NaN
+    assert pearson([1.0], [2.0]) is None
+    c = CoMoments()
+    for v in x:
+        c.add(float(v), 1 / 3)
+    assert c.correlation() is None
+
+
+def test_comoments_merge_equals_one_pass() -> None:
+    x = RNG.random(500)
+    y = x**2 + RNG.random(500)
+    one, p1, p2 = CoMoments(), CoMoments(), CoMoments()
+    for i, (a, b) in enumerate(zip(x, y, strict=True)):
+        one.add(a, b)
+        (p1 if i < 180 else p2).add(a, b)
+    assert p1.extend(p2).correlation() == pytest.approx(one.correlation(), rel=1e-9)
+    assert one.correlation() == pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-9)
+
+
+def test_request_mix() -> None:
+    hot = np.array([[1, 1, 1], [0, 0, 0], [1, 0, 1], [1, 1, 1]], dtype=bool)
+    m = request_mix(hot)
+    assert m == {
+        "planned_hot_fraction": 8 / 12,
+        "fully_hot_pct": 50.0,
+        "fully_cold_pct": 25.0,
+        "mixed_pct": 25.0,
+    }
+    assert request_mix(np.zeros((0, 3), dtype=bool))["fully_hot_pct"] is None
+
+
+def _rec(
+    level: float, seq: int, lat_us: int, hot: tuple[bool, ...], error: str | None = None
+) -> RequestRecord:
+    return RequestRecord(
+        0, level, seq, 1000 * seq, 1000 * seq + lat_us * 1000, ("a",) * len(hot), hot, 5, 6,
+        tuple(lat_us * 300 for _ in hot), error,
+    )  # fmt: skip
+
+
+def test_ratio_stats_summary_follows_the_contract() -> None:
+    info = SectionInfo(0, "postgresql://u@h/db", "postgres", "serial", ("e1", "e2"))
+    col = StatsCollector()
+    col.on_section_start(info)
+    col.on_request(_rec(50, 0, 800, (True, True)))
+    col.on_request(_rec(50, 1, 2000, (False, False)))
+    col.on_request(_rec(50, 2, 1200, (True, False)))
+    col.on_request(_rec(50, 3, 99999, (True, False), error="server closed the connection"))
+    col.on_io_sample(IOSampleRecord(0, 50, 4, ("a", "a"), (True, False), IOSample(10, 2)))
+    col.on_ratio_end(
+        RatioFinished(
+            0,
+            50,
+            {"heap_blks_hit": 30, "idx_blks_hit": 60, "heap_blks_read": 6, "idx_blks_read": 4},
+            True,
+        )
+    )
+    r = col.sections_summary()[0]["ratios"][0]
+    assert r["hot_pct"] == 50 and r["requests"] == 4 and r["errors"] == 1
+    assert r["latency_ms"]["max"] == pytest.approx(
+        2.0, rel=1e-3
+    )  # the errored request is not in it
+    assert r["corrected_latency_ms"] is None  # closed loop
+    assert set(r["entity_latency_ms"]) == {"e1", "e2"}
+    assert r["fully_hot_pct"] == 25.0 and r["fully_cold_pct"] == 25.0 and r["mixed_pct"] == 50.0
+    assert r["planned_hot_fraction"] == pytest.approx(4 / 8)
+    assert r["io"] == {
+        "buffer_hits": 90,
+        "buffer_reads": 10,
+        "hit_ratio": 0.9,
+        "blocks_per_request": 12.0,
+        "sampled_requests": 1,
+    }
+    assert r["rows_found_pct"] == pytest.approx(100 * 15 / 18, rel=1e-4)
+    assert (
+        r["latency_cache_corr"] is not None and r["latency_cache_corr"] < 0
+    )  # hotter = faster here
+    json.dumps(r, allow_nan=False)
+
+
+def test_ratio_stats_unmeasurable_io_is_null() -> None:
+    st = RatioStats(0, ("e",))
+    st.finish(RatioFinished(0, 0, None, io_sampling=False))
+    assert st.to_summary()["io"] == dict.fromkeys(
+        ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
+    )
+    assert st.to_summary()["latency_cache_corr"] is None
+    assert st.to_summary()["rows_found_pct"] is None
+
+
+def test_ratio_stats_extend_equals_one_collector() -> None:
+    a, b, one = (RatioStats(90, ("x", "y")) for _ in range(3))
+    for i in range(300):
+        r = _rec(90, i, int(VALUES[i]) // 10 + 100, (bool(i % 2), bool(i % 3)))
+        (a if i < 120 else b).add_request(r)
+        one.add_request(r)
+    merged = a.extend(b).to_summary()
+    whole = one.to_summary()
+    assert merged["latency_ms"] == whole["latency_ms"]
+    assert merged["latency_cache_corr"] == pytest.approx(whole["latency_cache_corr"], rel=1e-9)
+    assert merged["fully_hot_pct"] == whole["fully_hot_pct"]
+
+
+def test_bootstrap_marks_noise_and_real_shifts() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.lognormal(0, 0.3, 800)
+    same = rng.lognormal(0, 0.3, 800)
+    slower = rng.lognormal(0.3, 0.3, 800)
+    assert bootstrap_delta(base, same, "p50", seed=1).significant is False
+    d = bootstrap_delta(base, slower, "p50", seed=1)
+    assert d.significant is True and d.delta > 0 and d.low > 0
+    # reproducible
+    assert bootstrap_delta(base, slower, "p99", seed=5) == bootstrap_delta(
+        base, slower, "p99", seed=5
+    )
+    # too few values: no verdict, not a guess
+    assert bootstrap_delta(base[:5], slower[:5], "p50").significant is None
+    assert math.isfinite(d.high)
