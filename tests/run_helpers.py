@@ -22,12 +22,13 @@ def tiny_spec(
     rows: int = 400,
     bigint_entities: tuple[int, ...] = (),
     name: str = "tiny",
+    prefix: str = "ent",
 ) -> WorkloadSpec:
     """A small spec: `entities` entities, tables_per_entity[i] tables each, nested windows."""
     tpe = tables_per_entity or (2,) * entities
     wins = ["30d", "90d", "365d", "730d"]
     ents = [
-        {"name": f"ent{i}", "key_type": "bigint" if i in bigint_entities else "hex64"}
+        {"name": f"{prefix}{i}", "key_type": "bigint" if i in bigint_entities else "hex64"}
         for i in range(entities)
     ]
     tables: list[dict[str, Any]] = []
@@ -35,7 +36,7 @@ def tiny_spec(
         for j in range(tpe[i]):
             tables.append(
                 {
-                    "entity": f"ent{i}",
+                    "entity": f"{prefix}{i}",
                     "family": "fam",
                     "window": wins[j],
                     "rows": rows * (j + 1),
