@@ -1006,4 +1006,12 @@ def build_charts(
         chart_corrected(sections),
         chart_cost(cost) if cost is not None else None,
     ]
-    return [c for c in charts if c is not None]
+    out = [c for c in charts if c is not None]
+    partial = sorted({r.status for r in runs if r.partial})
+    if partial:
+        # The mark travels with each figure, so PNGs copied elsewhere carry it too.
+        mark = " — " + "/".join(p.upper() for p in partial) + " RUN"
+        for c in out:
+            c.title += mark
+            c.figure.update_layout(title_text=(c.figure.layout.title.text or c.title) + mark)
+    return out
