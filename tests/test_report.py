@@ -3,6 +3,7 @@ agreed format (tests/runfactory.py), plus the refusals for unusable run director
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -96,11 +97,7 @@ def test_chart_tables_hold_the_summary_numbers(pg_run: Path):
 def test_worst_case_percentiles_come_from_the_request_log(pg_run: Path):
     res = make_report([pg_run])
     worst = next(c for c in res.charts if c.id == "worst_case")
-    t = (
-        pq.read_table(pg_run / "requests.parquet").to_pandas()
-        if False
-        else pq.read_table(pg_run / "requests.parquet")
-    )
+    t = pq.read_table(pg_run / "requests.parquet")
     hot = np.array(t["hot_entities"].to_pylist())
     err = np.array([e is not None for e in t["error"].to_pylist()])
     lat = np.array(t["latency_us"].to_pylist(), dtype=float) / 1000
@@ -275,7 +272,7 @@ def test_load_run_rejects_run_without_ratios(tmp_path: Path):
 
 
 def test_headline(pg_run: Path):
-    con = Console(record=True, width=140)
+    con = Console(record=True, width=140, file=io.StringIO())
     data = print_headline(pg_run, console=con, report_path="R.html")
     text = con.export_text()
     summary = json.loads((pg_run / "summary.json").read_text())
@@ -291,9 +288,52 @@ def test_headline(pg_run: Path):
 
 def test_headline_without_request_log_says_why(tmp_path: Path):
     d = make_run(tmp_path, requests=30, ratios=(100, 0), with_requests=False)
-    con = Console(record=True, width=140)
+    con = Console(record=True, width=140, file=io.StringIO())
     data = print_headline(d, console=con)
     assert data["cost"]["per_million_requests"] is None
     assert "give --qps" in con.export_text()
     data = print_headline(d, console=con, qps=50)
     assert data["cost"]["per_million_requests"]["lakebase"] > 0
+
+
+# -- end to end: a real (tiny) run against PostgreSQL, then report, cost and headline ------
+@pytest.mark.integration
+def test_report_of_a_real_run(pg_dsn: str, pg_schema: str, tmp_path: Path, capsys):
+    from run_helpers import fill_tables, tiny_spec
+
+    spec = tiny_spec(rows=300)
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(spec.to_toml())
+    fill_tables(pg_dsn, pg_schema, spec)
+    # fmt: off
+    code, _, err = run_cli(
+        ["run", "--target", pg_dsn, "--schema", pg_schema, "--spec", str(spec_file),
+         "--ratios", "100,50,0", "--requests", "60", "--warmup", "10", "--keys", "200",
+         "--io-sample-every", "20", "--out", str(tmp_path / "results"), "--run-id", "e2e", "--json"],
+        capsys,
+    )
+    # fmt: on
+    assert code == 0, err
+    run_dir = tmp_path / "results" / "e2e"
+    code, out, err = run_cli(["report", str(run_dir), "--qps", "100", "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["charts"][:7] == SEVEN and "cost" in doc["charts"]
+    html = (run_dir / "report.html").read_text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for r in summary["ratios"]:
+        assert fmt(r["latency_ms"]["p99"]) in html
+    res = make_report([run_dir])
+    io_chart = next(c for c in res.charts if c.id == "io")
+    assert io_chart.measured and len(io_chart.table.rows) == 3  # PostgreSQL counters were read
+    worst = next(c for c in res.charts if c.id == "worst_case")
+    assert worst.measured
+    assert "settings.shared_buffers" in html  # server settings from describe()
+    con = Console(record=True, width=160, file=io.StringIO())
+    data = print_headline(run_dir, console=con)
+    assert data["cost"]["qps"] and data["cost"]["per_million_requests"]["lakebase"] > 0
+    assert str(run_dir / "report.html") in con.export_text().replace("\n", "")
+    code, out, _ = run_cli(["cost", "--run", str(run_dir), "--qps", "250", "--json"], capsys)
+    assert code == 0
+    inputs = {i["name"]: i for i in json.loads(out)["inputs"]}
+    assert inputs["tables"]["value"] == len(spec.tables)

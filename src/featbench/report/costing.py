@@ -24,7 +24,8 @@ from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
 MEASURED_ITEM_BYTES = "item_bytes"
 MEASURED_MEMORY_PER_ROW = "memory_per_row_bytes"
 MEASURED_CONSUMED = "consumed_rcu_per_request"
-MEASURED_PG_BYTES = ("total_bytes", "schema_bytes", "relation_bytes", "database_bytes")
+# Size of featbench's own tables (not the whole database, which may hold anything else).
+MEASURED_PG_BYTES = ("schema_bytes", "total_bytes", "relation_bytes")
 
 DEFAULTS = {
     "hours_per_day": 24.0,

@@ -23,11 +23,12 @@ from featbench.report.rundata import RunData
 _SERVER_FIRST = (
     "version",
     "server_version",
-    "shared_buffers",
-    "effective_cache_size",
-    "work_mem",
-    "max_connections",
     "embedded",
+    "shared_buffers",
+    "settings.shared_buffers",
+    "settings.effective_cache_size",
+    "settings.work_mem",
+    "settings.max_connections",
 )
 
 _CSS = """
@@ -64,7 +65,19 @@ def _e(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """One level of nesting becomes dotted keys (settings.shared_buffers), deeper stays JSON."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and not prefix:
+            out.update(_flatten(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def _kv(d: dict[str, Any]) -> str:
+    d = _flatten(d)
     items = []
     keys = [k for k in _SERVER_FIRST if k in d] + [k for k in d if k not in _SERVER_FIRST]
     for k in keys:
