@@ -213,3 +213,12 @@ def test_bootstrap_marks_noise_and_real_shifts() -> None:
     # too few values: no verdict, not a guess
     assert bootstrap_delta(base[:5], slower[:5], "p50").significant is None
     assert math.isfinite(d.high)
+
+
+def test_fast_percentiles_and_mean_equal_hdrh_own() -> None:
+    h = LatencyHistogram()
+    h.record_many(VALUES[:5000])
+    raw = h._h  # the hdrh object: its slow pure-Python iteration is the reference
+    for q in (0.0, 1.0, 50.0, 95.0, 99.0, 99.9, 100.0):
+        assert h.percentile_us(q) == raw.get_value_at_percentile(q) or q == 0.0
+    assert h.mean_us() == pytest.approx(raw.get_mean_value(), rel=1e-12)
