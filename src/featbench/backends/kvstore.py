@@ -324,15 +324,15 @@ def keys_at(spec: WorkloadSpec, table: Table, data_seed: int, idx: Iterable[int]
 
 # -- verification ----------------------------------------------------------------------
 def sample_rows(n_rows: int, sample: int, seed: int) -> list[int]:
-    """Row indexes to check: the first, the last, and seeded ones between."""
+    """Up to `sample` row indexes to check: the first, the last, and seeded ones between."""
     if n_rows <= 0 or sample <= 0:
         return []
-    picks = {0, n_rows - 1}
+    ends = sorted({0, n_rows - 1})
+    inner = n_rows - len(ends)
+    k = min(max(sample - len(ends), 0), inner)
     rng = np.random.default_rng([seed, 0x76657269])  # "veri"
-    extra = max(0, min(sample, n_rows) - len(picks))
-    if extra:
-        picks.update(int(i) for i in rng.choice(n_rows, size=min(n_rows, extra + 2), replace=False))
-    return sorted(picks)[: max(sample, 2)]
+    mid = (rng.choice(inner, size=k, replace=False) + 1).tolist() if k else []
+    return sorted(ends + mid)
 
 
 def expected_row(spec: WorkloadSpec, table: Table, seed: int, i: int) -> Row:
