@@ -18,6 +18,7 @@ _COMMAND_MODULES = [
     "run_cmd",  # run, show, get, compare
     "report_cmd",  # report, cost
     "demo_cmd",  # demo
+    "embedded_cmd",  # embedded start|status|stop
 ]
 
 
