@@ -56,6 +56,7 @@ def make_run(
     extra_targets: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
     schema_version: int = 1,
     scale: float = 0.02,
+    consumed: bool = True,
 ) -> Path:
     """Write results/<run_id>/ and return its path. `extra_targets` adds more
     (backend, target, strategies) sections to the same run."""
@@ -190,7 +191,7 @@ def make_run(
                         "rows_found_pct": 97.5,
                     }
                 )
-                if b == "dynamodb":
+                if b == "dynamodb" and consumed:
                     ratio_objs[-1]["consumed_rcu_per_request"] = 15.0
             sections.append(
                 {

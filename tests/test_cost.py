@@ -434,3 +434,59 @@ def test_cli_cost_from_run_table(tmp_path: Path, capsys):
 def test_cli_cost_run_dir_errors(tmp_path: Path, capsys):
     code, _, err = run_cli(["cost", "--qps", "1", "--run", str(tmp_path / "nope")], capsys)
     assert code == 2 and "not a directory" in err
+
+
+def test_per_table_measurements_as_the_backends_record_them(tmp_path: Path):
+    """DynamoDB and Redis backends record sizes per table (a dict, values may be None)."""
+    from featbench.spec import builtin_spec, scaled_rows
+
+    spec = builtin_spec("fraud-30")
+    names = [t.table_name for t in spec.tables]
+    big = {n: 5000.0 for n in names}  # 2 units strong, 1 unit eventual per item
+    ddb = make_run(
+        tmp_path,
+        "20261126T000000Z-dddddd",
+        backend="dynamodb",
+        target="dynamodb://?region=us-east-1",
+        strategies=("batch",),
+        requests=30,
+        ratios=(100, 0),
+        server={"item_bytes": big},
+        consumed=False,
+    )
+    inputs = resolve_inputs(load_runs([ddb]), qps=10)
+    assert inputs["item_bytes"].value == 5000 and inputs["item_bytes"].source.startswith("measured")
+    assert inputs["rru_per_request"].value == 30 * 1.0 and inputs[
+        "rru_per_request"
+    ].source.startswith("computed")
+    # one table unmeasured (None): the mean of the measured ones is used for every table
+    partial = dict(big, **{names[0]: None})
+    ddb2 = make_run(
+        tmp_path,
+        "20261126T000001Z-eeeeee",
+        backend="dynamodb",
+        target="dynamodb://?region=us-east-1",
+        strategies=("batch",),
+        requests=30,
+        ratios=(100, 0),
+        server={"item_bytes": partial},
+        consumed=False,
+    )
+    assert resolve_inputs(load_runs([ddb2]), qps=10)["item_bytes"].value == 5000
+    # Redis memory per row: weighted by each table's rows
+    mem = {n: (100.0 if i == 0 else 500.0) for i, n in enumerate(names)}
+    rd = make_run(
+        tmp_path,
+        "20261126T000002Z-ffffff",
+        backend="redis",
+        target="redis://127.0.0.1:6379/0",
+        strategies=("pipeline",),
+        requests=30,
+        ratios=(100, 0),
+        server={"memory_per_row_bytes": mem},
+        scale=1.0,
+    )
+    rows = {t.table_name: scaled_rows(t, 1.0) for t in spec.tables}
+    want = sum(mem[n] * rows[n] for n in names) / sum(rows.values())
+    got = resolve_inputs(load_runs([rd]), qps=10)["memory_per_row"]
+    assert got.value == pytest.approx(want) and got.source.startswith("measured")

@@ -167,7 +167,44 @@ def find_measured(
                     if key == MEASURED_CONSUMED
                     else f"measured (run {run.run_id})",
                 )
+        if key == MEASURED_CONSUMED:
+            logged = _consumed_from_log(run, backend)
+            if logged is not None:
+                return (
+                    logged,
+                    f"measured ConsumedCapacity (run {run.run_id}, mean of the request log)",
+                )
     return None
+
+
+def _consumed_from_log(run: RunData, backend: str | None) -> float | None:
+    """Mean `consumed_units` per request from requests.parquet, when the run logged it."""
+    t = run.requests
+    if t is None or "consumed_units" not in t.column_names:
+        return None
+    from featbench.target import redact
+
+    targets = {x["target"] for x in run.targets if backend is None or x["backend"] == backend}
+    tcol = t["target"].to_pylist() if "target" in t.column_names else [None] * t.num_rows
+    vals = [
+        float(v)
+        for v, tg in zip(t["consumed_units"].to_pylist(), tcol, strict=False)
+        if v is not None and (tg is None or redact(str(tg)) in targets)
+    ]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _per_table(value: Any, spec: WorkloadSpec | None) -> dict[str, float] | None:
+    """A per-table mapping of measured numbers covering every table of the spec, else None."""
+    if not isinstance(value, dict) or spec is None:
+        return None
+    out = {t.table_name: _num(value.get(t.table_name)) for t in spec.tables}
+    return out if all(v is not None for v in out.values()) else None  # type: ignore[return-value]
+
+
+def _row_weighted(per_table: dict[str, float], spec: WorkloadSpec, scale: float) -> float:
+    rows = {t.table_name: scaled_rows(t, scale) for t in spec.tables}
+    return sum(per_table[k] * rows[k] for k in per_table) / sum(rows.values())
 
 
 def _mean_of(value: Any) -> float | None:
@@ -288,16 +325,11 @@ def resolve_inputs(
         sizes = [item_bytes] * n_tables
         put("item_bytes", item_bytes, "bytes per item (mean)", "given")
     elif measured is not None and _mean_of(measured[0]) is not None:
-        v = measured[0]
-        if (
-            isinstance(v, dict)
-            and wspec is not None
-            and all(t.table_name in v for t in wspec.tables)
-            and tables is None
-        ):
-            sizes = [float(v[t.table_name]) for t in wspec.tables]
+        per = _per_table(measured[0], wspec)
+        if per is not None and tables is None:
+            sizes = list(per.values())  # one item of every table per request
         else:
-            sizes = [_mean_of(v) or 0.0] * n_tables
+            sizes = [_mean_of(measured[0]) or 0.0] * n_tables
         put("item_bytes", sum(sizes) / len(sizes), "bytes per item (mean)", measured[1])
     elif wspec is not None and tables is None:
         sizes = [dynamodb_item_bytes_estimate(wspec, t) for t in wspec.tables]
@@ -370,6 +402,11 @@ def resolve_inputs(
                 f"estimated from {where}",
             )
     mean_item = sum(sizes) / len(sizes)
+    if wspec is not None and rows is None and len(sizes) == len(wspec.tables) and tables is None:
+        # storage weighs each table's item size by its rows
+        mean_item = _row_weighted(
+            {t.table_name: b for t, b in zip(wspec.tables, sizes, strict=True)}, wspec, wscale
+        )
     put(
         "dynamodb_storage_gb",
         cm.dynamodb_storage_gb(out["rows"].value, mean_item),
@@ -382,7 +419,12 @@ def resolve_inputs(
         put("memory_per_row", memory_per_row, "bytes per row in Redis", "given")
     else:
         mm = find_measured(runs, MEASURED_MEMORY_PER_ROW, "redis")
-        if mm is not None and _mean_of(mm[0]):
+        per = _per_table(mm[0], wspec) if mm is not None else None
+        if mm is not None and per is not None and rows is None and wspec is not None:
+            put(
+                "memory_per_row", _row_weighted(per, wspec, wscale), "bytes per row in Redis", mm[1]
+            )
+        elif mm is not None and _mean_of(mm[0]):
             put("memory_per_row", _mean_of(mm[0]), "bytes per row in Redis", mm[1])
         elif wspec is not None and rows is None:
             est = [

@@ -33,6 +33,7 @@ REQUEST_COLUMNS = (
     "target",
     "strategy",
     "io_sampled",
+    "consumed_units",
 )
 _SECRET_WORDS = ("password", "secret", "token", "credential", "passwd")
 
