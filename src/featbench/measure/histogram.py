@@ -47,38 +47,64 @@ def _index_values(lowest: int, highest: int, sig: int) -> tuple[np.ndarray, np.n
 
 
 class LatencyHistogram:
-    """Microsecond latencies with 3 significant digits; `extend` merges another histogram."""
+    """Microsecond latencies with 3 significant digits; `extend` merges another histogram.
 
-    __slots__ = ("_h",)
+    `record` only appends to a pending list (it runs between every two requests, so it
+    must be cheap); pending values are added to the HdrHistogram counters in one numpy
+    pass, with hdrh's own bucket arithmetic, whenever the histogram is read.
+    """
+
+    __slots__ = ("_h", "_pending")
 
     def __init__(self, _h: HdrHistogram | None = None) -> None:
         self._h = _h if _h is not None else HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+        self._pending: list[int] = []
 
     # -- recording -------------------------------------------------------------------
     def record(self, value_us: int | float) -> None:
-        # 0 µs is below the resolution (an in-process cache hit could be that fast):
-        # record it as the lowest trackable value rather than dropping it.
-        v = int(value_us)
-        self._h.record_value(min(max(v, LOWEST_US), HIGHEST_US))
+        self._pending.append(int(value_us))
 
     def record_many(self, values_us: Iterable[int | float]) -> None:
-        for v in values_us:
-            self.record(v)
+        self._pending.extend(int(v) for v in values_us)
+
+    def _sync(self) -> HdrHistogram:
+        """Fold pending values into the counters (same indexes as hdrh's record_value)."""
+        h = self._h
+        if self._pending:
+            # 0 µs is below the resolution (an in-process cache hit could be that fast):
+            # record it as the lowest trackable value rather than dropping it.
+            v = np.clip(np.asarray(self._pending, dtype=np.int64), LOWEST_US, HIGHEST_US)
+            self._pending = []
+            # bit length of (v | sub_bucket_mask); frexp is exact for integers < 2**53
+            _, bitlen = np.frexp((v | h.sub_bucket_mask).astype(np.float64))
+            bucket = (
+                bitlen.astype(np.int64) - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+            )
+            sub = v >> (bucket + h.unit_magnitude)
+            idx = (
+                ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub - h.sub_bucket_half_count
+            )
+            np.add.at(np.frombuffer(h.counts, dtype=np.int64), idx, 1)
+            h.total_count += int(v.size)
+            h.min_value = min(h.min_value, int(v.min()))
+            h.max_value = max(h.max_value, int(v.max()))
+        return h
 
     def extend(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add every value of `other` to this histogram (locust's `extend`); returns self."""
-        if other.count:
-            self._h.add(other._h)
+        oh = other._sync()
+        if oh.get_total_count():
+            self._sync().add(oh)
         return self
 
     # -- reading ---------------------------------------------------------------------
     @property
     def count(self) -> int:
-        return int(self._h.get_total_count())
+        return int(self._h.get_total_count()) + len(self._pending)
 
     def _counts(self) -> np.ndarray:
         # zero-copy view of the ctypes counters (word size 8: int64)
-        return np.frombuffer(self._h.counts, dtype=np.int64)
+        return np.frombuffer(self._sync().counts, dtype=np.int64)
 
     def percentiles_us(self, pcts: Iterable[float]) -> list[int] | None:
         """Values at percentiles, HdrHistogram's definition (nearest rank, highest equivalent)."""
@@ -98,7 +124,7 @@ class LatencyHistogram:
         return v[0] if v else None
 
     def max_us(self) -> int | None:
-        return int(self._h.get_max_value()) if self.count else None
+        return int(self._sync().get_max_value()) if self.count else None
 
     def mean_us(self) -> float | None:
         if not self.count:
@@ -113,7 +139,7 @@ class LatencyHistogram:
         if vals is None:
             return dict.fromkeys(LATENCY_KEYS)
         out: dict[str, float | None] = {k: _ms(v) for k, v in zip(PERCENTILES, vals, strict=True)}
-        out["max"] = _ms(self._h.get_max_value())
+        out["max"] = _ms(self._sync().get_max_value())
         out["mean"] = _ms(self.mean_us() or 0.0)
         return out
 
@@ -123,7 +149,7 @@ class LatencyHistogram:
 
     # -- wire format -----------------------------------------------------------------
     def encode(self) -> str:
-        return self._h.encode().decode("ascii")
+        return self._sync().encode().decode("ascii")
 
     @classmethod
     def decode(cls, payload: str) -> LatencyHistogram:
@@ -134,7 +160,7 @@ class LatencyHistogram:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LatencyHistogram):
             return NotImplemented
-        return self.count == other.count and bool(self._h.equals(other._h))
+        return self.count == other.count and bool(self._sync().equals(other._sync()))
 
     def __repr__(self) -> str:
         return f"LatencyHistogram(count={self.count})"

@@ -39,9 +39,11 @@ class SectionInfo:
         return f"{self.index}-{self.backend}-{self.strategy}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs µs, and this is built per request
 class RequestRecord:
-    """One measured request (warm-up and I/O-sampled requests are never sent as this)."""
+    """One measured request (warm-up and I/O-sampled requests are never sent as this).
+
+    Listeners must treat it as read-only: the same record goes to every listener."""
 
     section: int
     level: float  # hot_pct for the hot/cold sweep
