@@ -47,8 +47,9 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
     for sec in summary.get("sections", []):
         title = f"{run_id}  {sec['backend']} · {sec['strategy']} · {sec['target']}  (latency in ms)"
         t = RichTable(title=title, title_justify="left")
+        theta = any("theta" in r for r in sec["ratios"])
         for col in (
-            "hot %", "requests", "errors", "p50", "p95", "p99", "p99.9",
+            "θ" if theta else "hot %", "requests", "errors", "p50", "p95", "p99", "p99.9",
             "planned hot", "hit ratio", "blocks/req", "all hot %", "all cold %", "corr",
         ):  # fmt: skip
             t.add_column(col, justify="right")
@@ -120,8 +121,9 @@ class LiveStatus:
         st = self.stats.ratios.get((ev.section, ev.level))
         if st is not None:
             s = st.to_summary()
+            lvl = f"θ {ev.level:>5g} " if st.level_key == "theta" else f"hot {ev.level:>5g}%"
             self.lines.append(
-                f"hot {ev.level:>5g}%  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
+                f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
                 f"hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
             )
             if not sys.stderr.isatty():
@@ -149,6 +151,18 @@ class LiveStatus:
         return Group(*[Text(x) for x in self.lines[-12:]], head)
 
 
+def _thetas(theta: float | None, thetas: str | None) -> tuple[float, ...] | None:
+    from featbench.workload.distributions import parse_thetas
+
+    if theta is not None and thetas is not None:
+        raise FeatbenchError("give --theta (one level) or --thetas (a sweep), not both")
+    if thetas is not None:
+        return tuple(parse_thetas(thetas))
+    if theta is not None:
+        return tuple(parse_thetas(repr(float(theta))))
+    return None
+
+
 def execute_run(
     *,
     targets: list[str],
@@ -169,6 +183,15 @@ def execute_run(
     strategy: str,
     ratio_order: str,
     live: bool = True,
+    concurrency: int = 1,
+    rate: float | None = None,
+    arrival: str = "uniform",
+    duration: float | None = None,
+    warmup_seconds: float | None = None,
+    interval: float = 1.0,
+    distribution: str = "hotcold",
+    theta: float | None = None,
+    thetas: str | None = None,
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
@@ -188,7 +211,19 @@ def execute_run(
         ratio_order=ratio_order,  # type: ignore[arg-type]
         strategies=tuple(x.strip() for x in strategy.split(",") if x.strip()),
         scale=scale,
+        distribution=distribution,
+        concurrency=concurrency,
+        rate=rate,
+        arrival=arrival,
+        duration_s=duration,
+        warmup_s=warmup_seconds,
+        interval_s=interval,
+        thetas=_thetas(theta, thetas),
     )
+    from featbench.runner.load_loop import apply_load_config
+
+    apply_load_config(cfg)  # rate, duration, θ… checked before connecting anywhere
+    levels = len(cfg.thetas) if cfg.distribution != "hotcold" and cfg.thetas else len(cfg.ratios)
     if ratio_order not in RATIO_ORDERS:
         raise FeatbenchError(f"--ratio-order must be one of {', '.join(RATIO_ORDERS)}")
     if not cfg.strategies:
@@ -202,7 +237,7 @@ def execute_run(
             backends.append(open_backend(t, schema=schema))
         # The live display reads statistics; a second collector keeps it independent of the writer.
         disp_stats = StatsCollector()
-        disp = LiveStatus(disp_stats, len(cfg.ratios), len(backends) * len(cfg.strategies))
+        disp = LiveStatus(disp_stats, levels, len(backends) * len(cfg.strategies))
         use_live = live and sys.stderr.isatty()
         ctx = Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True) if use_live else None
         try:
@@ -218,6 +253,9 @@ def execute_run(
                 keys_from=keys_from,
                 listeners=[disp_stats, disp],
                 progress=disp.progress,
+                timeseries_show=(lambda line: console.print(line, highlight=False))
+                if live and (cfg.rate is not None or cfg.concurrency > 1)
+                else None,
             )
         finally:
             if ctx is not None:
@@ -253,6 +291,15 @@ def run(
     ratio_order: str = typer.Option(
         "cold-first", "--ratio-order", help="cold-first (ascending hot %), given, or random (seeded)."
     ),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Clients, each with its own connection (processes for PostgreSQL)."),
+    rate: float = typer.Option(None, "--rate", help="Open loop: requests per second across all clients (latency also reported from the intended start)."),
+    arrival: str = typer.Option("uniform", "--arrival", help="Open-loop arrivals: uniform or poisson."),
+    duration: float = typer.Option(None, "--duration", help="Open loop: seconds per level (requests = rate × duration).", metavar="SECONDS"),
+    warmup_seconds: float = typer.Option(None, "--warmup-seconds", help="Open loop: seconds of unmeasured requests before each level."),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds per time-series interval (timeseries/ and timeseries.parquet)."),
+    distribution: str = typer.Option("hotcold", "--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest."),
+    theta: float = typer.Option(None, "--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default)."),
+    thetas: str = typer.Option(None, "--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -265,6 +312,9 @@ def run(
             warmup=warmup, keys=keys, hot_fraction=hot_fraction, io_sample_every=io_sample_every,
             seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
             strategy=strategy, ratio_order=ratio_order, live=not as_json,
+            concurrency=concurrency, rate=rate, arrival=arrival, duration=duration,
+            warmup_seconds=warmup_seconds, interval=interval, distribution=distribution,
+            theta=theta, thetas=thetas,
         )  # fmt: skip
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)")

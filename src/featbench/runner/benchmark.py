@@ -46,6 +46,14 @@ class RunConfig:
     scale: float = 1.0
     distribution: str = "hotcold"
     loop: str = "closed"
+    # load model (runner/load_loop.py): clients, open loop, time series, skewed keys
+    concurrency: int = 1
+    rate: float | None = None  # requests/s across all clients: an open loop
+    arrival: str = "uniform"
+    duration_s: float | None = None  # open loop: requests per level = rate × duration
+    warmup_s: float | None = None  # open loop: warm-up per level = rate × seconds
+    interval_s: float = 1.0  # time-series interval
+    thetas: tuple[float, ...] | None = None  # zipfian/latest levels
 
     def plan_config(self, sections: int) -> PlanConfig:
         return PlanConfig(
@@ -130,16 +138,16 @@ def run_benchmark(
     listeners: list[Any] | None = None,
     progress: Callable[[str, int], None] | None = None,
     sql_results: bool = True,
+    timeseries_show: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Run the whole benchmark against `backends` (keys come from the first)."""
     if not backends:
         raise FeatbenchError("no target to run against")
-    if config.distribution != "hotcold":
-        raise FeatbenchError(
-            f"distribution {config.distribution!r} is not supported by this runner yet"
-        )
-    if config.loop != "closed":
-        raise FeatbenchError(f"loop {config.loop!r} is not supported by this runner yet")
+    from featbench.runner import load_loop
+
+    load_loop.apply_load_config(config)  # checks rate/duration/θ…; sets requests, warmup, loop
+    skewed = config.distribution != "hotcold"
+    level_key = "theta" if skewed else "hot_pct"
     sections = [(b, s) for b in backends for s in config.strategies]
     config.plan_config(len(sections)).validate()
     if not 0.0 < config.hot_fraction < 1.0:
@@ -153,6 +161,7 @@ def run_benchmark(
             f"run directory {target_dir} already exists: choose another --run-id or pass --overwrite"
         )
     check_targets(backends, spec, config.strategies)
+    load_loop.check_capacity(backends, spec, config.strategies, config.concurrency)
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
     keys_source: dict[str, Any]
@@ -172,7 +181,15 @@ def run_benchmark(
     keys_source["per_entity"] = {
         e: {"keys": len(keyset.keys[e]), "hot": keyset.n_hot[e]} for e in keyset.entities
     }
-    plan = build_plan(keyset, config.plan_config(len(sections)))
+    if skewed:
+        from featbench.workload.skew_plan import build_skew_plan
+
+        plan = build_skew_plan(
+            keyset, config.plan_config(len(sections)), config.distribution, config.thetas
+        )
+    else:
+        plan = build_plan(keyset, config.plan_config(len(sections)))
+    load_report: list[dict[str, Any]] = []  # per-level client CPU / rate adherence
 
     # -- the run directory ------------------------------------------------------------------
     started = rundir.utc_now()
@@ -204,7 +221,9 @@ def run_benchmark(
             "clock_origin_utc": rundir.iso(started),
             "keys": keys_source,
             "plan": {"cold_keys": plan.cold_used},
-            "level_key": "hot_pct",
+            "level_key": level_key,
+            "load": load_report,
+            **load_loop.manifest_extra(config, keyset),
         },
     )
     pq.write_table(keyset.to_arrow(), path / rundir.KEYS)
@@ -232,9 +251,21 @@ def run_benchmark(
         entities=keyset.entities,
         stats=stats,
         sinks=sinks,
+        level_key=level_key,
         clock_origin_s=origin_wall,
     )
     events.listen(writer)
+    from featbench.results.timeseries import TimeSeries
+
+    events.listen(
+        TimeSeries(
+            path,
+            interval_s=config.interval_s,
+            clock_origin_s=origin_wall,
+            run_id=run_id,
+            show=timeseries_show,
+        )
+    )
     for w in warnings:
         events.warning.fire(w)
     for lst in listeners or []:
@@ -258,6 +289,8 @@ def run_benchmark(
                 backend=b.kind,
                 strategy=strategy,
                 entities=keyset.entities,
+                distribution=config.distribution,
+                level_key=level_key,
             )
             ctx = LoopContext(
                 open_session=lambda b=b, s=strategy: b.session(spec, s),
@@ -265,7 +298,20 @@ def run_benchmark(
                 clock_origin_ns=origin_ns,
                 progress=progress,
             )
-            ClosedLoop(plan, info, events, ctx).run(sec_plan)
+            if config.concurrency > 1 or config.rate is not None:
+                load_loop.LoadLoop(
+                    plan,
+                    info,
+                    events,
+                    ctx,
+                    load_loop.LoadOptions(
+                        config.concurrency, config.rate, config.arrival, config.seed
+                    ),
+                    factory=load_loop.process_factory(b, spec, strategy),
+                    report=load_report,
+                ).run(sec_plan)
+            else:
+                ClosedLoop(plan, info, events, ctx).run(sec_plan)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"

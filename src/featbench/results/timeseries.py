@@ -1,0 +1,237 @@
+"""Time series: throughput, errors and latency percentiles per interval, saved and shown live.
+
+A run-event listener. Requests are counted in the interval in which they *finished*
+(as an HdrHistogram recorder does), intervals aligned on the level's first request.
+Per level it writes the standard HdrHistogram interval log
+``timeseries/<section>__<level>.hlog`` (one line per interval; untagged = service
+time, tag ``corrected`` = latency from the intended start in an open loop), and at
+the end of the run ``timeseries.parquet``: one row per (section, level, interval)
+with requests, errors, req/s and p50/p90/p99/max — service time and corrected.
+With a `show` callback, each interval is reported as soon as it is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text
+from featbench.results import rundir
+from featbench.runner.events import (
+    RatioFinished,
+    RatioStarted,
+    RequestRecord,
+    RunFinished,
+    SectionInfo,
+)
+
+DIR = "timeseries"
+FILE = "timeseries.parquet"
+SCHEMA = pa.schema(
+    [
+        ("section", pa.string()),
+        ("target", pa.string()),
+        ("strategy", pa.string()),
+        ("level_key", pa.string()),
+        ("level", pa.float64()),
+        ("interval", pa.int32()),
+        ("start_s", pa.float64()),  # seconds since the run's clock origin
+        ("length_s", pa.float64()),
+        ("requests", pa.int64()),
+        ("errors", pa.int64()),
+        ("rps", pa.float64()),
+        ("p50_ms", pa.float64()),
+        ("p90_ms", pa.float64()),
+        ("p99_ms", pa.float64()),
+        ("max_ms", pa.float64()),
+        ("corrected_p50_ms", pa.float64()),
+        ("corrected_p99_ms", pa.float64()),
+        ("corrected_max_ms", pa.float64()),
+    ]
+)
+
+
+@dataclass
+class _Bucket:
+    requests: int = 0
+    errors: int = 0
+    last_end_ns: int = 0
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
+    corrected: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+
+def _ms(us: int | None) -> float | None:
+    return None if us is None else round(us / 1000.0, 6)
+
+
+class TimeSeries:
+    """Listener: per-interval statistics of every level, written as the run goes."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        interval_s: float = 1.0,
+        clock_origin_s: float = 0.0,
+        run_id: str = "",
+        show: Callable[[str], None] | None = None,
+    ) -> None:
+        if not interval_s > 0:
+            from featbench.errors import FeatbenchError
+
+            raise FeatbenchError(f"--interval must be > 0 seconds, got {interval_s:g}")
+        self.path = path
+        self.interval_ns = int(interval_s * 1e9)
+        self.clock_origin_s = clock_origin_s
+        self.run_id = run_id
+        self.show = show
+        self.sections: dict[int, SectionInfo] = {}
+        self._t0: dict[tuple[int, float], int] = {}
+        self._buckets: dict[tuple[int, float], dict[int, _Bucket]] = {}
+        self._shown: dict[tuple[int, float], int] = {}
+        self._open: set[tuple[int, float]] = set()  # levels still running
+        self.rows: list[dict[str, Any]] = []
+        if path is not None:
+            (path / DIR).mkdir(exist_ok=True)
+
+    # -- listeners --------------------------------------------------------------------------
+    def on_section_start(self, info: SectionInfo) -> None:
+        self.sections[info.index] = info
+
+    def on_ratio_start(self, ev: RatioStarted) -> None:
+        key = (ev.section, ev.level)
+        self._buckets[key] = {}
+        self._shown[key] = -1
+        self._open.add(key)
+        self._t0.pop(key, None)
+
+    def on_request(self, r: RequestRecord) -> None:
+        key = (r.section, r.level)
+        t0 = self._t0.get(key)
+        if t0 is None:
+            # the level's clock starts at its first intended (or actual) start
+            t0 = self._t0[key] = r.scheduled_ns if r.scheduled_ns is not None else r.start_ns
+        k = max(0, (r.end_ns - t0) // self.interval_ns)
+        b = self._buckets.setdefault(key, {}).setdefault(k, _Bucket())
+        b.requests += 1
+        b.last_end_ns = max(b.last_end_ns, r.end_ns)
+        if r.error is not None:
+            b.errors += 1
+        else:
+            b.service.record(r.latency_us)
+            c = r.corrected_latency_us
+            if c is not None:
+                b.corrected.record(c)
+        # workers report in batches: an interval is complete once requests two intervals
+        # later arrive
+        if self.show is not None:
+            while self._shown.get(key, -1) < k - 2:
+                self._shown[key] = self._shown.get(key, -1) + 1
+                self._emit_live(key, self._shown[key])
+
+    def on_ratio_end(self, ev: RatioFinished) -> None:
+        key = (ev.section, ev.level)
+        self._open.discard(key)
+        buckets = self._buckets.get(key, {})
+        if self.show is not None:
+            for k in sorted(buckets):
+                if k > self._shown.get(key, -1):
+                    self._emit_live(key, k)
+            self._shown[key] = max(buckets, default=-1)
+        last = max(buckets, default=None)
+        rows = [self._row(key, k, b, final=k == last) for k, b in sorted(buckets.items())]
+        self.rows.extend(rows)
+        if self.path is not None and buckets:
+            self._write_hlog(key, buckets)
+
+    def on_run_end(self, ev: RunFinished) -> None:
+        if self.path is None:
+            return
+        tmp = self.path / (FILE + ".tmp")
+        pq.write_table(pa.Table.from_pylist(self.rows, schema=SCHEMA), tmp)
+        tmp.replace(self.path / FILE)
+
+    # -- output -------------------------------------------------------------------------------
+    def _row(
+        self, key: tuple[int, float], k: int, b: _Bucket, final: bool = False
+    ) -> dict[str, Any]:
+        info = self.sections[key[0]]
+        start_ns = self._t0[key] + k * self.interval_ns
+        length = self.interval_ns / 1e9
+        if final:  # the level's last interval ends with its last request
+            length = max(1e-6, min(length, (b.last_end_ns - start_ns) / 1e9))
+        sp = b.service.percentiles_us([50.0, 90.0, 99.0])
+        cp = b.corrected.percentiles_us([50.0, 99.0])
+        return {
+            "section": info.label,
+            "target": info.target,
+            "strategy": info.strategy,
+            "level_key": info.level_key,
+            "level": float(key[1]),
+            "interval": int(k),
+            "start_s": round(start_ns / 1e9, 6),
+            "length_s": round(length, 6),
+            "requests": b.requests,
+            "errors": b.errors,
+            "rps": round(b.requests / length, 3),
+            "p50_ms": _ms(sp[0]) if sp else None,
+            "p90_ms": _ms(sp[1]) if sp else None,
+            "p99_ms": _ms(sp[2]) if sp else None,
+            "max_ms": _ms(b.service.max_us()),
+            "corrected_p50_ms": _ms(cp[0]) if cp else None,
+            "corrected_p99_ms": _ms(cp[1]) if cp else None,
+            "corrected_max_ms": _ms(b.corrected.max_us()),
+        }
+
+    def _emit_live(self, key: tuple[int, float], k: int) -> None:
+        b = self._buckets.get(key, {}).get(k)
+        if b is None or self.show is None:
+            return
+        final = k == max(self._buckets.get(key, {}), default=k) and key not in self._open
+        r = self._row(key, k, b, final=final)
+        if final and r["length_s"] < 0.2 * self.interval_ns / 1e9:
+            return  # a sliver of stragglers after the last full interval: in the file only
+        info = self.sections[key[0]]
+        lvl = f"{'hot' if info.level_key == 'hot_pct' else info.level_key} {key[1]:g}"
+
+        def f(x: float | None) -> str:
+            return "–" if x is None else f"{x:.2f}"
+
+        line = (
+            f"{info.strategy} {lvl}  t+{k * self.interval_ns / 1e9 + r['length_s']:>5.1f}s  "
+            f"{r['rps']:>7.0f} req/s  p50 {f(r['p50_ms'])} ms  p99 {f(r['p99_ms'])} ms"
+        )
+        if r["corrected_p99_ms"] is not None:
+            line += f"  corrected p99 {f(r['corrected_p99_ms'])} ms"
+        if b.errors:
+            line += f"  errors {b.errors}"
+        self.show(line)
+
+    def _write_hlog(self, key: tuple[int, float], buckets: dict[int, _Bucket]) -> None:
+        assert self.path is not None
+        info = self.sections[key[0]]
+        length = self.interval_ns / 1e9
+        intervals: list[Interval] = []
+        for k, b in sorted(buckets.items()):
+            start = (self._t0[key] + k * self.interval_ns) / 1e9
+            intervals.append(Interval(b.service, start, length))
+            if b.corrected.count:
+                intervals.append(Interval(b.corrected, start, length, "corrected"))
+        text = hlog_text(
+            intervals,
+            start_time_s=self.clock_origin_s,
+            comment=(
+                f"featbench run {self.run_id} section {info.label} {info.level_key}={key[1]:g}; "
+                f"{length:g} s intervals by completion time; values in microseconds; untagged = "
+                "service time, tag corrected = from the intended start (open loop)"
+            ),
+        )
+        name = rundir.histogram_name(info.label, key[1], info.level_key)
+        tmp = self.path / DIR / (name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.path / DIR / name)
