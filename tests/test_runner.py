@@ -70,6 +70,7 @@ def _run(backend: Any, spec: Any, tmp_path: Path, run_id: str = "r1", **cfg: Any
     base.update(cfg)
     listeners = base.pop("listeners", None)
     keys_from = base.pop("keys_from", None)
+    batch = base.pop("event_batch", 64)
     return run_benchmark(
         [backend],
         spec,
@@ -78,6 +79,7 @@ def _run(backend: Any, spec: Any, tmp_path: Path, run_id: str = "r1", **cfg: Any
         run_id=run_id,
         listeners=listeners,
         keys_from=keys_from,
+        event_batch=batch,
     )
 
 
@@ -254,7 +256,17 @@ def test_a_dropped_connection_is_an_error_then_the_run_goes_on(
     backend: Any, tmp_path: Path, pg_dsn: str, data_schema: str
 ) -> None:
     killer = _KillSession(pg_dsn, data_schema, 30)
-    out = _run(backend, SPEC3, tmp_path, "drop", ratios=(50,), requests=120, listeners=[killer])
+    # events delivered one by one, so the kill happens right after request 30
+    out = _run(
+        backend,
+        SPEC3,
+        tmp_path,
+        "drop",
+        ratios=(50,),
+        requests=120,
+        listeners=[killer],
+        event_batch=1,
+    )
     assert killer.killed >= 1
     assert out.status == "complete" and validate_run(out.path) == []
     r = out.summary["ratios"][0]

@@ -139,6 +139,7 @@ def run_benchmark(
     progress: Callable[[str, int], None] | None = None,
     sql_results: bool = True,
     timeseries_show: Callable[[str], None] | None = None,
+    event_batch: int = 64,
 ) -> RunOutcome:
     """Run the whole benchmark against `backends` (keys come from the first)."""
     if not backends:
@@ -297,6 +298,7 @@ def run_benchmark(
                 read_counters=(lambda b=b: b.counters(spec)),
                 clock_origin_ns=origin_ns,
                 progress=progress,
+                event_batch=event_batch,
             )
             if config.concurrency > 1 or config.rate is not None:
                 load_loop.LoadLoop(

@@ -15,6 +15,12 @@ plus optional hooks:
 Cache counters are read through `read_counters()` at the start and end of each ratio
 (measured requests and I/O samples only; warm-up is outside). A counter that went
 backwards (someone ran pg_stat_reset meanwhile) makes that ratio's delta unknown.
+
+Request events are delivered in batches of `event_batch` (and at the end of every
+ratio, and on Ctrl-C): listeners (statistics, file writers, displays) cost several µs
+per request, and running them between two timed requests measurably slowed the next
+one (its client code found cold CPU caches: +6 µs on a 25 µs lookup). Between two
+timed requests the loop now only builds and appends one record.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class LoopContext:
     read_counters: Callable[[], dict[str, int] | None] | None = None
     clock_origin_ns: int = 0  # perf_counter_ns() at the run's clock origin
     progress: Callable[[str, int], None] | None = None  # (phase, n done) for displays
+    event_batch: int = 64  # request events delivered to listeners this many at a time
 
 
 def _delta(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
@@ -66,6 +73,14 @@ class ClosedLoop:
         self.ctx = ctx
         self.session: Session | None = None
         self.stop_requested = False
+        self._pending: list[RequestRecord] = []
+
+    def _deliver(self) -> None:
+        """Fire the buffered request events, in order."""
+        pending, self._pending = self._pending, []
+        fire = self.events.request.fire
+        for rec in pending:
+            fire(rec)
 
     # -- session management --------------------------------------------------------
     def _open(self) -> Session:
@@ -121,7 +136,8 @@ class ClosedLoop:
         level = lp.level
         clock = time.perf_counter_ns
         origin = self.ctx.clock_origin_ns
-        fire_req = self.events.request.fire
+        pending = self._pending
+        batch = max(1, self.ctx.event_batch)
         explain = getattr(self.session, "explain", None)
         done = 0
         for seq, keys, hot, is_io in self.plan.requests(lp):
@@ -131,6 +147,8 @@ class ClosedLoop:
             if is_io:
                 if explain is None:
                     continue
+                self._deliver()  # keep events in execution order
+                pending = self._pending
                 try:
                     sample = explain(req)
                     self.events.io_sample.fire(IOSampleRecord(sec, level, seq, keys, hot, sample))
@@ -147,7 +165,7 @@ class ClosedLoop:
             ent_ns = None
             if res.entity_ns:
                 ent_ns = tuple(int(res.entity_ns.get(e, 0)) for e in ents)
-            fire_req(
+            pending.append(
                 RequestRecord(
                     sec,
                     level,
@@ -162,6 +180,9 @@ class ClosedLoop:
                     res.error,
                 )
             )
+            if len(pending) >= batch:
+                self._deliver()
+                pending = self._pending
             if res.error is not None:
                 self._recover()
                 explain = getattr(self.session, "explain", None)
@@ -169,7 +190,9 @@ class ClosedLoop:
             if self.ctx.progress is not None and done % 25 == 0:
                 self.ctx.progress("measure", done)
             if self.stop_requested:
+                self._deliver()
                 return False
+        self._deliver()
         return True
 
     def _counters(self) -> dict[str, int] | None:
@@ -201,6 +224,10 @@ class ClosedLoop:
                 try:
                     complete = self._measured(meas)
                 except KeyboardInterrupt:
+                    try:
+                        self._deliver()  # what was measured before Ctrl-C is kept
+                    except KeyboardInterrupt:
+                        pass
                     self._finish_ratio(meas.level, before, io_capable, interrupted=True)
                     raise
                 self._finish_ratio(meas.level, before, io_capable, interrupted=not complete)
