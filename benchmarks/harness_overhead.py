@@ -8,6 +8,8 @@ and one round trip, not the disk).
   `exec_prepared`), one entity with one table described as an existing table
   ("bring your own" spec), ratio 0% hot (every key a fresh sampled key), no I/O
   samples; p50 and mean from its summary.json.
+- featbench session: the same serial session in a bare Python loop (no plan, events,
+  statistics or files), to show how the overhead splits between session and runner.
 - pgbench: `pgbench -n -M prepared -c 1 -j 1 -t N -f lookup.sql -l` with
   `\\set id random(1, 100000)`; p50 and mean from its per-transaction log.
 
@@ -125,6 +127,30 @@ def featbench_round(
     return {"p50_us": lat["p50"] * 1000, "mean_us": lat["mean"] * 1000, "requests": requests}
 
 
+def session_round(conninfo: str, schema: str, requests: int, seed: int) -> dict[str, float]:
+    import time
+
+    from featbench.backends.pg_requests import SerialSession
+
+    s = SerialSession(conninfo, schema, lookup_spec(schema))
+    keys = np.random.default_rng(seed).integers(1, ROWS + 1, size=requests + 200).tolist()
+    lat = []
+    clock = time.perf_counter_ns
+    try:
+        for k in keys:
+            t0 = clock()
+            s.execute({"item": k})
+            lat.append(clock() - t0)
+    finally:
+        s.close()
+    a = np.array(lat[200:], dtype=np.float64) / 1000.0
+    return {
+        "p50_us": float(np.percentile(a, 50, method="inverted_cdf")),
+        "mean_us": float(a.mean()),
+        "requests": int(a.size),
+    }
+
+
 def pgbench_round(
     pgbench: str, conninfo: str, schema: str, requests: int, work: Path, n: int
 ) -> dict[str, float]:
@@ -171,26 +197,30 @@ def main() -> None:
     pgbench = pgbench_path()
     fb: list[dict[str, float]] = []
     pb: list[dict[str, float]] = []
+    ss: list[dict[str, float]] = []
     try:
         setup(conninfo, schema)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             for i in range(args.rounds):
-                if i % 2 == 0:
-                    fb.append(
-                        featbench_round(args.target, schema, args.requests, 1000 + i, work / "runs")
-                    )
-                    pb.append(pgbench_round(pgbench, conninfo, schema, args.requests, work, i))
-                else:
-                    pb.append(pgbench_round(pgbench, conninfo, schema, args.requests, work, i))
-                    fb.append(
-                        featbench_round(args.target, schema, args.requests, 1000 + i, work / "runs")
-                    )
+                fb_round = lambda i=i: fb.append(  # noqa: E731
+                    featbench_round(args.target, schema, args.requests, 1000 + i, work / "runs")
+                )
+                steps = [
+                    fb_round,
+                    lambda i=i: ss.append(session_round(conninfo, schema, args.requests, i)),
+                    lambda i=i: pb.append(
+                        pgbench_round(pgbench, conninfo, schema, args.requests, work, i)
+                    ),
+                ]
+                for step in steps if i % 2 == 0 else steps[::-1]:  # alternate who goes first
+                    step()
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     med = {
         "featbench": {k: statistics.median(r[k] for r in fb) for k in ("p50_us", "mean_us")},
+        "session": {k: statistics.median(r[k] for r in ss) for k in ("p50_us", "mean_us")},
         "pgbench": {k: statistics.median(r[k] for r in pb) for k in ("p50_us", "mean_us")},
     }
     doc = {
@@ -202,7 +232,7 @@ def main() -> None:
         "pgbench": pgbench,
         "requests_per_round": args.requests,
         "rounds": args.rounds,
-        "per_round": {"featbench": fb, "pgbench": pb},
+        "per_round": {"featbench": fb, "session": ss, "pgbench": pb},
         "median": med,
         # median of per-round ratios: each round's sides ran under the same machine load
         "ratio_p50": statistics.median(
@@ -210,6 +240,12 @@ def main() -> None:
         ),
         "ratio_mean": statistics.median(
             f["mean_us"] / p["mean_us"] for f, p in zip(fb, pb, strict=True)
+        ),
+        "session_ratio_p50": statistics.median(
+            f["p50_us"] / p["p50_us"] for f, p in zip(ss, pb, strict=True)
+        ),
+        "session_ratio_mean": statistics.median(
+            f["mean_us"] / p["mean_us"] for f, p in zip(ss, pb, strict=True)
         ),
     }
     if args.json:
@@ -220,10 +256,12 @@ def main() -> None:
         f"at {doc['target']}; load average {doc['load_average'][0]} on {doc['cpus']} CPUs"
     )
     print(f"{'':12}{'p50 us':>10}{'mean us':>10}")
-    for name in ("pgbench", "featbench"):
-        print(f"{name:12}{med[name]['p50_us']:>10.1f}{med[name]['mean_us']:>10.1f}")
+    labels = {"pgbench": "pgbench", "session": "fb session", "featbench": "featbench"}
+    for name in ("pgbench", "session", "featbench"):
+        print(f"{labels[name]:12}{med[name]['p50_us']:>10.1f}{med[name]['mean_us']:>10.1f}")
+    print(f"{'session/pgb':12}{doc['session_ratio_p50']:>10.3f}{doc['session_ratio_mean']:>10.3f}")
     print(
-        f"{'ratio':12}{doc['ratio_p50']:>10.3f}{doc['ratio_mean']:>10.3f}   "
+        f"{'run/pgbench':12}{doc['ratio_p50']:>10.3f}{doc['ratio_mean']:>10.3f}   "
         "(median of per-round featbench / pgbench; aim <= 1.15)"
     )
 
