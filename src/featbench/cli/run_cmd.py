@@ -135,7 +135,9 @@ class LiveStatus:
             self.phase = phase
 
     def render(self) -> Group:
-        head = Text(f"ratio {self.done_ratios + (1 if self.current else 0)}/{self.total}  ", style="bold")
+        head = Text(
+            f"ratio {self.done_ratios + (1 if self.current else 0)}/{self.total}  ", style="bold"
+        )
         if self.current is not None and self.phase == "measuring":
             st = self.stats.ratios.get(self.current)
             n = st.requests if st else 0
@@ -230,7 +232,9 @@ def execute_run(
         raise FeatbenchError("--strategy is empty (use e.g. serial)")
     cfg.plan_config(1).validate()  # cheap checks before connecting anywhere
     if keys_from is not None and not (keys_from / "manifest.json").exists():
-        raise FeatbenchError(f"--keys-from {keys_from}: not a featbench run directory (no manifest.json)")
+        raise FeatbenchError(
+            f"--keys-from {keys_from}: not a featbench run directory (no manifest.json)"
+        )
     backends = []
     try:
         for t in targets:
@@ -239,7 +243,11 @@ def execute_run(
         disp_stats = StatsCollector()
         disp = LiveStatus(disp_stats, levels, len(backends) * len(cfg.strategies))
         use_live = live and sys.stderr.isatty()
-        ctx = Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True) if use_live else None
+        ctx = (
+            Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True)
+            if use_live
+            else None
+        )
         try:
             if ctx is not None:
                 ctx.start()
@@ -268,38 +276,142 @@ def execute_run(
     return load_run(outcome.path)
 
 
+# -- the benchmark part of `featbench demo` ------------------------------------------------
+DEMO_REQUESTS = 150  # per ratio: the full 9-ratio matrix in seconds on 2 cores
+DEMO_WARMUP = 50
+DEMO_KEYS = 2000
+DEMO_IO_SAMPLE_EVERY = 25  # 6 EXPLAIN samples per ratio
+
+
+def demo_benchmark(
+    *,
+    scale: float,
+    seed: int,
+    out: Path = Path("results"),
+    schema: str = "featbench",
+    live: bool = True,
+) -> Run:
+    """Run the full hot/cold matrix on the embedded server the demo loaded (fraud-30)."""
+    return execute_run(
+        targets=["embedded"], spec=None, scale=scale, schema=schema,
+        ratios="100,90,80,70,60,50,30,10,0", requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
+        keys=DEMO_KEYS, hot_fraction=0.01, io_sample_every=DEMO_IO_SAMPLE_EVERY, seed=seed,
+        out=out, run_id=None, overwrite=False, keys_from=None, strategy="serial",
+        ratio_order="cold-first", live=live,
+    )  # fmt: skip
+
+
+def hit_ratio_trend(run: Run) -> str:
+    """One sentence on how the measured hit ratio moved with hot traffic (first section)."""
+    rs = [r for r in run.summary.get("ratios", []) if r.get("io", {}).get("hit_ratio") is not None]
+    if len(rs) < 2:
+        return "hit ratio: not measured"
+    rs = sorted(rs, key=lambda r: -r["hot_pct"])
+    hi, lo = rs[0], rs[-1]
+    falling = all(
+        a["io"]["hit_ratio"] >= b["io"]["hit_ratio"] - 0.005
+        for a, b in zip(rs, rs[1:], strict=False)
+    )
+    how = (
+        "falls"
+        if falling and hi["io"]["hit_ratio"] > lo["io"]["hit_ratio"]
+        else "does not fall steadily"
+    )
+    return (
+        f"measured hit ratio {how} with hot traffic: {hi['io']['hit_ratio']:.3f} at {hi['hot_pct']:g}% hot, "
+        f"{lo['io']['hit_ratio']:.3f} at {lo['hot_pct']:g}% (p99 {_f(hi['latency_ms']['p99'])} -> "
+        f"{_f(lo['latency_ms']['p99'])} ms)"
+    )
+
+
 @app.command()
 def run(
     target: list[str] = TargetsOpt,
     spec: str = SpecOpt,
     scale: float = ScaleOpt,
     schema: str = SchemaOpt,
-    ratios: str = typer.Option("100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."),
+    ratios: str = typer.Option(
+        "100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."
+    ),
     requests: int = typer.Option(1000, "--requests", "-n", help="Timed requests per ratio."),
-    warmup: int = typer.Option(200, "--warmup", help="Requests before each ratio, at its mix, not measured."),
-    keys: int = typer.Option(10_000, "--keys", help="Keys sampled per entity (the top --hot-fraction are hot)."),
-    hot_fraction: float = typer.Option(0.01, "--hot-fraction", help="Share of sampled keys that are hot."),
+    warmup: int = typer.Option(
+        200, "--warmup", help="Requests before each ratio, at its mix, not measured."
+    ),
+    keys: int = typer.Option(
+        10_000, "--keys", help="Keys sampled per entity (the top --hot-fraction are hot)."
+    ),
+    hot_fraction: float = typer.Option(
+        0.01, "--hot-fraction", help="Share of sampled keys that are hot."
+    ),
     io_sample_every: int = typer.Option(
-        100, "--io-sample-every", help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off)."
+        100,
+        "--io-sample-every",
+        help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).",
     ),
     seed: int = SeedOpt,
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Directory that holds run directories."),
-    run_id: str = typer.Option(None, "--run-id", help="Name of the run directory (default: UTC time + random hex)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory of that name."),
-    keys_from: Path = typer.Option(None, "--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR"),
-    strategy: str = typer.Option("serial", "--strategy", help="How a request executes (comma list: serial,pipeline,…)."),
-    ratio_order: str = typer.Option(
-        "cold-first", "--ratio-order", help="cold-first (ascending hot %), given, or random (seeded)."
+    out: Path = typer.Option(
+        Path("results"), "--out", "-o", help="Directory that holds run directories."
     ),
-    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Clients, each with its own connection (processes for PostgreSQL)."),
-    rate: float = typer.Option(None, "--rate", help="Open loop: requests per second across all clients (latency also reported from the intended start)."),
-    arrival: str = typer.Option("uniform", "--arrival", help="Open-loop arrivals: uniform or poisson."),
-    duration: float = typer.Option(None, "--duration", help="Open loop: seconds per level (requests = rate × duration).", metavar="SECONDS"),
-    warmup_seconds: float = typer.Option(None, "--warmup-seconds", help="Open loop: seconds of unmeasured requests before each level."),
-    interval: float = typer.Option(1.0, "--interval", help="Seconds per time-series interval (timeseries/ and timeseries.parquet)."),
-    distribution: str = typer.Option("hotcold", "--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest."),
-    theta: float = typer.Option(None, "--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default)."),
-    thetas: str = typer.Option(None, "--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2."),
+    run_id: str = typer.Option(
+        None, "--run-id", help="Name of the run directory (default: UTC time + random hex)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing run directory of that name."
+    ),
+    keys_from: Path = typer.Option(
+        None, "--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR"
+    ),
+    strategy: str = typer.Option(
+        "serial", "--strategy", help="How a request executes (comma list: serial,pipeline,…)."
+    ),
+    ratio_order: str = typer.Option(
+        "cold-first",
+        "--ratio-order",
+        help="cold-first (ascending hot %), given, or random (seeded).",
+    ),
+    concurrency: int = typer.Option(
+        1,
+        "--concurrency",
+        "-c",
+        help="Clients, each with its own connection (processes for PostgreSQL).",
+    ),
+    rate: float = typer.Option(
+        None,
+        "--rate",
+        help="Open loop: requests per second across all clients (latency also reported from the intended start).",
+    ),
+    arrival: str = typer.Option(
+        "uniform", "--arrival", help="Open-loop arrivals: uniform or poisson."
+    ),
+    duration: float = typer.Option(
+        None,
+        "--duration",
+        help="Open loop: seconds per level (requests = rate × duration).",
+        metavar="SECONDS",
+    ),
+    warmup_seconds: float = typer.Option(
+        None,
+        "--warmup-seconds",
+        help="Open loop: seconds of unmeasured requests before each level.",
+    ),
+    interval: float = typer.Option(
+        1.0,
+        "--interval",
+        help="Seconds per time-series interval (timeseries/ and timeseries.parquet).",
+    ),
+    distribution: str = typer.Option(
+        "hotcold",
+        "--distribution",
+        help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.",
+    ),
+    theta: float = typer.Option(
+        None, "--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default)."
+    ),
+    thetas: str = typer.Option(
+        None,
+        "--thetas",
+        help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -317,7 +429,9 @@ def run(
             theta=theta, thetas=thetas,
         )  # fmt: skip
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)")
+        console.print(
+            "[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)"
+        )
         raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
@@ -327,7 +441,9 @@ def run(
 
 @app.command()
 def show(
-    run_dir: Path = typer.Argument(..., help="A run directory, e.g. results/<run_id>.", metavar="RUN_DIR"),
+    run_dir: Path = typer.Argument(
+        ..., help="A run directory, e.g. results/<run_id>.", metavar="RUN_DIR"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Per-ratio table of a run: latency percentiles, planned vs measured cache, request mix.
@@ -353,7 +469,9 @@ def _jsonable(v: Any) -> Any:
 
 @app.command()
 def get(
-    pairs: list[str] = typer.Argument(..., help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…"),
+    pairs: list[str] = typer.Argument(
+        ..., help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…"
+    ),
     target: str = typer.Option(..., "--target", "-t", help="Where to read from.", metavar="URL"),
     spec: str = SpecOpt,
     schema: str = SchemaOpt,
@@ -373,7 +491,9 @@ def get(
         ent, key = p.split("=", 1)
         ent = ent.strip()
         if ent not in s.entity_names:
-            raise FeatbenchError(f"unknown entity {ent!r}; the spec has {', '.join(s.entity_names)}")
+            raise FeatbenchError(
+                f"unknown entity {ent!r}; the spec has {', '.join(s.entity_names)}"
+            )
         if s.entity(ent).key_type == "bigint":
             try:
                 keys[ent] = int(key)
@@ -388,7 +508,10 @@ def get(
         b.close()
     doc = {
         "keys": keys,
-        "tables": {t: (None if r is None else {k: _jsonable(v) for k, v in r.items()}) for t, r in rows.items()},
+        "tables": {
+            t: (None if r is None else {k: _jsonable(v) for k, v in r.items()})
+            for t, r in rows.items()
+        },
         "found": sum(1 for r in rows.values() if r is not None),
         "looked_up": len(rows),
     }
@@ -441,4 +564,6 @@ def compare(
             cells.append(f"{_f(h['a'], '{:.4f}')} → {_f(h['b'], '{:.4f}')}")
             t.add_row(*cells)
         out.print(t)
-    out.print(f"significance: {doc['method']}; '(noise)' = the interval contains 0", highlight=False)
+    out.print(
+        f"significance: {doc['method']}; '(noise)' = the interval contains 0", highlight=False
+    )
