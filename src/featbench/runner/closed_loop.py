@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from featbench.backends.base import Session
 from featbench.errors import FeatbenchError
@@ -73,14 +74,7 @@ class ClosedLoop:
         self.ctx = ctx
         self.session: Session | None = None
         self.stop_requested = False
-        self._pending: list[RequestRecord] = []
-
-    def _deliver(self) -> None:
-        """Fire the buffered request events, in order."""
-        pending, self._pending = self._pending, []
-        fire = self.events.request.fire
-        for rec in pending:
-            fire(rec)
+        self._raw: list[tuple[Any, ...]] = []
 
     # -- session management --------------------------------------------------------
     def _open(self) -> Session:
@@ -130,70 +124,87 @@ class ClosedLoop:
                 self.ctx.progress(lp.phase, done)
 
     def _measured(self, lp: LevelPlan) -> bool:
-        """Measured requests and I/O samples of one level. Returns True if all ran."""
+        """Measured requests and I/O samples of one level. Returns True if all ran.
+
+        The level's requests are built before the first one is timed, and each timed
+        request leaves only a raw tuple behind; records are built when delivered.
+        """
         ents = self.info.entities
-        sec = self.info.index
-        level = lp.level
         clock = time.perf_counter_ns
-        origin = self.ctx.clock_origin_ns
-        pending = self._pending
+        todo = [
+            (seq, dict(zip(ents, keys, strict=True)), keys, hot, io)
+            for seq, keys, hot, io in self.plan.requests(lp)
+        ]
+        self._raw: list[tuple[Any, ...]] = []
+        raw = self._raw
         batch = max(1, self.ctx.event_batch)
         explain = getattr(self.session, "explain", None)
+        progress = self.ctx.progress
         done = 0
-        for seq, keys, hot, is_io in self.plan.requests(lp):
-            session = self.session
-            assert session is not None
-            req = dict(zip(ents, keys, strict=False))
+        for seq, req, keys, hot, is_io in todo:
             if is_io:
                 if explain is None:
                     continue
-                self._deliver()  # keep events in execution order
-                pending = self._pending
-                try:
-                    sample = explain(req)
-                    self.events.io_sample.fire(IOSampleRecord(sec, level, seq, keys, hot, sample))
-                except Exception as e:  # noqa: BLE001 - a failed sample is recorded, not fatal
-                    self.events.io_sample.fire(
-                        IOSampleRecord(sec, level, seq, keys, hot, None, str(e))
-                    )
-                    self._recover()
-                    explain = getattr(self.session, "explain", None)
+                self._deliver_raw(lp.level)  # keep events in execution order
+                self._io_sample(lp.level, seq, req, keys, hot, explain)
+                explain = getattr(self.session, "explain", None)
                 continue
+            session = self.session
+            assert session is not None
             t0 = clock()
             res = session.execute(req)
             t1 = clock()
-            ent_ns = None
-            if res.entity_ns:
-                ent_ns = tuple(int(res.entity_ns.get(e, 0)) for e in ents)
-            pending.append(
-                RequestRecord(
-                    sec,
-                    level,
-                    seq,
-                    t0 - origin,
-                    t1 - origin,
-                    keys,
-                    hot,
-                    res.rows_found,
-                    res.rows_looked_up,
-                    ent_ns,
-                    res.error,
-                )
-            )
-            if len(pending) >= batch:
-                self._deliver()
-                pending = self._pending
+            raw.append((seq, t0, t1, keys, hot, res))
+            if len(raw) >= batch:
+                self._deliver_raw(lp.level)
             if res.error is not None:
                 self._recover()
                 explain = getattr(self.session, "explain", None)
             done += 1
-            if self.ctx.progress is not None and done % 25 == 0:
-                self.ctx.progress("measure", done)
+            if progress is not None and done % 25 == 0:
+                progress("measure", done)
             if self.stop_requested:
-                self._deliver()
+                self._deliver_raw(lp.level)
                 return False
-        self._deliver()
+        self._deliver_raw(lp.level)
         return True
+
+    def _io_sample(
+        self,
+        level: float,
+        seq: int,
+        req: dict[str, Any],
+        keys: tuple[Any, ...],
+        hot: tuple[bool, ...],
+        explain: Callable[..., Any],
+    ) -> None:
+        sec = self.info.index
+        try:
+            sample = explain(req)
+            self.events.io_sample.fire(IOSampleRecord(sec, level, seq, keys, hot, sample))
+        except Exception as e:  # noqa: BLE001 - a failed sample is recorded, not fatal
+            self.events.io_sample.fire(IOSampleRecord(sec, level, seq, keys, hot, None, str(e)))
+            self._recover()
+
+    def _deliver_raw(self, level: float) -> None:
+        """Turn the raw tuples of timed requests into records and fire them, in order."""
+        raw = getattr(self, "_raw", None)
+        if not raw:
+            return
+        ents = self.info.entities
+        sec = self.info.index
+        origin = self.ctx.clock_origin_ns
+        fire = self.events.request.fire
+        items = list(raw)
+        raw.clear()  # the same list object: the loop keeps appending to it
+        for seq, t0, t1, keys, hot, res in items:
+            ent_ns = tuple(int(res.entity_ns.get(e, 0)) for e in ents) if res.entity_ns else None
+            fire(
+                RequestRecord(
+                    sec, level, seq, t0 - origin, t1 - origin, keys, hot,
+                    res.rows_found, res.rows_looked_up, ent_ns, res.error,
+                )
+            )  # fmt: skip
 
     def _counters(self) -> dict[str, int] | None:
         if self.ctx.read_counters is None:
@@ -225,7 +236,7 @@ class ClosedLoop:
                     complete = self._measured(meas)
                 except KeyboardInterrupt:
                     try:
-                        self._deliver()  # what was measured before Ctrl-C is kept
+                        self._deliver_raw(meas.level)  # what was measured before Ctrl-C is kept
                     except KeyboardInterrupt:
                         pass
                     self._finish_ratio(meas.level, before, io_capable, interrupted=True)
