@@ -60,16 +60,24 @@ def _unit(words: np.ndarray) -> np.ndarray:
     return (words >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
+# Byte b -> its two lowercase hex characters, as one uint16 (memory order: high nibble first),
+# so a whole (n, 32) byte block becomes hex text with a single table lookup.
+_HEX_PAIRS = np.frombuffer(
+    bytes(c for i in range(256) for c in (_HEX[i >> 4], _HEX[i & 15])), dtype=np.uint16
+)
+
+
 def _hex_strings(raw: np.ndarray, nchars: int) -> pa.Array:
     """Lowercase hex text of `nchars` characters per row, from (n, 4) uint64 blocks."""
     n = raw.shape[0]
     b = np.ascontiguousarray(raw).view(np.uint8).reshape(n, 32)
-    out = np.empty((n, 64), dtype=np.uint8)
-    out[:, 0::2] = _HEX[b >> 4]
-    out[:, 1::2] = _HEX[b & 15]
-    out = np.ascontiguousarray(out[:, :nchars])
+    pairs = _HEX_PAIRS[b[:, : (nchars + 1) // 2]]  # (n, ceil(nchars/2)) uint16, contiguous
+    if nchars % 2:
+        out = np.ascontiguousarray(pairs.view(np.uint8).reshape(n, -1)[:, :nchars])
+    else:
+        out = pairs
     offsets = np.arange(0, nchars * (n + 1), nchars, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out.tobytes()))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))
 
 
 def _mix63(x: np.ndarray, seed_words: np.ndarray) -> np.ndarray:
@@ -170,7 +178,9 @@ def generate_batch(
         arrow_vals, np_vals = _column(col, table, raw, done)
         done[col.name] = np_vals
         typ = ARROW_TYPES[col.type]
-        arrays.append(arrow_vals if isinstance(arrow_vals, pa.Array) else pa.array(arrow_vals, type=typ))
+        arrays.append(
+            arrow_vals if isinstance(arrow_vals, pa.Array) else pa.array(arrow_vals, type=typ)
+        )
         names.append(col.name)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,21 @@ def _quiet_pgserver() -> None:
     logging.getLogger("pgserver").setLevel(logging.CRITICAL)
 
 
+def _import_pgserver() -> Any:
+    """Import pgserver without platformdirs' XDG_RUNTIME_DIR warning (harmless, but noise)."""
+    _quiet_pgserver()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver
+            import pgserver.utils  # noqa: F401
+        except ImportError:  # pragma: no cover - a dependency of featbench
+            raise FeatbenchError(
+                "the embedded server needs the pgserver package: pip install pgserver"
+            ) from None
+    return pgserver
+
+
 def start() -> EmbeddedServer:
     """Start (or reuse) the embedded server with featbench's settings; return how to reach it."""
     d = data_dir()
@@ -102,12 +118,7 @@ def start() -> EmbeddedServer:
 
     # One featbench process at a time initialises/reconfigures the server.
     with FileLock(str(d.parent / ".embedded.lock"), timeout=120):
-        try:
-            import pgserver
-        except ImportError:  # pragma: no cover - a dependency of featbench
-            raise FeatbenchError(
-                "the embedded server needs the pgserver package: pip install pgserver"
-            ) from None
+        pgserver = _import_pgserver()
         try:
             srv = pgserver.get_server(d, cleanup_mode=None)
         except PermissionError as e:
@@ -187,6 +198,7 @@ def status() -> dict[str, Any]:
     }
     if not out["initialised"]:
         return out
+    _import_pgserver()
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(d)
@@ -202,6 +214,7 @@ def stop(purge: bool = False) -> dict[str, Any]:
     st = status()
     stopped = False
     if st["running"]:
+        _import_pgserver()
         from pgserver import pg_ctl
 
         user = "pgserver" if os.name == "posix" and os.geteuid() == 0 else None

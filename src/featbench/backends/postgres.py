@@ -135,7 +135,13 @@ class PostgresBackend:
         progress: bool | None = None,
         chunk_rows: int | None = None,
         verify_sample: int = 20,
+        copy_format: str = "binary",
     ) -> LoadReport:
+        """Load the generated data set (or files from `featbench generate`), then verify it.
+
+        Returns a `featbench.load.loader.PgLoadReport`; see `featbench.load` for the
+        schema bookkeeping (ownership, resume, the concurrent-load lock).
+        """
         from featbench.load.loader import load
 
         return load(
@@ -149,6 +155,7 @@ class PostgresBackend:
             progress=progress,
             chunk_rows=chunk_rows,
             verify_sample=verify_sample,
+            copy_format=copy_format,
         )
 
     def verify(

@@ -30,7 +30,9 @@ def start(as_json: bool = JsonOpt) -> None:
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
-        console.print(f"embedded PostgreSQL running (pid {srv.pid}), data in {srv.pgdata}", highlight=False)
+        console.print(
+            f"embedded PostgreSQL running (pid {srv.pid}), data in {srv.pgdata}", highlight=False
+        )
         console.print(f"psql '{srv.uri}'", highlight=False)
 
 
@@ -46,7 +48,10 @@ def status(as_json: bool = JsonOpt) -> None:
     if as_json:
         typer.echo(json.dumps(st, indent=2))
     elif st["running"]:
-        console.print(f"running (pid {st['pid']}), data in {st['data_dir']}: psql '{st['uri']}'", highlight=False)
+        console.print(
+            f"running (pid {st['pid']}), data in {st['data_dir']}: psql '{st['uri']}'",
+            highlight=False,
+        )
     else:
         what = "stopped" if st["initialised"] else "not created yet"
         console.print(f"{what}; data directory {st['data_dir']}", highlight=False)
@@ -54,7 +59,9 @@ def status(as_json: bool = JsonOpt) -> None:
 
 @embedded_app.command("stop")
 def stop(
-    purge: bool = typer.Option(False, "--purge", help="Also delete the data directory (everything loaded)."),
+    purge: bool = typer.Option(
+        False, "--purge", help="Also delete the data directory (everything loaded)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Stop the embedded server cleanly; with --purge also delete its data.

@@ -1,0 +1,67 @@
+"""The load part of `featbench demo`: embedded server, fraud-30 at a small scale, verified.
+
+Kept as a library function so the CLI command stays small and later stages (the
+benchmark run) can build on what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from featbench.backends.postgres import PostgresBackend
+from featbench.load.loader import PgLoadReport, default_streams
+from featbench.spec import WorkloadSpec, builtin_spec, check_scale
+from featbench.target import parse_target
+
+DEMO_SCALE = 0.2
+DEMO_SEED = 42
+DEMO_SCHEMA = "featbench"
+
+
+@dataclass
+class DemoLoad:
+    spec: WorkloadSpec
+    scale: float
+    seed: int
+    schema: str
+    target: str  # always "embedded"
+    server: dict[str, Any]  # PostgresBackend.describe()
+    report: PgLoadReport
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+
+def demo_load(
+    scale: float = DEMO_SCALE,
+    seed: int = DEMO_SEED,
+    *,
+    streams: int | None = None,
+    schema: str = DEMO_SCHEMA,
+    progress: bool | None = None,
+) -> DemoLoad:
+    """Start (or reuse) the embedded server, load fraud-30 at `scale` and verify it.
+
+    Data left by an earlier demo is reused when it is the same data set (the load skips
+    finished tables); a different scale or seed replaces featbench's tables (the embedded
+    server is featbench's own, so `force` is safe here).
+    """
+    check_scale(scale)
+    spec = builtin_spec("fraud-30")
+    backend = PostgresBackend(parse_target("embedded"), schema=schema)
+    try:
+        report = backend.load(
+            spec,
+            scale,
+            seed,
+            streams=streams or default_streams(),
+            force=True,
+            progress=progress,
+        )
+        server = backend.describe()
+    finally:
+        backend.close()
+    assert isinstance(report, PgLoadReport)
+    return DemoLoad(spec, scale, seed, schema, "embedded", server, report)

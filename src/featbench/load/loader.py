@@ -1,0 +1,430 @@
+"""`featbench load`: the coordinator.
+
+1. Take the schema's load lock (a second concurrent load is refused).
+2. Make the schema featbench's and check the data set it holds (`state.prepare_schema`).
+3. Plan: every table not yet `done` is cut into chunks of rows; chunks already recorded
+   in `_load_chunks` are skipped, so a re-run resumes where the last one stopped.
+4. K worker processes pull chunks (COPY) and, as soon as a table's chunks are all in,
+   its index task (primary key, ANALYZE) — ahead of further chunks, so indexing one
+   table overlaps the copying of the next.
+5. Verify, exactly as `featbench verify` does.
+
+Ctrl-C: the coordinator terminates the workers; the server rolls back their open
+chunk transactions, and everything committed is recorded — the database stays
+consistent and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featbench.backends.base import LoadReport
+from featbench.errors import FeatbenchError
+from featbench.generate import chunk_ranges
+from featbench.load import state
+from featbench.load.files import MANIFEST
+from featbench.load.progress import LoadProgress
+from featbench.load.worker import ChunkTask, IndexTask, WorkerConfig, file_task, worker_main
+from featbench.spec import WorkloadSpec, check_scale, scaled_rows
+
+if TYPE_CHECKING:
+    from featbench.backends.postgres import PostgresBackend
+
+DEFAULT_CHUNK_ROWS = 50_000
+COPY_FORMATS = ("binary", "csv")
+
+
+@dataclass
+class PgLoadReport(LoadReport):
+    """LoadReport plus what a PostgreSQL load did (all figures measured, never invented)."""
+
+    schema: str = ""
+    streams: int = 0
+    copy_format: str = "binary"
+    source: str = "generate"
+    chunks_loaded: int = 0
+    chunks_skipped: int = 0
+    rows_skipped: int = 0
+    copy_seconds: float | None = None  # first chunk start -> last chunk end
+    index_seconds: float | None = None  # sum of primary key + ANALYZE time over tables
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def mb_per_s(self) -> float | None:
+        if not self.copy_seconds or not self.bytes:
+            return None
+        return self.bytes / 1e6 / self.copy_seconds
+
+    @property
+    def rows_per_s(self) -> float | None:
+        if not self.copy_seconds or not self.rows:
+            return None
+        return self.rows / self.copy_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "tables_loaded": self.tables_loaded,
+            "tables_skipped": self.tables_skipped,
+            "rows": self.rows,
+            "rows_skipped": self.rows_skipped,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "copy_seconds": None if self.copy_seconds is None else round(self.copy_seconds, 3),
+            "index_seconds": None if self.index_seconds is None else round(self.index_seconds, 3),
+            "rows_per_s": None if self.rows_per_s is None else round(self.rows_per_s),
+            "mb_per_s": None if self.mb_per_s is None else round(self.mb_per_s, 2),
+            "streams": self.streams,
+            "copy_format": self.copy_format,
+            "source": self.source,
+            "chunks_loaded": self.chunks_loaded,
+            "chunks_skipped": self.chunks_skipped,
+            "notes": self.notes,
+            "ok": self.ok,
+            "checks": [
+                {"table": c.table, "ok": c.ok, "rows": c.rows, "problems": c.problems}
+                for c in self.checks
+            ],
+        }
+
+
+def default_streams() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+# -- data sets on disk ------------------------------------------------------------------
+def read_manifest(from_dir: Path) -> dict[str, Any]:
+    path = from_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FeatbenchError(
+            f"{path} does not exist: point --from-dir at a directory written by featbench generate"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise FeatbenchError(f"{path} is not a readable featbench manifest: {e}") from None
+    for k in ("spec_fingerprint", "scale", "seed", "format", "tables"):
+        if k not in manifest:
+            raise FeatbenchError(
+                f"{path}: field {k!r} is missing; regenerate the data with featbench generate"
+            )
+    return manifest
+
+
+def _file_tasks(
+    spec: WorkloadSpec, scale: float, seed: int, from_dir: Path
+) -> dict[str, ChunkTask]:
+    m = read_manifest(from_dir)
+    where = from_dir / MANIFEST
+    if m["spec_fingerprint"] != spec.fingerprint():
+        raise FeatbenchError(
+            f"{where} was generated from another spec (fingerprint {m['spec_fingerprint'][:12]}, this spec "
+            f"{spec.fingerprint()[:12]}): pass --spec {from_dir / 'spec.toml'}"
+        )
+    if float(m["scale"]) != float(scale) or int(m["seed"]) != int(seed):
+        raise FeatbenchError(
+            f"{where} holds scale {m['scale']} seed {m['seed']}, not scale {scale:g} seed {seed}: "
+            "pass the manifest's --scale and --seed (or omit them)"
+        )
+    fmt = m["format"]
+    if fmt not in ("parquet", "csv"):
+        raise FeatbenchError(f"{where}: unknown format {fmt!r}")
+    out: dict[str, ChunkTask] = {}
+    for t in spec.tables:
+        entry = m["tables"].get(t.table_name)
+        if entry is None:
+            raise FeatbenchError(f"{where} has no table {t.table_name}; regenerate the data")
+        path = from_dir / entry["file"]
+        if not path.is_file():
+            raise FeatbenchError(f"{path} is missing (listed in {where}); regenerate the data")
+        if int(entry["rows"]) != scaled_rows(t, scale):
+            raise FeatbenchError(
+                f"{where}: {t.table_name} has {entry['rows']} rows, the spec says {scaled_rows(t, scale)}"
+            )
+        out[t.table_name] = file_task(
+            t.table_name, int(entry["rows"]), path, fmt, entry.get("sha256")
+        )
+    return out
+
+
+# -- the plan -----------------------------------------------------------------------------
+@dataclass
+class _TablePlan:
+    name: str
+    rows: int
+    chunks_total: int
+    chunks_done: int
+    rows_done: int
+    bytes_est: int
+    done: bool = False
+
+
+def _plan(
+    conn: Any,
+    schema: str,
+    spec: WorkloadSpec,
+    scale: float,
+    chunk_rows: int,
+    files: dict[str, ChunkTask] | None,
+    notes: list[str],
+) -> tuple[list[_TablePlan], deque[ChunkTask | IndexTask]]:
+    st = state.read_state(conn, schema)
+    existing = state.relation_names(conn, schema)
+    source = files[next(iter(files))].source if files else "generate"
+    plans: list[_TablePlan] = []
+    tasks: deque[ChunkTask | IndexTask] = deque()
+    index_first: list[IndexTask] = []
+    for t in spec.tables:
+        name = t.table_name
+        rows = scaled_rows(t, scale)
+        this_chunk = rows if files else chunk_rows
+        s = st.get(name)
+        if s is not None and name not in existing:
+            notes.append(f"{name}: recorded as featbench's but missing, loading it again")
+            state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
+            s = state.read_state(conn, schema)[name]
+        elif s is None:
+            state.ensure_table(conn, schema, spec, t, rows, this_chunk, source)
+            s = state.read_state(conn, schema)[name]
+        elif (
+            s.status != "done" and s.chunks_done and (files is not None) != (s.source != "generate")
+        ):
+            # A half-loaded table whose chunks were cut differently: start it over.
+            notes.append(f"{name}: half-loaded from another source, loading it again")
+            state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
+            s = state.read_state(conn, schema)[name]
+        plan = _TablePlan(name, rows, 0, 0, 0, rows * spec.row_bytes(t))
+        plans.append(plan)
+        if s.status == "done":
+            plan.done = True
+            continue
+        ranges = list(chunk_ranges(rows, s.chunk_rows)) if s.chunk_rows > 0 else [(0, rows)]
+        plan.chunks_total = len(ranges)
+        todo = []
+        for no, (a, b) in enumerate(ranges):
+            if no in s.chunks_done:
+                plan.chunks_done += 1
+                plan.rows_done += b - a
+            elif files:
+                todo.append(files[name])
+            else:
+                todo.append(ChunkTask(name, no, a, b))
+        if s.chunks_done and todo:
+            notes.append(
+                f"{name}: resuming, {plan.chunks_done} of {plan.chunks_total} chunks already loaded"
+            )
+        if not todo:
+            index_first.append(IndexTask(name, rows))
+        tasks.extend(todo)
+    tasks.extendleft(reversed(index_first))
+    return plans, tasks
+
+
+# -- running ------------------------------------------------------------------------------
+def load(
+    backend: PostgresBackend,
+    spec: WorkloadSpec,
+    scale: float,
+    seed: int,
+    *,
+    streams: int,
+    force: bool = False,
+    from_dir: Path | None = None,
+    progress: bool | None = None,
+    chunk_rows: int | None = None,
+    verify_sample: int = 20,
+    copy_format: str = "binary",
+) -> PgLoadReport:
+    check_scale(scale)
+    if streams < 1:
+        raise FeatbenchError(f"--streams must be at least 1, got {streams}")
+    if copy_format not in COPY_FORMATS:
+        raise FeatbenchError(
+            f"copy format must be one of {', '.join(COPY_FORMATS)}, not {copy_format!r}"
+        )
+    chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+    if chunk_rows < 1:
+        raise FeatbenchError(f"chunk rows must be at least 1, got {chunk_rows}")
+    files = _file_tasks(spec, scale, seed, from_dir) if from_dir is not None else None
+    schema = backend.schema
+    t_start = time.perf_counter()
+    report = PgLoadReport(
+        0,
+        0,
+        0,
+        0,
+        0.0,
+        schema=schema,
+        streams=streams,
+        copy_format=copy_format,
+        source=(next(iter(files.values())).source if files else "generate"),
+    )
+    # The lock lives on its own connection, held for the whole load.
+    lock_conn = backend.connect()
+    try:
+        state.acquire_load_lock(lock_conn, schema, backend.redacted)
+        report.notes += state.prepare_schema(
+            lock_conn, schema, spec, scale, seed, force=force, target=backend.redacted
+        )
+        plans, tasks = _plan(lock_conn, schema, spec, scale, chunk_rows, files, report.notes)
+        report.tables_skipped = sum(p.done for p in plans)
+        if tasks:
+            cfg = WorkerConfig(
+                conninfo=backend.conninfo,
+                redacted=backend.redacted,
+                schema=schema,
+                spec_json=spec.model_dump(mode="json"),
+                seed=seed,
+                copy_format=copy_format,
+                parent_pid=os.getpid(),
+            )
+            _run(cfg, plans, tasks, min(streams, len(tasks)), report, progress)
+        report.seconds = time.perf_counter() - t_start
+        report.checks = backend.verify(spec, scale, seed, sample=verify_sample)
+    finally:
+        lock_conn.close()  # releases the advisory lock
+    return report
+
+
+def _start_workers(procs: list[Any]) -> None:
+    """Start spawned workers without re-running the caller's script in each of them.
+
+    `spawn` re-executes the __main__ *file* in every child (to find pickled functions);
+    a script that calls `load` without an `if __name__ == "__main__"` guard would then
+    start loads recursively. The workers need nothing from __main__, so hide its file
+    while they start.
+    """
+    main = sys.modules.get("__main__")
+    hide = (
+        main is not None and getattr(main, "__spec__", None) is None and hasattr(main, "__file__")
+    )
+    saved = main.__dict__.pop("__file__") if hide else None  # type: ignore[union-attr]
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        if hide:
+            main.__file__ = saved  # type: ignore[union-attr]
+
+
+def _run(
+    cfg: WorkerConfig,
+    plans: list[_TablePlan],
+    tasks: deque[ChunkTask | IndexTask],
+    k: int,
+    report: PgLoadReport,
+    progress: bool | None,
+) -> None:
+    ctx = mp.get_context("spawn")  # no fork after pyarrow/numpy threads exist
+    task_q: Any = ctx.Queue()
+    result_q: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=worker_main, args=(i, cfg, task_q, result_q), daemon=True)
+        for i in range(k)
+    ]
+    by_name = {p.name: p for p in plans}
+    # Tasks go to one shared queue and any idle worker takes the next one, so the
+    # coordinator only counts: at most one outstanding task per ready worker.
+    ready = 0
+    outstanding = 0
+    reported = [0] * k  # rows of the current chunk already shown as progress, per worker
+    copy_t0: float | None = None
+    copy_t1: float | None = None
+    index_secs = 0.0
+    loaded_tables: set[str] = set()
+
+    def refill() -> None:
+        nonlocal outstanding
+        while tasks and outstanding < ready:
+            task_q.put(tasks.popleft())
+            outstanding += 1
+
+    _start_workers(procs)
+    prog = LoadProgress(plans, enabled=progress)
+    try:
+        with prog:
+            while tasks or outstanding:
+                try:
+                    msg = result_q.get(timeout=0.5)
+                except queue.Empty:
+                    dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+                    if dead:
+                        raise FeatbenchError(
+                            f"a load worker died (exit code {dead[0].exitcode}); re-run the load to resume"
+                        ) from None
+                    if not any(p.is_alive() for p in procs):
+                        raise FeatbenchError(
+                            "all load workers stopped unexpectedly; re-run the load to resume"
+                        ) from None
+                    continue
+                kind, wid = msg[0], msg[1]
+                if kind == "ready":
+                    if copy_t0 is None:
+                        copy_t0 = time.perf_counter()
+                    ready += 1
+                    refill()
+                elif kind == "progress":
+                    _, _, table, rows, nbytes = msg
+                    reported[wid] += rows
+                    prog.advance(table, rows, nbytes)
+                elif kind == "chunk":
+                    _, _, table, _no, rows, nbytes, skipped, _secs = msg
+                    prog.advance(table, rows - reported[wid], 0)
+                    reported[wid] = 0
+                    plan = by_name[table]
+                    plan.chunks_done += 1
+                    plan.rows_done += rows
+                    if skipped:
+                        report.chunks_skipped += 1
+                        report.rows_skipped += rows
+                    else:
+                        report.chunks_loaded += 1
+                        report.rows += rows
+                        report.bytes += nbytes
+                        loaded_tables.add(table)
+                    copy_t1 = time.perf_counter()
+                    if plan.chunks_done == plan.chunks_total:
+                        # index this table before copying more: it overlaps the next COPY
+                        tasks.appendleft(IndexTask(table, plan.rows))
+                    outstanding -= 1
+                    refill()
+                elif kind == "indexed":
+                    _, _, table, secs = msg
+                    index_secs += secs
+                    by_name[table].done = True
+                    loaded_tables.add(table)
+                    prog.table_done(table)
+                    outstanding -= 1
+                    refill()
+                elif kind == "error":
+                    _, _, where, text = msg
+                    raise FeatbenchError(f"loading {where} failed: {text}")
+        for _ in procs:
+            task_q.put(None)
+        for p in procs:
+            p.join(timeout=30)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # mid-COPY: the server rolls the chunk's transaction back
+        for p in procs:
+            p.join(timeout=10)
+        task_q.cancel_join_thread()
+        result_q.cancel_join_thread()
+    report.tables_loaded = len(loaded_tables)
+    if copy_t0 is not None and copy_t1 is not None and report.rows:
+        report.copy_seconds = copy_t1 - copy_t0
+    report.index_seconds = index_secs if loaded_tables else None

@@ -1,0 +1,354 @@
+"""Load workers: separate processes (generation is CPU-bound; the GIL would serialise
+threads), each with its own connection, pulling tasks from the coordinator.
+
+A *chunk* task generates rows [start, stop) of a table and streams them into COPY with
+no intermediate file; the chunk's row in ``_load_chunks`` is inserted first, in the
+same transaction, which both records the chunk atomically with its data and *claims*
+it: a second writer of the same chunk (e.g. a worker orphaned by a killed load) waits
+on that row and then skips the chunk, so a chunk can never be loaded twice.
+
+Inside a chunk, a producer thread generates and encodes sub-batches while the worker's
+main thread sends the previous one, so the server never waits for the generator
+(numpy and libpq's socket waits release the GIL).
+
+An *index* task builds the primary key after all chunks of a table are in, then runs
+ANALYZE. Every step is idempotent, so an interrupted index task is simply redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from featbench.errors import FeatbenchError
+from featbench.generate import chunk_ranges, csv_bytes, generate_batch
+from featbench.load import state
+from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
+from featbench.spec import WorkloadSpec
+
+SUB_BATCH_ROWS = 10_000  # rows generated and sent at a time inside a chunk (~2 MB)
+FILE_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    table: str
+    chunk_no: int
+    start: int
+    stop: int
+    source: str = "generate"  # "generate" | "parquet" | "csv"
+    path: str | None = None  # data file (source parquet/csv)
+    sha256: str | None = None  # expected checksum of the whole file's canonical CSV
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class IndexTask:
+    table: str
+    rows_expected: int
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    conninfo: str
+    redacted: str
+    schema: str
+    spec_json: dict[str, Any]
+    seed: int
+    copy_format: str  # "binary" | "csv"
+    parent_pid: int
+
+
+class ChecksumMismatch(FeatbenchError):
+    pass
+
+
+# -- producing COPY data --------------------------------------------------------------
+def _threaded(items: Iterator[Any], maxsize: int = 2) -> Iterator[Any]:
+    """Run an iterator in a producer thread, a bounded number of items ahead."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for it in items:
+                while not stop.is_set():
+                    try:
+                        q.put(it, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            q.put(e)
+
+    th = threading.Thread(target=produce, name="featbench-generate", daemon=True)
+    th.start()
+    try:
+        while True:
+            it = q.get()
+            if it is end:
+                return
+            if isinstance(it, BaseException):
+                raise it
+            yield it
+    finally:
+        stop.set()
+        th.join(timeout=5)
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, report: Callable[..., None]) -> None:
+        from featbench.backends import pgconn
+        from featbench.spec import spec_from_dict
+
+        self.cfg = cfg
+        self.report = report
+        self.spec: WorkloadSpec = spec_from_dict(cfg.spec_json)
+        self.conn = pgconn.connect(cfg.conninfo, redacted=cfg.redacted)
+        # COPY into a table no other session reads yet: no need to wait for the WAL flush
+        # of every chunk (a crash loses at most the last chunks, which a re-run reloads).
+        self.conn.execute("SET synchronous_commit = off")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- chunks -----------------------------------------------------------------------
+    def _claim(self, task: ChunkTask) -> bool:
+        row = self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (table_name, chunk_no, first_row, rows) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING 1"
+            ).format(state.q(self.cfg.schema, state.LOAD_CHUNKS)),
+            (task.table, task.chunk_no, task.start, task.rows),
+        ).fetchone()
+        return row is not None
+
+    def _copy_stmt(self, table: str, columns: tuple[str, ...] | None, fmt: str) -> sql.Composed:
+        cols = sql.SQL("")
+        if columns is not None:
+            cols = sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+        return sql.SQL("COPY {}{} FROM STDIN (FORMAT {})").format(
+            state.q(self.cfg.schema, table), cols, sql.SQL(fmt)
+        )
+
+    def run_chunk(self, task: ChunkTask) -> tuple[int, int, bool]:
+        """Load one chunk; return (rows, bytes sent, skipped)."""
+        with self.conn.transaction():
+            if not self._claim(task):
+                return task.rows, 0, True
+            if task.source == "generate":
+                sent = self._copy_generated(task)
+            elif task.source == "parquet":
+                sent = self._copy_parquet(task)
+            else:
+                sent = self._copy_csv_file(task)
+        return task.rows, sent, False
+
+    def _copy_generated(self, task: ChunkTask) -> int:
+        table = self.spec.table(task.table)
+        names = [self.spec.key_column_of(table)] + [c.name for c in table.columns]
+        seed = self.cfg.seed
+        sent = 0
+        if self.cfg.copy_format == "csv":
+            batches = (
+                (b - a, csv_bytes(generate_batch(self.spec, table, seed, a, b)))
+                for a, b in chunk_ranges(task.stop, SUB_BATCH_ROWS, task.start)
+            )
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(self._copy_stmt(task.table, tuple(names), "csv")) as cp,
+            ):
+                for rows, data in _threaded(batches):
+                    cp.write(data)
+                    sent += len(data)
+                    self.report("progress", task.table, rows, len(data))
+            return sent
+        variable = variable_text_columns(self.spec, table)
+        encoded = (
+            encode_batch(generate_batch(self.spec, table, seed, a, b), variable)
+            for a, b in chunk_ranges(task.stop, SUB_BATCH_ROWS, task.start)
+        )
+        stmt = self._copy_stmt(task.table, column_order(names, variable), "binary")
+        with self.conn.cursor() as cur, cur.copy(stmt) as cp:
+            cp.write(HEADER)
+            for enc in _threaded(encoded):
+                cp.write(enc.data)
+                sent += enc.nbytes
+                self.report("progress", task.table, enc.rows, enc.nbytes)
+            cp.write(TRAILER)
+        return sent + len(HEADER) + len(TRAILER)
+
+    def _copy_parquet(self, task: ChunkTask) -> int:
+        import pyarrow.parquet as pq
+
+        table = self.spec.table(task.table)
+        names = [self.spec.key_column_of(table)] + [c.name for c in table.columns]
+        variable = variable_text_columns(self.spec, table)
+        h = hashlib.sha256()
+        sent = rows = 0
+        pf = pq.ParquetFile(task.path)  # type: ignore[arg-type]
+        if pf.schema_arrow.names != names:
+            raise FeatbenchError(
+                f"{task.path}: columns {pf.schema_arrow.names} do not match the spec's {names}"
+            )
+
+        def batches() -> Iterator[tuple[Any, bytes]]:
+            for b in pf.iter_batches(batch_size=SUB_BATCH_ROWS):
+                yield encode_batch(b, variable), csv_bytes(b)
+
+        stmt = self._copy_stmt(task.table, column_order(names, variable), "binary")
+        with self.conn.cursor() as cur, cur.copy(stmt) as cp:
+            cp.write(HEADER)
+            for enc, text in _threaded(batches()):
+                h.update(text)
+                cp.write(enc.data)
+                sent += enc.nbytes
+                rows += enc.rows
+                self.report("progress", task.table, enc.rows, enc.nbytes)
+            self._check_file(task, h.hexdigest(), rows)
+            cp.write(TRAILER)
+        return sent
+
+    def _copy_csv_file(self, task: ChunkTask) -> int:
+        h = hashlib.sha256()
+        sent = 0
+        lines = 0
+        with open(task.path, "rb") as fh, self.conn.cursor() as cur:  # type: ignore[arg-type]
+            with cur.copy(self._copy_stmt(task.table, None, "csv")) as cp:
+                while block := fh.read(FILE_BLOCK):
+                    h.update(block)
+                    cp.write(block)
+                    sent += len(block)
+                    n = block.count(b"\n")
+                    lines += n
+                    self.report("progress", task.table, n, len(block))
+                self._check_file(task, h.hexdigest(), lines)
+        return sent
+
+    def _check_file(self, task: ChunkTask, digest: str, rows: int) -> None:
+        # Raised inside the COPY: the transaction rolls back, nothing of the file is kept.
+        if task.sha256 and digest != task.sha256:
+            raise ChecksumMismatch(
+                f"{task.path} does not match the checksum in its manifest (file changed or damaged): "
+                "regenerate it with featbench generate"
+            )
+        if rows != task.rows:
+            raise ChecksumMismatch(
+                f"{task.path} has {rows:,} rows, its manifest says {task.rows:,}"
+            )
+
+    # -- index ----------------------------------------------------------------------
+    def run_index(self, task: IndexTask) -> float:
+        t0 = time.perf_counter()
+        schema = self.cfg.schema
+        table = self.spec.table(task.table)
+        key = self.spec.key_column_of(table)
+        with self.conn.transaction():
+            loaded = self.conn.execute(
+                sql.SQL("SELECT coalesce(sum(rows), 0) FROM {} WHERE table_name = %s").format(
+                    state.q(schema, state.LOAD_CHUNKS)
+                ),
+                (task.table,),
+            ).fetchone()[0]  # type: ignore[index]
+            if loaded != task.rows_expected:
+                raise FeatbenchError(
+                    f"table {schema}.{task.table}: {loaded:,} rows recorded as loaded, expected "
+                    f"{task.rows_expected:,}; re-run the load"
+                )
+            state.set_status(self.conn, schema, task.table, "copied")
+        if not state.has_primary_key(self.conn, schema, task.table, key):
+            with self.conn.transaction():
+                self.conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                self.conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+                        state.q(schema, task.table), sql.Identifier(key)
+                    )
+                )
+        self.conn.execute(sql.SQL("ANALYZE {}").format(state.q(schema, task.table)))
+        state.set_status(self.conn, schema, task.table, "done")
+        return time.perf_counter() - t0
+
+
+def _describe_error(e: BaseException) -> str:
+    if isinstance(e, FeatbenchError):
+        return str(e)
+    if isinstance(e, psycopg.Error):
+        diag = getattr(e, "diag", None)
+        primary = diag.message_primary if diag is not None and diag.message_primary else str(e)
+        return f"{type(e).__name__}: {primary.splitlines()[0] if primary else ''}"
+    return f"{type(e).__name__}: {e}"
+
+
+def worker_main(wid: int, cfg: WorkerConfig, tasks: Any, results: Any) -> None:
+    """Process entry point: pull tasks until a None sentinel, report every event."""
+    # Ctrl-C is handled by the coordinator, which stops workers; a worker killed mid-COPY
+    # loses only its open transaction (rolled back by the server).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def report(kind: str, *args: Any) -> None:
+        results.put((kind, wid, *args))
+
+    try:
+        w = Worker(cfg, report)
+    except BaseException as e:  # noqa: BLE001 - reported to the coordinator as one line
+        report("error", "connect", _describe_error(e))
+        return
+    report("ready")
+    try:
+        while True:
+            try:
+                task = tasks.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != cfg.parent_pid:  # the coordinator died: stop
+                    return
+                continue
+            if task is None:
+                return
+            try:
+                if isinstance(task, ChunkTask):
+                    t0 = time.perf_counter()
+                    rows, nbytes, skipped = w.run_chunk(task)
+                    report(
+                        "chunk",
+                        task.table,
+                        task.chunk_no,
+                        rows,
+                        nbytes,
+                        skipped,
+                        time.perf_counter() - t0,
+                    )
+                else:
+                    secs = w.run_index(task)
+                    report("indexed", task.table, secs)
+            except BaseException as e:  # noqa: BLE001
+                where = (
+                    f"{task.table} chunk {task.chunk_no}"
+                    if isinstance(task, ChunkTask)
+                    else f"{task.table} (primary key)"
+                )
+                report("error", where, _describe_error(e))
+                return
+    finally:
+        w.close()
+
+
+def file_task(table: str, rows: int, path: Path, fmt: str, sha256: str | None) -> ChunkTask:
+    return ChunkTask(table, 0, 0, rows, source=fmt, path=str(path), sha256=sha256)
