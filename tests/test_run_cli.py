@@ -87,10 +87,10 @@ def test_run_show_get_compare(
 
     code, out, err = cli(capsys, *base, *small, "--run-id", "b", "--seed", "9")
     assert code == 0, err
-    assert "hot %" in out and "hit ratio" in out and "status: complete" in out
+    assert "p99.9" in out and "ratio" in out and "status: complete" in out
 
     code, out, _ = cli(capsys, "show", tmp_path / "a")
-    assert code == 0 and "p99.9" in out and "planned hot" in out
+    assert code == 0 and "p99.9" in out and "plan" in out and "80 requests/ratio" in out
     code, out, _ = cli(capsys, "show", tmp_path / "a", "--json")
     assert code == 0 and json.loads(out)["run_id"] == "a"
 

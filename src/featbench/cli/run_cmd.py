@@ -40,27 +40,56 @@ def _f(x: Any, fmt: str = "{:.2f}") -> str:
 
 
 def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
-    """One rich table per section, one row per ratio, as the seed's results query showed."""
+    """One rich table per section, one row per ratio, as the seed's results query showed.
+
+    Compact enough for an 80-column terminal: request counts go in the title, and an
+    error column appears only when there were errors; numbers are never truncated.
+    """
+    from rich import box
+
     summary = run.summary if isinstance(run, Run) else run
     run_id = summary.get("run_id", "")
     tables = []
     for sec in summary.get("sections", []):
-        title = f"{run_id}  {sec['backend']} · {sec['strategy']} · {sec['target']}  (latency in ms)"
-        t = RichTable(title=title, title_justify="left")
-        theta = any("theta" in r for r in sec["ratios"])
-        for col in (
-            "θ" if theta else "hot %", "requests", "errors", "p50", "p95", "p99", "p99.9",
-            "planned hot", "hit ratio", "blocks/req", "all hot %", "all cold %", "corr",
-        ):  # fmt: skip
-            t.add_column(col, justify="right")
-        for r in sec["ratios"]:
+        ratios = sec["ratios"]
+        counts = sorted({r["requests"] for r in ratios})
+        n = (
+            f"{counts[0]} requests/ratio"
+            if len(counts) == 1
+            else f"{counts[0]}–{counts[-1]} requests/ratio"
+        )
+        errors = any(r["errors"] for r in ratios)
+        title = (
+            f"{run_id}  {sec['backend']} · {sec['strategy']} · {sec['target']}\n{n}, latency in ms"
+        )
+        t = RichTable(
+            title=title,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 0, 0, 1),
+            pad_edge=False,
+        )  # the box's one-space column separator is the only gap: fits 80 columns
+        theta = any("theta" in r for r in ratios)
+        heads = ["θ" if theta else "hot\n%"] + (["err"] if errors else [])
+        heads += [
+            "p50",
+            "p95",
+            "p99",
+            "p99.9",
+            "plan\nhot",
+            "hit\nratio",
+            "blk/\nreq",
+            "all\nhot %",
+            "all\ncold %",
+            "corr",
+        ]
+        rows = []
+        for r in ratios:
             lat = r["latency_ms"]
             io = r["io"]
             lvl = r.get("hot_pct", r.get("theta"))
-            t.add_row(
-                f"{lvl:g}",
-                str(r["requests"]),
-                str(r["errors"]),
+            cells = [f"{lvl:g}"] + ([str(r["errors"])] if errors else [])
+            cells += [
                 _f(lat["p50"]),
                 _f(lat["p95"]),
                 _f(lat["p99"]),
@@ -70,8 +99,15 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
                 _f(io["blocks_per_request"], "{:.1f}"),
                 _f(r["fully_hot_pct"], "{:.1f}"),
                 _f(r["fully_cold_pct"], "{:.1f}"),
-                _f(r["latency_cache_corr"], "{:+.3f}"),
-            )
+                _f(r["latency_cache_corr"], "{:+.2f}"),
+            ]
+            rows.append(cells)
+        for i, col in enumerate(heads):
+            # never truncate a number: the column is at least as wide as its widest cell
+            width = max([len(x) for x in col.split("\n")] + [len(row[i]) for row in rows])
+            t.add_column(col, justify="right", no_wrap=True, min_width=width)
+        for cells in rows:
+            t.add_row(*cells)
         tables.append(t)
     return tables
 
@@ -90,8 +126,8 @@ def print_run(run: Run, out: Console | None = None) -> None:
         out.print(f"[yellow]note:[/] {w}", highlight=False)
     out.print(
         f"status: {run.status}   run directory: {run.path}\n"
-        "planned hot = the seed's cache score (share of hot entities); hit ratio = shared-buffer "
-        "hits / (hits + reads) measured by the server; blocks/req from EXPLAIN samples.",
+        "plan hot = the seed's cache score (share of hot entities); hit ratio = shared-buffer "
+        "hits / (hits + reads) measured by the server; blk/req from EXPLAIN samples.",
         highlight=False,
     )
 
