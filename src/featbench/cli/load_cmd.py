@@ -22,10 +22,10 @@ DEFAULT_SEED = 42
 _ScaleOpt = typer.Option(
     None,
     "--scale",
-    help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 [default: 1, or the manifest's with --from-dir].",
+    help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).",
 )
 _SeedOpt = typer.Option(
-    None, "--seed", help="Seed of data generation [default: 42, or the manifest's with --from-dir]."
+    None, "--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir)."
 )
 
 
@@ -92,7 +92,7 @@ def load(
         None,
         "--streams",
         "-k",
-        help="Parallel COPY streams (processes) [default: number of cores].",
+        help="Parallel COPY streams (processes) (default: number of cores).",
     ),
     schema: str = SchemaOpt,
     force: bool = typer.Option(
@@ -108,6 +108,11 @@ def load(
     ),
     copy_format: str = typer.Option(
         "binary", "--copy-format", help="binary (fastest, default) or csv."
+    ),
+    chunk_rows: int = typer.Option(
+        None,
+        "--chunk-rows",
+        help="Rows per COPY transaction: the unit of resuming after an interruption (default 50000).",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -128,13 +133,22 @@ def load(
     k = default_streams() if streams is None else streams
     if k < 1:
         raise FeatbenchError(f"--streams must be at least 1, got {k}")
-    if t.kind != "postgres" and (from_dir is not None or copy_format != "binary"):
-        raise FeatbenchError("--from-dir and --copy-format apply to PostgreSQL targets only")
+    if t.kind != "postgres" and (from_dir is not None or copy_format != "binary" or chunk_rows):
+        raise FeatbenchError(
+            "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
+        )
     backend = open_backend(t, schema=schema)
     try:
         if t.kind == "postgres":
             report = backend.load(  # type: ignore[call-arg]
-                s, scale, seed, streams=k, force=force, from_dir=from_dir, copy_format=copy_format
+                s,
+                scale,
+                seed,
+                streams=k,
+                force=force,
+                from_dir=from_dir,
+                copy_format=copy_format,
+                chunk_rows=chunk_rows,
             )
         else:
             report = backend.load(s, scale, seed, streams=k, force=force)
