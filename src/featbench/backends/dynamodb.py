@@ -281,15 +281,13 @@ class DynamoDBBackend:
         **_other: Any,  # options meant for other backends are ignored
     ) -> None:
         self.target = target
-        params: dict[str, str] = {}
-        if not target.embedded:
-            params = dict(parse_qsl(urlsplit(target.url).query))
-            unknown = set(params) - _URL_OPTIONS
-            if unknown:
-                raise TargetError(
-                    f"unknown option(s) {', '.join(sorted(unknown))} in the DynamoDB target; "
-                    f"known: {', '.join(sorted(_URL_OPTIONS))}"
-                )
+        params = dict(parse_qsl(urlsplit(target.url).query))
+        unknown = set(params) - _URL_OPTIONS
+        if unknown:
+            raise TargetError(
+                f"unknown option(s) {', '.join(sorted(unknown))} in the DynamoDB target; "
+                f"known: {', '.join(sorted(_URL_OPTIONS))}"
+            )
         self.namespace = check_namespace(
             namespace or params.get("namespace") or schema or DEFAULT_NAMESPACE, "DynamoDB"
         )

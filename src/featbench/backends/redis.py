@@ -80,8 +80,8 @@ class RedisBackend:
         **_other: Any,  # options meant for other backends (e.g. PostgreSQL's) are ignored
     ) -> None:
         self.target = target
-        parts = urlsplit(target.url) if not target.embedded else None
-        params = dict(parse_qsl(parts.query)) if parts else {}
+        parts = urlsplit(target.url)
+        params = dict(parse_qsl(parts.query))  # also for redis://embedded?namespace=…
         ns = namespace or params.get("namespace") or schema or DEFAULT_NAMESPACE
         self.namespace = check_namespace(ns, "Redis")
         self.chunk_rows = chunk_rows
@@ -93,7 +93,6 @@ class RedisBackend:
             self._embedded = embedded_redis()
             self._url = None
         else:
-            assert parts is not None
             rest = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in _OUR_PARAMS])
             self._url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
         self.r = self._client()
