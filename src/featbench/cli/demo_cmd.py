@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -22,9 +23,11 @@ def demo(
         "--keep",
         help="Leave the embedded server running afterwards (for psql, or more featbench commands).",
     ),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Where the run directory goes."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Start an embedded PostgreSQL, load fraud-30 at a small scale, verify it, and show what happened.
+    """Start an embedded PostgreSQL, load fraud-30 at a small scale, verify it, run the hot/cold
+    benchmark (9 ratios x 150 requests) and print its table.
 
     The data stays in $FEATBENCH_HOME (default: your cache directory), so a second demo
     reuses it. The server is stopped at the end unless --keep;
@@ -38,6 +41,12 @@ def demo(
 
     console.print(f"[bold]featbench demo[/]: fraud-30 at scale {scale:g} on an embedded PostgreSQL")
     result = demo_load(scale, seed)
+    run = None
+    if result.ok:  # the benchmark run: while the server is up, before it is stopped
+        from featbench.cli.run_cmd import DEMO_REQUESTS, demo_benchmark
+
+        console.print(f"running the hot/cold matrix: 9 ratios x {DEMO_REQUESTS} requests (serial)")
+        run = demo_benchmark(scale=scale, seed=seed, out=out, live=not as_json)
     srv = result.server
     r = result.report
     status = None
@@ -54,6 +63,9 @@ def demo(
                 "running": keep,
                 "uri": (status or {}).get("uri"),
             },
+            "run": None
+            if run is None
+            else {"path": str(run.path), "status": run.status, **run.summary},
         }
         typer.echo(json.dumps(doc, indent=2, default=str))
     else:
@@ -80,5 +92,10 @@ def demo(
             )
         else:
             console.print("server stopped (data kept; featbench embedded stop --purge removes it)")
+        if run is not None:
+            from featbench.cli.run_cmd import hit_ratio_trend, print_run
+
+            print_run(run)
+            console.print(hit_ratio_trend(run), highlight=False)
     if not result.ok:
         raise typer.Exit(2)
