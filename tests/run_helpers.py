@@ -1,8 +1,8 @@
 """Helpers for the run tests: small specs and filling tables on a real server.
 
-`fill_tables` creates the spec's tables in a schema and COPYs generated rows in. It
-uses featbench's loader when present (`PostgresBackend.load`), otherwise a minimal
-COPY of `generate_batch` output, so the run tests do not depend on loader internals.
+`fill_tables` loads a spec's tables into a schema with featbench's own loader
+(`PostgresBackend.load`); `create_tables` is a minimal CREATE + COPY of generated rows
+for tables that live outside featbench's schema.
 """
 
 from __future__ import annotations
