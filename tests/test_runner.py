@@ -281,3 +281,43 @@ def test_a_dropped_connection_is_an_error_then_the_run_goes_on(
     err_seq = seqs[[e is not None for e in req.column("error").to_pylist()]][0]
     after = [e for s, e in zip(seqs, req.column("error").to_pylist(), strict=True) if s > err_seq]
     assert after and all(e is None for e in after)
+
+
+class _Boom:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def on_request(self, r: Any) -> None:
+        self.n += 1
+        if self.n == 50:
+            raise RuntimeError("listener bug")
+
+
+def test_a_failed_run_says_so_and_keeps_what_it_measured(backend: Any, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="listener bug"):
+        _run(backend, SPEC3, tmp_path, "boom", listeners=[_Boom()], event_batch=1)
+    run = load_run(tmp_path / "boom")
+    assert run.status == "failed" and "listener bug" in run.manifest["error"]
+    assert validate_run(tmp_path / "boom") == []
+    assert run.requests().num_rows >= 49
+
+
+def test_stats_reset_is_tried_unless_turned_off(backend: Any, tmp_path: Path, pg_dsn: str) -> None:
+    def stamp() -> Any:
+        with psycopg.connect(pg_dsn, autocommit=True) as c:
+            return c.execute(
+                "SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()[0]
+
+    kw = dict(ratios=(50,), requests=20, warmup=0, io_sample_every=0)
+    before = stamp()
+    _run(backend, SPEC3, tmp_path, "noreset", **kw, reset_stats=False)
+    assert stamp() == before
+    out = _run(backend, SPEC3, tmp_path, "reset", **kw)
+    superuser = backend.conn.execute(
+        "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()[0]
+    if superuser:
+        assert stamp() != before
+    else:
+        assert any("pg_stat_reset() refused" in w for w in out.warnings)

@@ -204,7 +204,7 @@ def test_sampling_a_table_smaller_than_the_sample(
 
 
 def test_sampling_tables_featbench_did_not_generate(
-    pg_dsn: str, pg_schema: str, pg_conn: Any
+    pg_dsn: str, pg_schema: str, pg_conn: Any, tmp_path: Any
 ) -> None:
     """Bring your own feature store: another schema, another key column, TABLESAMPLE path."""
     own = f"byo_{uuid.uuid4().hex[:8]}"

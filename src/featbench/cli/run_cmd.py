@@ -213,6 +213,7 @@ def execute_run(
     keys: int,
     hot_fraction: float,
     io_sample_every: int,
+    reset_stats: bool = True,
     seed: int,
     out: Path,
     run_id: str | None,
@@ -245,6 +246,7 @@ def execute_run(
         n_keys=keys,
         hot_fraction=hot_fraction,
         io_sample_every=io_sample_every,
+        reset_stats=reset_stats,
         seed=seed,
         ratio_order=ratio_order,  # type: ignore[arg-type]
         strategies=tuple(x.strip() for x in strategy.split(",") if x.strip()),
@@ -384,6 +386,12 @@ def run(
         "--io-sample-every",
         help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).",
     ),
+    reset_stats: bool = typer.Option(
+        True,
+        "--stats-reset/--no-stats-reset",
+        help="Try pg_stat_reset() first, as the seed did (it resets the whole database's statistics; "
+        "figures are per-ratio deltas either way).",
+    ),
     seed: int = SeedOpt,
     out: Path = typer.Option(
         Path("results"), "--out", "-o", help="Directory that holds run directories."
@@ -458,7 +466,7 @@ def run(
         r = execute_run(
             targets=target, spec=spec, scale=scale, schema=schema, ratios=ratios, requests=requests,
             warmup=warmup, keys=keys, hot_fraction=hot_fraction, io_sample_every=io_sample_every,
-            seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
+            reset_stats=reset_stats, seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
             strategy=strategy, ratio_order=ratio_order, live=not as_json,
             concurrency=concurrency, rate=rate, arrival=arrival, duration=duration,
             warmup_seconds=warmup_seconds, interval=interval, distribution=distribution,

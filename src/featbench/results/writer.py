@@ -261,6 +261,12 @@ class ResultsWriter:
 
     def finalize(self, status: str, error: str | None = None) -> None:
         self._flush()
+        # A ratio cut short by an exception never reached ratio_end: its histogram is
+        # written here, so every ratio in summary.json has one.
+        for (sec, _level), st in list(self.stats.ratios.items()):
+            info = self.sections.get(sec)
+            if info is not None:
+                self._write_histogram(info, st)
         _consolidate(
             self.path / rundir.REQUEST_PARTS, self.path / rundir.REQUESTS, self._req.schema
         )

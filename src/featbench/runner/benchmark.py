@@ -46,6 +46,9 @@ class RunConfig:
     scale: float = 1.0
     distribution: str = "hotcold"
     loop: str = "closed"
+    # pg_stat_reset() at the start, as the seed did; it resets the whole database's
+    # statistics (monitoring, other benchmarks), so it can be turned off: figures are deltas
+    reset_stats: bool = True
     # load model (runner/load_loop.py): clients, open loop, time series, skewed keys
     concurrency: int = 1
     rate: float | None = None  # requests/s across all clients: an open loop
@@ -272,7 +275,7 @@ def run_benchmark(
     for lst in listeners or []:
         events.listen(lst)
 
-    for b in backends:
+    for b in backends if config.reset_stats else []:
         if b.kind == "postgres" and hasattr(b, "conn"):
             from featbench.backends.pg_requests import try_reset_stats
 
