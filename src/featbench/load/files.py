@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featbench import __version__
@@ -50,13 +51,15 @@ def write_dataset(
         tmp = final.with_suffix(final.suffix + ".partial")
         h = hashlib.sha256()
         rows = 0
-        writer = pq.ParquetWriter(tmp, arrow_schema(spec, table)) if fmt == "parquet" else None
+        schema = arrow_schema(spec, table)
+        writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
         with open(tmp, "wb") if fmt == "csv" else _nullctx() as fh:
             for batch in iter_batches(spec, table, seed, scale, chunk_rows):
                 text = csv_bytes(batch)
                 h.update(text)
                 if writer is not None:
-                    writer.write_batch(batch)
+                    # generated batches carry nullable fields; the file's schema says NOT NULL
+                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                 else:
                     fh.write(text)
                 rows += batch.num_rows
