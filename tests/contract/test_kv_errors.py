@@ -236,3 +236,27 @@ def test_embedded_dynamodb_uses_no_process_credentials(no_aws_env: None) -> None
     b = open_backend("dynamodb://embedded", namespace=unique_namespace())
     assert b.describe()["server"] == "moto (embedded)"
     assert boto3.session.Session().get_credentials() is None  # nothing leaked into the env
+
+
+@pytest.mark.parametrize("strategy", ["pipeline", "serial"])
+def test_redis_lost_connection_is_a_counted_error_then_reconnect(
+    small_redis: EmbeddedRedis, strategy: str
+) -> None:
+    spec = custom_spec()
+    b = open_backend(small_redis.url, namespace="lost", progress=False)
+    b.load(spec, 1.0, SEED, streams=1)
+    key = b.sample_keys(spec, "account", 1, 1)[0]
+    s = b.session(spec, strategy)
+    try:
+        assert s.execute({"account": key}).error is None
+        admin = redis.Redis.from_url(small_redis.url)
+        killed = admin.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1
+        results = [s.execute({"account": key}) for _ in range(3)]  # no exception escapes
+        assert results[0].error is not None and "ConnectionError" in results[0].error
+        assert results[0].rows_found == 0
+        assert all(r.error is None and r.rows_found == 3 for r in results[1:])  # reconnected
+        assert s.stats["errors"] == 1  # type: ignore[attr-defined]
+    finally:
+        s.close()
+        b.close()
