@@ -12,6 +12,7 @@ import redis
 from featbench.backends.base import open_backend
 from featbench.backends.embedded_redis import EmbeddedRedis, free_port
 from featbench.errors import FeatbenchError, TargetError
+from featbench.generate import keys_for
 from featbench.spec import builtin_spec
 
 from .conftest import unique_namespace
@@ -245,7 +246,7 @@ def test_redis_lost_connection_is_a_counted_error_then_reconnect(
     spec = custom_spec()
     b = open_backend(small_redis.url, namespace="lost", progress=False)
     b.load(spec, 1.0, SEED, streams=1)
-    key = b.sample_keys(spec, "account", 1, 1)[0]
+    key = keys_for(spec, spec.tables_for("account")[0], SEED, 0, 1)[0].as_py()  # in all 3 tables
     s = b.session(spec, strategy)
     try:
         assert s.execute({"account": key}).error is None
@@ -260,3 +261,41 @@ def test_redis_lost_connection_is_a_counted_error_then_reconnect(
     finally:
         s.close()
         b.close()
+
+
+# -- through the CLI: one line on stderr, exit code 2 ----------------------------------
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (
+            ["load", "--target", "redis://:pw-in-url@127.0.0.1:1/0", "--scale", "0.001"],
+            ["cannot reach Redis"],
+        ),
+        (
+            ["verify", "--target", "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:1"],
+            ["AWS_ACCESS_KEY_ID"],
+        ),
+        (["load", "--target", "dynamodb://embedded?layout=wide", "--scale", "0.001"], ["layout"]),
+        (
+            [
+                "get",
+                "--target",
+                "dynamodb://embedded?namespace=nothing_here",
+                "card_fingerprint=ab",
+            ],
+            ["missing"],
+        ),
+    ],
+)
+def test_cli_errors_are_one_line_exit_2(
+    args: list[str], words: list[str], no_aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from featbench.cli import main
+
+    with pytest.raises(SystemExit) as ei:
+        main(args)
+    assert ei.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert all(w in err for w in words), err
+    assert "pw-in-url" not in err
