@@ -119,6 +119,11 @@ def start() -> EmbeddedServer:
     # One featbench process at a time initialises/reconfigures the server.
     with FileLock(str(d.parent / ".embedded.lock"), timeout=120):
         pgserver = _import_pgserver()
+        # pgserver caches one handle per data directory and returns it without checking
+        # that its server still runs: after `stop()` in this process, start afresh.
+        cached = pgserver.PostgresServer._instances.get(d.expanduser().resolve())
+        if cached is not None and not _running(cached._postmaster_info):
+            pgserver.PostgresServer._instances.pop(d.expanduser().resolve(), None)
         try:
             srv = pgserver.get_server(d, cleanup_mode=None)
         except PermissionError as e:
@@ -133,12 +138,37 @@ def start() -> EmbeddedServer:
             OSError,
         ) as e:
             raise TargetError(
-                f"the embedded PostgreSQL in {d} did not start ({type(e).__name__}); see {d / 'log'}"
+                f"the embedded PostgreSQL in {d} did not start ({type(e).__name__}{_last_log_line(d)}); "
+                f"see {d / 'log'}"
             ) from None
         uri = srv.get_uri()
         settings = _apply_settings(srv, uri)
         uri = srv.get_uri() if srv._postmaster_info is not None else uri
         return EmbeddedServer(pgdata=d, uri=uri, pid=srv.get_pid(), settings=settings)
+
+
+def _last_log_line(d: Path) -> str:
+    try:
+        lines = [x for x in (d / "log").read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1][-160:]}" if lines else ""
+
+
+def _running(info: Any) -> bool:
+    """Whether a pgserver PostmasterInfo names a live server.
+
+    psutil counts a zombie as running, and a stopped postmaster whose parent (pg_ctl)
+    has exited may stay a zombie in containers whose init does not reap: check that too.
+    """
+    if info is None or info.process is None:
+        return False
+    try:
+        import psutil
+
+        return bool(info.process.is_running()) and info.process.status() != psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - a vanished process is simply not running
+        return False
 
 
 def _current(conn: Any) -> dict[str, str]:
@@ -181,7 +211,7 @@ def _restart(srv: Any) -> None:
         timeout=60,
     )
     info = PostmasterInfo.read_from_pgdata(srv.pgdata)
-    if info is None or not info.is_running():
+    if not _running(info):
         raise TargetError(
             f"the embedded PostgreSQL in {srv.pgdata} did not restart; see {srv.pgdata / 'log'}"
         )
@@ -202,7 +232,7 @@ def status() -> dict[str, Any]:
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(d)
-    if info is not None and info.is_running():
+    if _running(info):
         out.update(running=True, pid=info.pid, uri=info.get_uri())
     return out
 
