@@ -321,3 +321,19 @@ def test_stats_reset_is_tried_unless_turned_off(backend: Any, tmp_path: Path, pg
         assert stamp() != before
     else:
         assert any("pg_stat_reset() refused" in w for w in out.warnings)
+
+
+def test_a_refused_stats_reset_is_a_warning_not_a_failure(pg_dsn: str) -> None:
+    from featbench.backends.pg_requests import try_reset_stats
+
+    role = f"fbt_role_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        try:
+            c.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            msg = try_reset_stats(c)
+            c.execute("RESET ROLE")
+        finally:
+            c.execute("RESET ROLE")
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    assert msg is not None and "refused" in msg and "continuing" in msg
