@@ -337,3 +337,20 @@ def test_report_of_a_real_run(pg_dsn: str, pg_schema: str, tmp_path: Path, capsy
     assert code == 0
     inputs = {i["name"]: i for i in json.loads(out)["inputs"]}
     assert inputs["tables"]["value"] == len(spec.tables)
+
+
+def test_zipfian_sweep_uses_theta_axis(tmp_path: Path):
+    d = make_run(tmp_path, requests=40, ratios=(100, 50, 0), with_requests=False)
+    s = json.loads((d / "summary.json").read_text())
+    for sec in s["sections"]:
+        for r, theta in zip(sec["ratios"], (0.5, 0.99, 1.2), strict=True):
+            r["theta"] = theta
+            del r["hot_pct"]
+    s["ratios"] = s["sections"][0]["ratios"]
+    (d / "summary.json").write_text(json.dumps(s))
+    res = make_report([d])
+    latency = next(c for c in res.charts if c.id == "latency")
+    assert [row[1] for row in latency.table.rows] == ["θ=0.5", "θ=0.99", "θ=1.2"]
+    assert latency.figure.layout.xaxis.title.text == "Zipf θ"
+    dist = next(c for c in res.charts if c.id == "distribution")
+    assert not dist.measured  # fully hot/cold is a hot/cold notion
