@@ -354,3 +354,14 @@ def test_zipfian_sweep_uses_theta_axis(tmp_path: Path):
     assert latency.figure.layout.xaxis.title.text == "Zipf θ"
     dist = next(c for c in res.charts if c.id == "distribution")
     assert not dist.measured  # fully hot/cold is a hot/cold notion
+
+
+def test_latency_axis_goes_log_when_stores_differ_by_orders_of_magnitude():
+    import plotly.graph_objects as go
+
+    from featbench.report.charts import _auto_log
+
+    same = _auto_log(go.Figure([go.Scatter(y=[1.0, 5.0]), go.Scatter(y=[2.0, 9.0])]))
+    assert same.layout.yaxis.type is None
+    wide = _auto_log(go.Figure([go.Scatter(y=[0.5, 1.0]), go.Scatter(y=[250.0, None])]))
+    assert wide.layout.yaxis.type == "log"

@@ -114,6 +114,20 @@ def _empty(title: str, why: str) -> go.Figure:
     return _base_layout(fig, title)
 
 
+def _auto_log(fig: go.Figure, ratio: float = 20.0) -> go.Figure:
+    """Latency across stores can differ by orders of magnitude (Redis vs a remote
+    DynamoDB): switch the y axis to log scale when one linear axis would flatten a series."""
+    ys = [
+        float(v)
+        for tr in fig.data
+        for v in (getattr(tr, "y", None) or ())
+        if isinstance(v, (int, float)) and v > 0
+    ]
+    if ys and max(ys) / min(ys) > ratio:
+        fig.update_yaxes(type="log")
+    return fig
+
+
 def _colors(sections: Sequence[Section]) -> dict[str, str]:
     return {s.label: PALETTE[i % len(PALETTE)] for i, s in enumerate(sections)}
 
@@ -171,7 +185,7 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
         title,
         "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic ratio, "
         "per target and strategy: the core story of how skew moves the tail.",
-        _base_layout(fig, title, _xtitle(sections), "latency (ms)"),
+        _auto_log(_base_layout(fig, title, _xtitle(sections), "latency (ms)")),
         TableData(
             [
                 "series",
@@ -253,7 +267,7 @@ def chart_break_even(
         "p99 of each store against hot traffic; the dotted line marks the hot % where PostgreSQL's p99 "
         "crosses the other store's (measured when both are in the report, otherwise against a reference "
         "p99 flagged as an assumption).",
-        _base_layout(fig, title, "hot traffic (%)", "p99 latency (ms)"),
+        _auto_log(_base_layout(fig, title, "hot traffic (%)", "p99 latency (ms)")),
         TableData(["comparison", "break-even hot %", "basis", "what it means"], rows),
         notes,
     )
@@ -721,7 +735,7 @@ def chart_strategies(sections: Sequence[Section]) -> Chart | None:
         title,
         "p99 of each execution strategy on the same target at each ratio: what the way a request is "
         "executed (round trips, batching) is worth.",
-        _base_layout(fig, title, "hot traffic", "p99 latency (ms)"),
+        _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
         TableData(["target", "strategy", "hot", "p50 ms", "p99 ms"], rows),
     )
 
@@ -768,7 +782,7 @@ def chart_targets(sections: Sequence[Section]) -> Chart | None:
         "targets",
         title,
         "p99 of each target (with its best strategy) at each ratio: the stores compared on the same workload.",
-        _base_layout(fig, title, "hot traffic", "p99 latency (ms)"),
+        _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
         TableData(["target", "backend", "strategy", "hot", "p50 ms", "p99 ms"], rows),
     )
 
@@ -913,7 +927,7 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
         title,
         "p99 measured from each request's scheduled start (corrected for coordinated omission, dashed) "
         "beside p99 from its actual start (service time, solid): the gap is queueing a closed loop hides.",
-        _base_layout(fig, title, _xtitle(with_c), "p99 latency (ms)"),
+        _auto_log(_base_layout(fig, title, _xtitle(with_c), "p99 latency (ms)")),
         TableData(
             [
                 "series",
