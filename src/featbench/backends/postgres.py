@@ -136,6 +136,8 @@ class PostgresBackend:
         chunk_rows: int | None = None,
         verify_sample: int = 20,
         copy_format: str = "binary",
+        build_keys: bool = True,
+        verify: bool = True,
     ) -> LoadReport:
         """Load the generated data set (or files from `featbench generate`), then verify it.
 
@@ -156,6 +158,8 @@ class PostgresBackend:
             chunk_rows=chunk_rows,
             verify_sample=verify_sample,
             copy_format=copy_format,
+            build_keys=build_keys,
+            verify=verify,
         )
 
     def verify(

@@ -156,13 +156,20 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
     # Row layout: int16 field count, then per fixed column an int32 length and the value.
     widths = [shape[0] if shape else np.dtype(dt).itemsize for _n, _v, dt, shape in fixed]
     row_w = 2 + sum(4 + w for w in widths)
+    # The field count and the length words are the same in every row: write them once
+    # into a template row and broadcast it, then copy in the values.
+    template = bytearray(row_w)
+    template[0:2] = (len(fixed) + len(var)).to_bytes(2, "big")
+    off = 2
+    for w in widths:
+        template[off : off + 4] = w.to_bytes(4, "big")
+        off += 4 + w
     rec = np.empty(n * row_w, dtype=np.uint8)
-    # Each field is written through a strided void view: a plain byte copy per row, which
-    # numpy does far faster than assigning into an unaligned big-endian structured field.
-    _put(rec, n, row_w, 0, np.array(len(fixed) + len(var), dtype=">i2"))
+    rec.view(f"V{row_w}")[...] = np.frombuffer(bytes(template), dtype=f"V{row_w}")[0]
+    # Each value column is written through a strided void view: a plain byte copy per row,
+    # which numpy does far faster than assigning into an unaligned big-endian struct field.
     off = 2
     for (_name, vals, dt, shape), w in zip(fixed, widths, strict=True):
-        _put(rec, n, row_w, off, np.array(w, dtype=">i4"))
         src = np.ascontiguousarray(vals) if shape else np.ascontiguousarray(vals, dtype=dt)
         _put(rec, n, row_w, off + 4, src.reshape(n, w) if shape else src)
         off += 4 + w

@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import queue
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -180,6 +181,7 @@ def _plan(
     chunk_rows: int,
     files: dict[str, ChunkTask] | None,
     notes: list[str],
+    build_keys: bool = True,
 ) -> tuple[list[_TablePlan], deque[ChunkTask | IndexTask]]:
     st = state.read_state(conn, schema)
     existing = state.relation_names(conn, schema)
@@ -229,7 +231,8 @@ def _plan(
         if not todo:
             index_first.append(IndexTask(name, rows))
         tasks.extend(todo)
-    tasks.extendleft(reversed(index_first))
+    if build_keys:
+        tasks.extendleft(reversed(index_first))
     return plans, tasks
 
 
@@ -247,7 +250,15 @@ def load(
     chunk_rows: int | None = None,
     verify_sample: int = 20,
     copy_format: str = "binary",
+    build_keys: bool = True,
+    verify: bool = True,
 ) -> PgLoadReport:
+    """Load (or resume loading) a data set; see the module docstring.
+
+    `build_keys=False` and `verify=False` exist for benchmarks/load_throughput.py, which
+    times the COPY phase alone against psql's COPY; the tables are then left without
+    primary keys (status `loading`) and the next normal load finishes them.
+    """
     check_scale(scale)
     if streams < 1:
         raise FeatbenchError(f"--streams must be at least 1, got {streams}")
@@ -274,33 +285,114 @@ def load(
     )
     # The lock lives on its own connection, held for the whole load.
     lock_conn = backend.connect()
+    lock_conn.execute("SET synchronous_commit = off")  # bookkeeping only; a re-run redoes it
+    pool: _Pool | None = None
     try:
         state.acquire_load_lock(lock_conn, schema, backend.redacted)
         report.notes += state.prepare_schema(
             lock_conn, schema, spec, scale, seed, force=force, target=backend.redacted
         )
-        plans, tasks = _plan(lock_conn, schema, spec, scale, chunk_rows, files, report.notes)
-        report.tables_skipped = sum(p.done for p in plans)
-        if tasks:
-            cfg = WorkerConfig(
-                conninfo=backend.conninfo,
-                redacted=backend.redacted,
-                schema=schema,
-                spec_json=spec.model_dump(mode="json"),
-                seed=seed,
-                copy_format=copy_format,
-                parent_pid=os.getpid(),
+        # Start the workers now (when there is work) so that their start-up overlaps
+        # the creation of the tables.
+        k = min(
+            streams, _work_estimate(lock_conn, schema, spec, scale, chunk_rows, files is not None)
+        )
+        if k > 0:
+            pool = _Pool(cfg_for(backend, schema, spec, seed, copy_format), k)
+        with lock_conn.transaction():  # all tables in one commit, not 30
+            plans, tasks = _plan(
+                lock_conn, schema, spec, scale, chunk_rows, files, report.notes, build_keys
             )
-            _run(cfg, plans, tasks, min(streams, len(tasks)), report, progress)
+        report.tables_skipped = sum(p.done for p in plans)
+        if tasks and pool is None:  # the estimate is an upper bound: never happens, but be safe
+            pool = _Pool(
+                cfg_for(backend, schema, spec, seed, copy_format), min(streams, len(tasks))
+            )
+        if pool is not None:
+            if tasks:
+                _run(pool, plans, tasks, report, progress, build_keys)
+            pool.close()
         report.seconds = time.perf_counter() - t_start
-        report.checks = backend.verify(spec, scale, seed, sample=verify_sample)
+        if verify:
+            report.checks = backend.verify(spec, scale, seed, sample=verify_sample)
     finally:
+        if pool is not None:
+            pool.terminate()  # no-op after a clean close; stops workers on errors and Ctrl-C
         lock_conn.close()  # releases the advisory lock
     return report
 
 
+def cfg_for(
+    backend: PostgresBackend, schema: str, spec: WorkloadSpec, seed: int, copy_format: str
+) -> WorkerConfig:
+    return WorkerConfig(
+        conninfo=backend.conninfo,
+        redacted=backend.redacted,
+        schema=schema,
+        spec_json=spec.model_dump(mode="json"),
+        seed=seed,
+        copy_format=copy_format,
+        parent_pid=os.getpid(),
+    )
+
+
+def _work_estimate(
+    conn: Any, schema: str, spec: WorkloadSpec, scale: float, chunk_rows: int, from_files: bool
+) -> int:
+    """Upper bound of the tasks a load will run (0: nothing to do), from the recorded state."""
+    st = state.read_state(conn, schema)
+    existing = state.relation_names(conn, schema)
+    n = 0
+    for t in spec.tables:
+        s = st.get(t.table_name)
+        if s is not None and s.status == "done" and t.table_name in existing:
+            continue
+        rows = scaled_rows(t, scale)
+        n += (1 if from_files else -(-rows // chunk_rows)) + 1  # chunks + the index task
+    return n
+
+
+def _start_method() -> str:
+    """fork when it is safe (no other threads: nothing can hold a lock the child needs),
+    which starts workers in milliseconds; spawn otherwise (e.g. inside a test runner or an
+    application with threads), which re-imports numpy/pyarrow in each worker (~1 s)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+class _Pool:
+    """K worker processes, a shared task queue and a result queue."""
+
+    def __init__(self, cfg: WorkerConfig, k: int) -> None:
+        self.k = k
+        ctx = mp.get_context(_start_method())
+        self.task_q: Any = ctx.Queue()
+        self.result_q: Any = ctx.Queue()
+        self.procs = [
+            ctx.Process(target=worker_main, args=(i, cfg, self.task_q, self.result_q), daemon=True)
+            for i in range(k)
+        ]
+        _start_workers(self.procs)
+
+    def close(self) -> None:
+        for _ in self.procs:
+            self.task_q.put(None)
+        for p in self.procs:
+            p.join(timeout=30)
+
+    def terminate(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()  # mid-COPY: the server rolls the chunk's transaction back
+        for p in self.procs:
+            p.join(timeout=10)
+        self.task_q.cancel_join_thread()
+        self.result_q.cancel_join_thread()
+
+
 def _start_workers(procs: list[Any]) -> None:
-    """Start spawned workers without re-running the caller's script in each of them.
+    """Start workers without re-running the caller's script in each of them.
 
     `spawn` re-executes the __main__ *file* in every child (to find pickled functions);
     a script that calls `load` without an `if __name__ == "__main__"` guard would then
@@ -321,20 +413,14 @@ def _start_workers(procs: list[Any]) -> None:
 
 
 def _run(
-    cfg: WorkerConfig,
+    pool: _Pool,
     plans: list[_TablePlan],
     tasks: deque[ChunkTask | IndexTask],
-    k: int,
     report: PgLoadReport,
     progress: bool | None,
+    build_keys: bool = True,
 ) -> None:
-    ctx = mp.get_context("spawn")  # no fork after pyarrow/numpy threads exist
-    task_q: Any = ctx.Queue()
-    result_q: Any = ctx.Queue()
-    procs = [
-        ctx.Process(target=worker_main, args=(i, cfg, task_q, result_q), daemon=True)
-        for i in range(k)
-    ]
+    task_q, result_q, procs, k = pool.task_q, pool.result_q, pool.procs, pool.k
     by_name = {p.name: p for p in plans}
     # Tasks go to one shared queue and any idle worker takes the next one, so the
     # coordinator only counts: at most one outstanding task per ready worker.
@@ -352,78 +438,64 @@ def _run(
             task_q.put(tasks.popleft())
             outstanding += 1
 
-    _start_workers(procs)
     prog = LoadProgress(plans, enabled=progress)
-    try:
-        with prog:
-            while tasks or outstanding:
-                try:
-                    msg = result_q.get(timeout=0.5)
-                except queue.Empty:
-                    dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
-                    if dead:
-                        raise FeatbenchError(
-                            f"a load worker died (exit code {dead[0].exitcode}); re-run the load to resume"
-                        ) from None
-                    if not any(p.is_alive() for p in procs):
-                        raise FeatbenchError(
-                            "all load workers stopped unexpectedly; re-run the load to resume"
-                        ) from None
-                    continue
-                kind, wid = msg[0], msg[1]
-                if kind == "ready":
-                    if copy_t0 is None:
-                        copy_t0 = time.perf_counter()
-                    ready += 1
-                    refill()
-                elif kind == "progress":
-                    _, _, table, rows, nbytes = msg
-                    reported[wid] += rows
-                    prog.advance(table, rows, nbytes)
-                elif kind == "chunk":
-                    _, _, table, _no, rows, nbytes, skipped, _secs = msg
-                    prog.advance(table, rows - reported[wid], 0)
-                    reported[wid] = 0
-                    plan = by_name[table]
-                    plan.chunks_done += 1
-                    plan.rows_done += rows
-                    if skipped:
-                        report.chunks_skipped += 1
-                        report.rows_skipped += rows
-                    else:
-                        report.chunks_loaded += 1
-                        report.rows += rows
-                        report.bytes += nbytes
-                        loaded_tables.add(table)
-                    copy_t1 = time.perf_counter()
-                    if plan.chunks_done == plan.chunks_total:
-                        # index this table before copying more: it overlaps the next COPY
-                        tasks.appendleft(IndexTask(table, plan.rows))
-                    outstanding -= 1
-                    refill()
-                elif kind == "indexed":
-                    _, _, table, secs = msg
-                    index_secs += secs
-                    by_name[table].done = True
+    with prog:
+        while tasks or outstanding:
+            try:
+                msg = result_q.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+                if dead:
+                    raise FeatbenchError(
+                        f"a load worker died (exit code {dead[0].exitcode}); re-run the load to resume"
+                    ) from None
+                if not any(p.is_alive() for p in procs):
+                    raise FeatbenchError(
+                        "all load workers stopped unexpectedly; re-run the load to resume"
+                    ) from None
+                continue
+            kind, wid = msg[0], msg[1]
+            if kind == "ready":
+                if copy_t0 is None:
+                    copy_t0 = time.perf_counter()
+                ready += 1
+                refill()
+            elif kind == "progress":
+                _, _, table, rows, nbytes = msg
+                reported[wid] += rows
+                prog.advance(table, rows, nbytes)
+            elif kind == "chunk":
+                _, _, table, _no, rows, nbytes, skipped, _secs = msg
+                prog.advance(table, rows - reported[wid], 0)
+                reported[wid] = 0
+                plan = by_name[table]
+                plan.chunks_done += 1
+                plan.rows_done += rows
+                if skipped:
+                    report.chunks_skipped += 1
+                    report.rows_skipped += rows
+                else:
+                    report.chunks_loaded += 1
+                    report.rows += rows
+                    report.bytes += nbytes
                     loaded_tables.add(table)
-                    prog.table_done(table)
-                    outstanding -= 1
-                    refill()
-                elif kind == "error":
-                    _, _, where, text = msg
-                    raise FeatbenchError(f"loading {where} failed: {text}")
-        for _ in procs:
-            task_q.put(None)
-        for p in procs:
-            p.join(timeout=30)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()  # mid-COPY: the server rolls the chunk's transaction back
-        for p in procs:
-            p.join(timeout=10)
-        task_q.cancel_join_thread()
-        result_q.cancel_join_thread()
+                copy_t1 = time.perf_counter()
+                if plan.chunks_done == plan.chunks_total and build_keys:
+                    # index this table before copying more: it overlaps the next COPY
+                    tasks.appendleft(IndexTask(table, plan.rows))
+                outstanding -= 1
+                refill()
+            elif kind == "indexed":
+                _, _, table, secs = msg
+                index_secs += secs
+                by_name[table].done = True
+                loaded_tables.add(table)
+                prog.table_done(table)
+                outstanding -= 1
+                refill()
+            elif kind == "error":
+                _, _, where, text = msg
+                raise FeatbenchError(f"loading {where} failed: {text}")
     report.tables_loaded = len(loaded_tables)
     if copy_t0 is not None and copy_t1 is not None and report.rows:
         report.copy_seconds = copy_t1 - copy_t0
