@@ -42,7 +42,7 @@ def test_redis_full_is_one_line_and_keeps_what_was_written(small_redis: Embedded
     small_redis.client.config_set("maxmemory-policy", "noeviction")
     b = open_backend(small_redis.url, namespace="full", progress=False)
     with pytest.raises(FeatbenchError) as ei:
-        b.load(spec, 0.05, SEED, streams=2)  # ~73,000 rows, ~30 MB: cannot fit in 4 MB
+        b.load(spec, 0.02, SEED, streams=2)  # ~29,000 rows, ~14 MB: cannot fit in 4 MB
     msg = one_line(ei.value)
     assert "full" in msg and "maxmemory" in msg
     kept = small_redis.client.dbsize()
@@ -51,10 +51,10 @@ def test_redis_full_is_one_line_and_keeps_what_was_written(small_redis: Embedded
         b.check_tables(spec)
     # Make room: the same load finishes, and the data is right.
     small_redis.client.config_set("maxmemory", 0)
-    r = b.load(spec, 0.05, SEED, streams=2)
+    r = b.load(spec, 0.02, SEED, streams=2)
     assert r.tables_loaded + r.tables_skipped == len(spec.tables)
     b.check_tables(spec)
-    assert all(c.ok for c in b.verify(spec, 0.05, SEED, sample=4))
+    assert all(c.ok for c in b.verify(spec, 0.02, SEED, sample=4))
     b.close()
 
 
@@ -63,7 +63,7 @@ def test_redis_evicting_server_is_an_error(small_redis: EmbeddedRedis) -> None:
     small_redis.client.config_set("maxmemory-policy", "allkeys-lru")
     b = open_backend(small_redis.url, namespace="evict", progress=False)
     with pytest.raises(FeatbenchError) as ei:
-        b.load(builtin_spec(), 0.05, SEED, streams=2)
+        b.load(builtin_spec(), 0.02, SEED, streams=2)
     assert "evicted" in one_line(ei.value)
 
 

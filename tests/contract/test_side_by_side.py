@@ -20,7 +20,7 @@ from featbench.results.validate import validate_run
 from .conftest import unique_namespace
 from .test_postgres import drop_schema
 
-SCALE = "0.003"
+SCALE = "0.002"
 
 
 def _cli(args: list[str]) -> None:
@@ -60,7 +60,7 @@ def side_by_side(
             )
         args = [
             "run", "--schema", ns, "--scale", SCALE, "--seed", "7", "--ratios", "100,0",
-            "--requests", "10", "--warmup", "3", "--keys", "200", "--strategy", "serial",
+            "--requests", "10", "--warmup", "3", "--keys", "100", "--strategy", "serial",
             "--out", str(out), "--run-id", "side-by-side",
         ]  # fmt: skip
         for t in targets:

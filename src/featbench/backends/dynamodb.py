@@ -69,11 +69,13 @@ from featbench.backends.kvstore import (
     TableMeta,
     check_loaded,
     check_namespace,
+    keys_at,
     new_meta,
     plan_load,
     request_tables,
     run_load,
     sample_candidates,
+    sample_rows,
     table_check,
 )
 from featbench.backends.typing_codec import (
@@ -794,10 +796,6 @@ class DynamoDBBackend:
                     found[self._item_key(spec, by_tn[tn], it)] = it
         return found
 
-    def _get_rows(self, spec: WorkloadSpec, t: Table, keys: list[Key]) -> list[Row | None]:
-        found = self._get_many(spec, [(t, k) for k in keys])
-        return [self._decode(spec, t, k, found.get((t.table_name, str(k)))) for k in keys]
-
     # -- checks ------------------------------------------------------------------------
     def check_tables(self, spec: WorkloadSpec) -> None:
         existing = self._list_tables()
@@ -822,6 +820,19 @@ class DynamoDBBackend:
         existing = self._list_tables()
         metas = self._metas(spec, existing)
         counts = self._count_rows(spec, scale, existing) if count else {}
+        # Every sampled row of every table in as few BatchGetItem calls as possible
+        # (100 keys each), rather than one call per table.
+        wanted = [
+            (t, k)
+            for t in spec.tables
+            if self.table_name(t) in existing and metas[t.table_name] is not None
+            for k in keys_at(spec, t, seed, sample_rows(scaled_rows(t, scale), sample, seed))
+        ]
+        found = self._get_many(spec, wanted)
+
+        def rows(t: Table, keys: list[Key]) -> list[Row | None]:
+            return [self._decode(spec, t, k, found.get((t.table_name, str(k)))) for k in keys]
+
         checks = []
         for t in spec.tables:
             if self.table_name(t) not in existing:
@@ -839,7 +850,7 @@ class DynamoDBBackend:
                     scale,
                     seed,
                     counts.get(t.table_name),
-                    lambda keys, t=t: self._get_rows(spec, t, keys),
+                    lambda keys, t=t: rows(t, keys),
                     sample,
                 )
             )
