@@ -111,7 +111,9 @@ def test_redis_refuses_foreign_keys_and_other_data(redis_url: str) -> None:
     finally:
         b.drop()  # type: ignore[attr-defined]
         b.close()
-    assert not list(raw.scan_iter(match=f"{ns}:*"))
+    # drop removed featbench's keys and nothing else
+    assert [k.decode() for k in raw.scan_iter(match=f"{ns}:*")] == [f"{ns}:someone-elses"]
+    raw.delete(f"{ns}:someone-elses")
 
 
 def test_redis_bad_url() -> None:
@@ -212,6 +214,18 @@ def test_dynamodb_refuses_foreign_table_and_other_data(dynamodb_url: str) -> Non
         assert set(d["item_bytes"]) == {t.table_name for t in spec.tables}
         assert all(v > 0 for v in d["item_bytes"].values())
         assert d["read_units_per_full_request"] == pytest.approx(0.5 * len(spec.tables))
+        other = f"{ns}.not_featbench"
+        b.client.create_table(  # type: ignore[attr-defined]
+            TableName=other,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dropped = b.drop()  # type: ignore[attr-defined]
+        assert sorted(dropped) == sorted([b.table_name(t) for t in spec.tables] + [f"{ns}--meta"])  # type: ignore[attr-defined]
+        left = b.client.list_tables()["TableNames"]  # type: ignore[attr-defined]
+        assert other in left and not any(n.startswith(ns) and n != other for n in left)
+        b.client.delete_table(TableName=other)  # type: ignore[attr-defined]
     finally:
         b.drop()  # type: ignore[attr-defined]
 

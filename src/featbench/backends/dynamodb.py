@@ -611,13 +611,15 @@ class DynamoDBBackend:
         )
         for t in plan.clear:
             self._clear(spec, t, existing)
+        # Meta records first: a table featbench creates is always named in one, so `drop`
+        # finds it even if the load stops right after creating it.
+        metas = {t.table_name: new_meta(spec, t, self.layout, scale, seed) for t in plan.load}
+        for m in metas.values():
+            self._put_meta(m)
         for t in plan.load:
             if self.table_name(t) not in existing:
                 self._create_feature_table(spec, t)
                 existing.add(self.table_name(t))
-        metas = {t.table_name: new_meta(spec, t, self.layout, scale, seed) for t in plan.load}
-        for m in metas.values():
-            self._put_meta(m)
         writer = self._new_client(pool=max(10, streams + 2)) if not self._stubbed else self.client
         sizes: dict[str, list[int]] = {t.table_name: [] for t in plan.load}
         lock = threading.Lock()
@@ -929,17 +931,28 @@ class DynamoDBBackend:
         return None
 
     def drop(self) -> list[str]:
-        """Delete every table of this namespace and layout (and the meta table); returns their names."""
+        """Delete what featbench loaded in this namespace and layout; returns the tables deleted.
+
+        Only tables named in featbench's meta records are deleted (never other tables
+        that merely share the prefix); the meta table goes when no record is left.
+        """
         existing = self._list_tables()
-        if self.layout == "single-table":
-            mine = [self.table_name("x")]
-        else:
-            mine = [n for n in existing if n.startswith(f"{self.namespace}.")]
-        mine = [n for n in mine if n in existing] + (
-            [self.meta_table] if self.meta_table in existing else []
-        )
+        if self.meta_table not in existing:
+            return []
+        metas = self._all_metas()
+        mine = sorted({self.table_name(m.table) for m in metas} & existing)
         for n in mine:
             self._api(self.client.delete_table, TableName=n)
+        for m in metas:
+            self._api(
+                self.client.delete_item,
+                TableName=self.meta_table,
+                Key={"id": self._meta_id(m.table)},
+            )
+        left = self._api(self.client.scan, TableName=self.meta_table, ConsistentRead=True, Limit=1)
+        if not left.get("Items"):
+            self._api(self.client.delete_table, TableName=self.meta_table)
+            mine.append(self.meta_table)
         return mine
 
     def close(self) -> None:

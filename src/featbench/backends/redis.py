@@ -460,8 +460,16 @@ class RedisBackend:
         return None
 
     def drop(self) -> int:
-        """Delete every key of the namespace (rows, meta records, owner mark); returns how many."""
-        return self._delete_matching(f"{self.namespace}:*")
+        """Delete what featbench loaded in the namespace; returns how many keys went.
+
+        Only the rows of tables named in featbench's meta records, the records and the
+        owner mark: other keys that share the prefix are left alone.
+        """
+        n = 0
+        for m in self._all_metas():
+            n += self._delete_matching(self._prefix(m.table) + "*")
+            n += self.r.delete(self._meta_key(m.table))
+        return n + self.r.delete(self._owner_key)
 
     def close(self) -> None:
         self.r.close()
