@@ -153,16 +153,27 @@ class RedisBackend:
         raw = self._call(self.r.mget, [self._meta_key(n) for n in names])
         return {n: (TableMeta.from_json(v) if v else None) for n, v in zip(names, raw, strict=True)}
 
+    @property
+    def _tables_key(self) -> str:
+        """A set of the table names that have a meta record (no SCAN of the keyspace to list them)."""
+        return f"{self.namespace}:@tables"
+
     def _put_meta(self, m: TableMeta) -> None:
-        self._call(self.r.set, self._meta_key(m.table), m.to_json())
+        pipe = self.r.pipeline(transaction=False)  # an OOM reply must surface as itself
+        pipe.set(self._meta_key(m.table), m.to_json())
+        pipe.sadd(self._tables_key, m.table)
+        self._call(pipe.execute)
+
+    def _del_meta(self, table: str) -> int:
+        pipe = self.r.pipeline(transaction=False)  # an OOM reply must surface as itself
+        pipe.delete(self._meta_key(table))
+        pipe.srem(self._tables_key, table)
+        return int(self._call(pipe.execute)[0])
 
     def _all_metas(self) -> list[TableMeta]:
-        out = []
-        for k in self.r.scan_iter(match=f"{self.namespace}:@meta:*", count=1000):
-            v = self.r.get(k)
-            if v:
-                out.append(TableMeta.from_json(v))
-        return sorted(out, key=lambda m: m.table)
+        names = sorted(n.decode() for n in self._call(self.r.smembers, self._tables_key))
+        raw = self._call(self.r.mget, [self._meta_key(n) for n in names]) if names else []
+        return [TableMeta.from_json(v) for v in raw if v]
 
     def _delete_matching(self, pattern: str) -> int:
         n = 0
@@ -223,7 +234,7 @@ class RedisBackend:
         plan = plan_load(spec, scale, seed, self._metas(spec), force=force, where=self.where)
         for t in plan.clear:
             self._delete_matching(self._prefix(t) + "*")
-            self.r.delete(self._meta_key(t.table_name))
+            self._del_meta(t.table_name)
         metas = {t.table_name: new_meta(spec, t, LAYOUT, scale, seed) for t in plan.load}
         for m in metas.values():
             self._put_meta(m)
@@ -468,7 +479,7 @@ class RedisBackend:
         n = 0
         for m in self._all_metas():
             n += self._delete_matching(self._prefix(m.table) + "*")
-            n += self.r.delete(self._meta_key(m.table))
+            n += self._del_meta(m.table)
         return n + self.r.delete(self._owner_key)
 
     def close(self) -> None:
