@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from featbench.backends.postgres import PostgresBackend
 
 DEFAULT_CHUNK_ROWS = 50_000
+# Tasks queued per ready worker. Measured: queueing a second one ahead did not help (the
+# queue round trip is small next to a 50k-row chunk) and delays index tasks; keep 1.
+PREFETCH = 1
 COPY_FORMATS = ("binary", "csv")
 
 
@@ -423,7 +426,7 @@ def _run(
     task_q, result_q, procs, k = pool.task_q, pool.result_q, pool.procs, pool.k
     by_name = {p.name: p for p in plans}
     # Tasks go to one shared queue and any idle worker takes the next one, so the
-    # coordinator only counts: at most one outstanding task per ready worker.
+    # coordinator only counts: at most PREFETCH outstanding tasks per ready worker.
     ready = 0
     outstanding = 0
     reported = [0] * k  # rows of the current chunk already shown as progress, per worker
@@ -434,7 +437,7 @@ def _run(
 
     def refill() -> None:
         nonlocal outstanding
-        while tasks and outstanding < ready:
+        while tasks and outstanding < ready * PREFETCH:
             task_q.put(tasks.popleft())
             outstanding += 1
 

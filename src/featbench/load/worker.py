@@ -37,7 +37,7 @@ from featbench.load import state
 from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
 from featbench.spec import WorkloadSpec
 
-SUB_BATCH_ROWS = 10_000  # rows generated and sent at a time inside a chunk (~2 MB)
+SUB_BATCH_ROWS = 5_000  # rows generated and sent at a time inside a chunk (~2 MB)
 FILE_BLOCK = 1 << 20
 
 
