@@ -337,3 +337,35 @@ def test_a_refused_stats_reset_is_a_warning_not_a_failure(pg_dsn: str) -> None:
             c.execute("RESET ROLE")
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
     assert msg is not None and "refused" in msg and "continuing" in msg
+
+
+def test_several_targets_replay_the_same_plan(
+    backend: Any, tmp_path: Path, pg_dsn: str, data_schema: str, pg_schema: str
+) -> None:
+    """Side by side: each target gets the same requests; strategies on one target do not."""
+    fill_tables(pg_dsn, pg_schema, SPEC3)
+    other = open_backend(pg_dsn, schema=pg_schema)
+    try:
+        out = run_benchmark(
+            [backend, other],
+            SPEC3,
+            RunConfig(
+                ratios=(60, 20), requests=80, warmup=5, n_keys=1200, io_sample_every=0, seed=5
+            ),
+            out=tmp_path,
+            run_id="sbs",
+        )
+        with pytest.raises(FeatbenchError, match="given twice"):
+            run_benchmark([backend, backend], SPEC3, RunConfig(), out=tmp_path, run_id="twice")
+    finally:
+        other.close()
+    assert validate_run(out.path) == []
+    assert len(out.summary["sections"]) == 2
+    req = load_run(out.path).requests()
+    cols = ["hot_pct", "seq"] + [f"{e}_key" for e in SPEC3.entity_names]
+    by_target = {}
+    for t in set(req.column("target").to_pylist()):
+        rows = req.filter(pc.equal(req.column("target"), t)).select(cols)
+        by_target[t] = sorted(zip(*[rows.column(c).to_pylist() for c in cols], strict=True))
+    a, b = by_target.values()
+    assert a == b and len(a) == 160

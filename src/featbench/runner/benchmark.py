@@ -117,6 +117,27 @@ def _target_name(b: Backend) -> str:
     return t.redacted if t is not None else b.kind
 
 
+def _section_target_names(backends: list[Backend]) -> dict[int, str]:
+    """A unique, credential-free name per target (sections are told apart by it).
+
+    Two targets on one server differ by schema: the schema goes in the URL fragment
+    (`…/db#schema=s2`). The same target twice is refused: every target replays the same
+    keys, so the second would find the first one's cold keys cached.
+    """
+    base = [_target_name(b) for b in backends]
+    out: dict[int, str] = {}
+    for b, name in zip(backends, base, strict=True):
+        if base.count(name) > 1 and getattr(b, "schema", None):
+            name = f"{name}#schema={b.schema}"  # type: ignore[attr-defined]
+        if name in out.values():
+            raise FeatbenchError(
+                f"target {name} is given twice: every target replays the same keys, so the "
+                "second would find the first one's cold keys cached"
+            )
+        out[id(b)] = name
+    return out
+
+
 def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
     """Reuse a run's keys; refuses a run made with another spec (fingerprint differs)."""
     run = load_run(run_dir)
@@ -153,7 +174,12 @@ def run_benchmark(
     skewed = config.distribution != "hotcold"
     level_key = "theta" if skewed else "hot_pct"
     sections = [(b, s) for b in backends for s in config.strategies]
-    config.plan_config(len(sections)).validate()
+    # One section plan per strategy; every target replays the same plans (same requests,
+    # same keys: issue 6 "side by side"). Targets have separate caches, so a cold key is
+    # cold on each of them; strategies on one target get disjoint cold keys.
+    n_plans = len(config.strategies)
+    config.plan_config(n_plans).validate()
+    names = _section_target_names(backends)
     if not 0.0 < config.hot_fraction < 1.0:
         raise FeatbenchError(
             f"--hot-fraction must be between 0 and 1 (exclusive), got {config.hot_fraction}"
@@ -189,10 +215,10 @@ def run_benchmark(
         from featbench.workload.skew_plan import build_skew_plan
 
         plan = build_skew_plan(
-            keyset, config.plan_config(len(sections)), config.distribution, config.thetas
+            keyset, config.plan_config(n_plans), config.distribution, config.thetas
         )
     else:
-        plan = build_plan(keyset, config.plan_config(len(sections)))
+        plan = build_plan(keyset, config.plan_config(n_plans))
     load_report: list[dict[str, Any]] = []  # per-level client CPU / rate adherence
 
     # -- the run directory ------------------------------------------------------------------
@@ -212,7 +238,7 @@ def run_benchmark(
             server = b.describe()
         except Exception as e:  # noqa: BLE001 - a description is nice to have, not required
             server = {"error": f"describe() failed: {type(e).__name__}"}
-        targets_doc.append({"target": _target_name(b), "backend": b.kind, "server": server})
+        targets_doc.append({"target": names[id(b)], "backend": b.kind, "server": server})
     manifest = rundir.new_manifest(
         run_id=run_id,
         started_at=started,
@@ -224,7 +250,10 @@ def run_benchmark(
         extra={
             "clock_origin_utc": rundir.iso(started),
             "keys": keys_source,
-            "plan": {"cold_keys": plan.cold_used},
+            "plan": {
+                "cold_keys": plan.cold_used,  # per target: every target replays the same plan
+                "sections": "one plan per strategy (disjoint cold keys); each target replays it",
+            },
             "level_key": level_key,
             "load": load_report,
             **load_loop.manifest_extra(config, keyset),
@@ -286,10 +315,11 @@ def run_benchmark(
     status = "failed"
     error: str | None = None
     try:
-        for (b, strategy), sec_plan in zip(sections, plan.sections, strict=False):
+        for index, (b, strategy) in enumerate(sections):
+            sec_plan = plan.sections[index % n_plans]  # target-major order: same plan per strategy
             info = SectionInfo(
-                index=sec_plan.index,
-                target=_target_name(b),
+                index=index,
+                target=names[id(b)],
                 backend=b.kind,
                 strategy=strategy,
                 entities=keyset.entities,
