@@ -103,24 +103,20 @@ def test_one_run_directory_with_a_section_per_target(side_by_side: tuple[Path, l
     }
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 6 item 5 asks for the same keys on every target; the runner (workload/plan.py) "
-    "draws each section's hot pattern and cold keys separately (owned by the runner engineer)",
-)
 def test_every_target_gets_the_same_keys(side_by_side: tuple[Path, list[str]]) -> None:
+    """Issue 6: the same plan (same requests, same keys) against each target."""
     run, _ = side_by_side
     req = pq.read_table(run / "requests.parquet")
+    cols = ["hot_pct", "seq"] + [
+        f"{e}_{x}"
+        for e in ("card_fingerprint", "customer_email", "cardholder_name")
+        for x in ("key", "hot")
+    ]
     per_target = {}
     for t in set(req.column("target").to_pylist()):
         rows = req.filter(pc.equal(req.column("target"), t))
-        per_target[t] = sorted(
-            zip(
-                rows.column("hot_pct").to_pylist(),
-                rows.column("seq").to_pylist(),
-                rows.column("card_fingerprint_key").to_pylist(),
-                strict=True,
-            )
-        )
+        per_target[t] = sorted(zip(*(rows.column(c).to_pylist() for c in cols), strict=True))
+    assert len(per_target) == 3
     first, *rest = per_target.values()
+    assert len(first) == 2 * 10  # two ratios x 10 measured requests
     assert all(r == first for r in rest)
