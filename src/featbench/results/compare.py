@@ -38,7 +38,13 @@ def _level_key(ratio: dict[str, Any]) -> str:
 
 
 def compare_runs(
-    a: Run, b: Run, *, force: bool = False, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+    a: Run,
+    b: Run,
+    *,
+    force: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Deltas b - a per section (matched by position and strategy) and ratio."""
     fa, fb = a.spec_fingerprint, b.spec_fingerprint
@@ -54,13 +60,23 @@ def compare_runs(
         if r.status != "complete":
             warnings.append(f"run {r.run_id} is {r.status}")
     ca, cb = a.manifest.get("config", {}), b.manifest.get("config", {})
-    for k in ("requests", "warmup", "io_sample_every", "hot_fraction", "n_keys", "scale", "ratio_order"):
+    for k in (
+        "requests",
+        "warmup",
+        "io_sample_every",
+        "hot_fraction",
+        "n_keys",
+        "scale",
+        "ratio_order",
+    ):
         if ca.get(k) != cb.get(k):
             warnings.append(f"config {k} differs: {ca.get(k)} vs {cb.get(k)}")
     sections = []
     for i, (sa, sb) in enumerate(zip(a.sections, b.sections, strict=False)):
         if sa.get("strategy") != sb.get("strategy"):
-            warnings.append(f"section {i}: strategies differ ({sa.get('strategy')} vs {sb.get('strategy')})")
+            warnings.append(
+                f"section {i}: strategies differ ({sa.get('strategy')} vs {sb.get('strategy')})"
+            )
         by_level_b = {float(r[_level_key(r)]): r for r in sb.get("ratios", [])}
         ratios = []
         for ra in sa.get("ratios", []):
@@ -78,7 +94,9 @@ def compare_runs(
                     "a_ms": finite_or_none(d.a, 6),
                     "b_ms": finite_or_none(d.b, 6),
                     "delta_ms": finite_or_none(d.delta, 6),
-                    "delta_pct": finite_or_none(100.0 * d.delta / d.a, 3) if d.a and d.delta is not None else None,
+                    "delta_pct": finite_or_none(100.0 * d.delta / d.a, 3)
+                    if d.a and d.delta is not None
+                    else None,
                     "ci_low_ms": finite_or_none(d.low, 6),
                     "ci_high_ms": finite_or_none(d.high, 6),
                     "significant": d.significant,
@@ -98,7 +116,9 @@ def compare_runs(
             }
         )
     if len(a.sections) != len(b.sections):
-        warnings.append(f"the runs have {len(a.sections)} and {len(b.sections)} sections; compared the first {len(sections)}")
+        warnings.append(
+            f"the runs have {len(a.sections)} and {len(b.sections)} sections; compared the first {len(sections)}"
+        )
     return {
         "a": {"run_id": a.run_id, "path": str(a.path), "status": a.status},
         "b": {"run_id": b.run_id, "path": str(b.path), "status": b.status},
