@@ -445,7 +445,8 @@ def test_interrupted_load_resumes_and_verifies(
     time.sleep(1.5)  # let an orphaned worker (SIGKILL case) notice and finish its chunk
     r = do_load(pg_dsn, pg_schema, FRAUD, 0.05)
     assert r.ok, [c for c in r.checks if not c.ok]
-    assert any("resuming" in n for n in r.notes)
+    # ("resuming" is noted when a table was cut mid-way; the interrupt may also fall
+    # between tables, so the proof of resuming is in the row counts below)
     total = sum(scaled_rows(t, 0.05) for t in FRAUD.tables)
     assert r.rows + r.rows_skipped < total  # the chunks loaded before were not loaded again
     assert _chunks_loaded(pg_dsn, pg_schema) == TOTAL_CHUNKS_005
