@@ -674,6 +674,9 @@ class DynamoDBBackend:
                 f"DynamoDB at {self._where_url()} failed during the load: {e}; rows written so far "
                 "are kept, run the load again to finish"
             ) from None
+        finally:
+            if writer is not self.client:
+                writer.close()
         byte_total = sum(
             int(metas[t.table_name].stats.get("item_bytes_mean", 0) * scaled_rows(t, scale))
             for t in plan.load

@@ -2,8 +2,10 @@
 
 Layout. Each row is a hash whose fields are the table's columns (values as described in
 `typing_codec`); the key column lives only in the Redis key. Next to the rows, featbench
-keeps `<namespace>:@owner` (marks the namespace as its own) and one JSON meta record
-per table, `<namespace>:@meta:<table>` ('@' cannot occur in a table name).
+keeps `<namespace>:@owner` (marks the namespace as its own), one JSON meta record per
+table, `<namespace>:@meta:<table>`, and the set of those tables, `<namespace>:@tables`
+('@' cannot occur in a table name). `drop()` removes exactly these and the rows of the
+tables they name.
 
 Strategies. `pipeline`: every HGETALL of a request sent in one pipeline
 (transaction=False, one round trip). `serial`: one HGETALL per table, one round trip
