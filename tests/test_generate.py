@@ -141,6 +141,20 @@ def test_binary_copy_round_trip(name: str) -> None:
     assert _decode(stream, types, cols) == batch.to_pylist()
 
 
+@pytest.mark.parametrize(
+    ("start", "stop"), [(0, 0), (0, 1), (5, 2005), (0, 100_000), (123, 45_678)]
+)
+def test_sub_batches_cover_a_chunk_exactly(start: int, stop: int) -> None:
+    from featbench.load.worker import FIRST_BATCH_ROWS, sub_batches
+
+    parts = list(sub_batches(start, stop))
+    assert [a for a, _ in parts] == [start] + [b for _, b in parts[:-1]] if parts else start == stop
+    assert (parts[-1][1] if parts else start) == stop
+    assert all(b > a for a, b in parts)
+    if parts:
+        assert parts[0][1] - parts[0][0] <= FIRST_BATCH_ROWS
+
+
 def test_static_column_order_holds_for_any_batch() -> None:
     # A one-row batch has "fixed-width" categories by accident; the spec decides instead.
     t = SPEC.table("card_fingerprint__fraud_rates__30d")

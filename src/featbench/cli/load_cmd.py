@@ -112,7 +112,7 @@ def load(
     chunk_rows: int = typer.Option(
         None,
         "--chunk-rows",
-        help="Rows per COPY transaction: the unit of resuming after an interruption (default 50000).",
+        help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).",
     ),
     as_json: bool = JsonOpt,
 ) -> None:

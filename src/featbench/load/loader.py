@@ -40,7 +40,7 @@ from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 if TYPE_CHECKING:
     from featbench.backends.postgres import PostgresBackend
 
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 100_000  # rows per COPY transaction: the unit of resuming
 # Tasks queued per ready worker. Measured: queueing a second one ahead did not help (the
 # queue round trip is small next to a 50k-row chunk) and delays index tasks; keep 1.
 PREFETCH = 1

@@ -37,7 +37,22 @@ from featbench.load import state
 from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
 from featbench.spec import WorkloadSpec
 
-SUB_BATCH_ROWS = 5_000  # rows generated and sent at a time inside a chunk (~2 MB)
+# Rows generated, encoded and sent at a time inside a chunk. Measured (CPU time, fraud-30):
+# 5k-row batches 1.5 M rows/CPU-s, 10k 1.9 M, 20k 2.1 M, 50k 2.1 M — numpy's per-call
+# overhead dominates small batches. The first batch of a chunk is small so the server
+# starts receiving rows at once instead of idling while 20k rows are generated.
+SUB_BATCH_ROWS = 20_000
+FIRST_BATCH_ROWS = 2_000
+
+
+def sub_batches(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """Row ranges of one chunk: a small first batch, then SUB_BATCH_ROWS at a time."""
+    first = min(stop, start + FIRST_BATCH_ROWS)
+    if first > start:
+        yield start, first
+    yield from chunk_ranges(stop, SUB_BATCH_ROWS, first)
+
+
 FILE_BLOCK = 1 << 20
 
 
@@ -170,7 +185,7 @@ class Worker:
         if self.cfg.copy_format == "csv":
             batches = (
                 (b - a, csv_bytes(generate_batch(self.spec, table, seed, a, b)))
-                for a, b in chunk_ranges(task.stop, SUB_BATCH_ROWS, task.start)
+                for a, b in sub_batches(task.start, task.stop)
             )
             with (
                 self.conn.cursor() as cur,
@@ -184,7 +199,7 @@ class Worker:
         variable = variable_text_columns(self.spec, table)
         encoded = (
             encode_batch(generate_batch(self.spec, table, seed, a, b), variable)
-            for a, b in chunk_ranges(task.stop, SUB_BATCH_ROWS, task.start)
+            for a, b in sub_batches(task.start, task.stop)
         )
         stmt = self._copy_stmt(task.table, column_order(names, variable), "binary")
         with self.conn.cursor() as cur, cur.copy(stmt) as cp:
