@@ -375,6 +375,8 @@ class LoadLoop:
                     raise FeatbenchError("the clients did not start in time") from None
 
     def _stop(self) -> None:
+        if self._abort is not None:
+            self._abort.set()  # a client still working on a share stops at its next request
         for q in self._commands:
             with contextlib.suppress(Exception):
                 q.put(("stop",))
