@@ -16,9 +16,11 @@ from psycopg import sql
 
 from featbench.backends import pg_strategies as S
 from featbench.backends.base import RequestResult, Session
+from featbench.backends.postgres import PostgresBackend
 from featbench.errors import FeatbenchError
-from featbench.generate import csv_bytes, generate_batch, keys_for
-from featbench.spec import SQL_TYPES, WorkloadSpec, builtin_spec, scaled_rows, spec_from_dict
+from featbench.generate import generate_batch, keys_for
+from featbench.spec import WorkloadSpec, builtin_spec, scaled_rows, spec_from_dict
+from featbench.target import parse_target
 
 SEED = 7
 SCALE = 0.01  # fraud-30: 220..840 rows a table
@@ -37,25 +39,12 @@ IDS = [f"{s}-{'-'.join(map(str, o.values())) or 'default'}" for s, o in VARIANTS
 
 
 def load_tables(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: int) -> None:
-    """Create the spec's tables in `schema` and COPY the generator's rows in, then add keys."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        for t in spec.tables:
-            key = spec.key_column_of(t)
-            key_t = "TEXT" if spec.entity(t.entity).key_type == "hex64" else "BIGINT"
-            cols = [sql.SQL("{} {} NOT NULL").format(sql.Identifier(key), sql.SQL(key_t))]
-            cols += [
-                sql.SQL("{} {} NOT NULL").format(sql.Identifier(c.name), sql.SQL(SQL_TYPES[c.type]))
-                for c in t.columns
-            ]
-            ident = sql.Identifier(schema, t.table_name)
-            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(cols)))
-            n = scaled_rows(t, scale)
-            with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(ident)) as cp:
-                cp.write(csv_bytes(generate_batch(spec, t, seed, 0, n)))
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(ident, sql.Identifier(key))
-            )
+    """Load the spec's generated rows into `schema` with featbench's own loader."""
+    b = PostgresBackend(parse_target(dsn), schema=schema)
+    try:
+        b.load(spec, scale, seed, streams=1, progress=False)
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="module")
