@@ -53,7 +53,29 @@ def _marker(spec: WorkloadSpec, scale: float, seed: int) -> str:
 
 
 def ensure_data(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: int) -> str:
-    """Load the spec into `schema` unless it already holds exactly this data; how it was done."""
+    """Load the spec into `schema` (reused when it already holds this data set); how it went."""
+    t0 = time.perf_counter()
+    try:
+        from featbench.load import loader  # noqa: F401  (featbench's loader, when installed)
+    except ImportError:
+        return _ensure_by_copy(dsn, schema, spec, scale, seed, t0)
+    from featbench.backends.postgres import PostgresBackend
+    from featbench.target import parse_target
+
+    # the loader resumes or reuses the same data set and refuses a different one
+    be = PostgresBackend(parse_target(dsn), schema=schema)
+    try:
+        be.load(spec, scale, seed, streams=2, progress=False)
+    finally:
+        be.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("ANALYZE"))
+    return f"PostgresBackend.load in {time.perf_counter() - t0:.0f} s"
+
+
+def _ensure_by_copy(
+    dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: int, t0: float
+) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
@@ -66,21 +88,7 @@ def ensure_data(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: i
                 f"schema {schema} exists and does not hold this benchmark's data: pick another "
                 "--schema (or drop it yourself)"
             )
-    t0 = time.perf_counter()
-    try:
-        from featbench.backends.postgres import PostgresBackend
-        from featbench.load import loader  # noqa: F401  (the real loader, once it exists)
-        from featbench.target import parse_target
-
-        be = PostgresBackend(parse_target(dsn), schema=schema)
-        try:
-            be.load(spec, scale, seed, streams=2)
-        finally:
-            be.close()
-        how = "PostgresBackend.load"
-    except ImportError:
-        _copy_load(dsn, schema, spec, scale, seed)
-        how = "COPY (benchmark helper)"
+    _copy_load(dsn, schema, spec, scale, seed)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
@@ -88,7 +96,7 @@ def ensure_data(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: i
             )
         )
         conn.execute(sql.SQL("ANALYZE"))
-    return f"loaded with {how} in {time.perf_counter() - t0:.0f} s"
+    return f"loaded with COPY (benchmark helper) in {time.perf_counter() - t0:.0f} s"
 
 
 def _copy_load(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: int) -> None:
