@@ -489,3 +489,23 @@ def test_a_dropped_connection_in_a_client_is_an_error_then_it_goes_on(
     ]
     assert late_ok  # requests after the reconnect succeeded
     assert validate_run(outcome.path) == []
+
+
+def test_single_closed_loop_client_records_its_cpu(
+    tiny: tuple[str, str, WorkloadSpec], tmp_path: Path
+) -> None:
+    dsn, schema, spec = tiny
+    cfg = RunConfig(
+        ratios=(100, 50),
+        requests=100,
+        warmup=10,
+        n_keys=1000,
+        io_sample_every=0,
+        strategies=("serial",),
+    )
+    _, manifest = _run(dsn, schema, spec, tmp_path, cfg)
+    assert [e["hot_pct"] for e in manifest["load"]] == [50, 100]  # cold-first order
+    for e in manifest["load"]:
+        (c,) = e["client_cpu"]
+        assert e["workers"] == "this process" and 0 < c["cpu_s"] <= c["wall_s"] * 1.05
+        assert 0 < c["core_pct"] <= 105 and e["client_saturated"] == (c["core_pct"] > 90)

@@ -303,6 +303,8 @@ def run_benchmark(
         events.warning.fire(w)
     for lst in listeners or []:
         events.listen(lst)
+    if config.concurrency == 1 and config.rate is None:  # client CPU of the single closed loop
+        events.listen(load_loop.ProcessCpu(load_report, events.warning.fire))
 
     for b in backends if config.reset_stats else []:
         if b.kind == "postgres" and hasattr(b, "conn"):

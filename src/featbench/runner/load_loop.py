@@ -599,3 +599,58 @@ def manifest_extra(config: Any, keyset: Any) -> dict[str, Any]:
     from featbench.workload.skew_plan import describe
 
     return {"key_distribution": describe(config.distribution, config.thetas, keyset, config.seed)}
+
+
+class ProcessCpu:
+    """Listener for the single-client closed loop: this process's CPU per measured level.
+
+    Same record shape as LoadLoop's (`report` entries with `client_cpu`), and the same
+    warning when the client used more than SATURATED of a core.
+    """
+
+    def __init__(self, report: list[dict[str, Any]], warn: Callable[[str], None]) -> None:
+        self.report = report
+        self.warn = warn
+        self.sections: dict[int, SectionInfo] = {}
+        self._start: tuple[float, float] | None = None
+
+    def on_section_start(self, info: SectionInfo) -> None:
+        self.sections[info.index] = info
+
+    def on_ratio_start(self, ev: RatioStarted) -> None:
+        self._start = (time.process_time(), time.perf_counter())
+
+    def on_ratio_end(self, ev: RatioFinished) -> None:
+        if self._start is None:
+            return
+        c0, w0 = self._start
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        self._start = None
+        info = self.sections[ev.section]
+        share = cpu / wall if wall > 0 else None
+        self.report.append(
+            {
+                "section": info.label,
+                "strategy": info.strategy,
+                info.level_key: ev.level,
+                "concurrency": 1,
+                "workers": "this process",
+                "loop": "closed",
+                "arrival": None,
+                "client_cpu": [
+                    {
+                        "worker": 0,
+                        "cpu_s": round(cpu, 4),
+                        "wall_s": round(wall, 4),
+                        "core_pct": None if share is None else round(100 * share, 2),
+                    }
+                ],
+                "client_saturated": None if share is None else share > SATURATED,
+            }
+        )
+        if share is not None and share > SATURATED:
+            lvl = f"{info.level_key.replace('_pct', '')} {ev.level:g}"
+            self.warn(
+                f"{info.label} {lvl}: the client used {100 * share:.0f}% of a core; the client, "
+                "not the store, may limit these figures (try --concurrency)"
+            )
