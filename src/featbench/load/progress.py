@@ -23,23 +23,34 @@ from rich.text import Text
 from featbench.progress import console
 
 
+def _n(x: float) -> str:
+    """Compact count: 950, 4.5k, 12k, 1.47M."""
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.0f}k"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
 class _Rates(ProgressColumn):
-    """rows/s and MB/s since the task started."""
+    """rows/s and MB/s since the task started (rows loaded by this run only)."""
 
     def render(self, task: Any) -> Text:
         secs = task.elapsed or 0.0
-        if secs <= 0 or not task.completed:
-            return Text("      – rows/s       – MB/s", style="progress.data.speed")
-        rows = task.completed / secs
+        done = task.completed - task.fields.get("start_rows", 0)
+        style = "progress.data.speed"
+        if secs <= 0 or done <= 0:
+            return Text(f"{'-':>6} rows/s {'-':>5} MB/s", style=style, no_wrap=True)
         mb = task.fields.get("bytes", 0) / 1e6 / secs
-        return Text(f"{rows:>9,.0f} rows/s {mb:>6.1f} MB/s", style="progress.data.speed")
+        return Text(f"{_n(done / secs):>6} rows/s {mb:>5.1f} MB/s", style=style, no_wrap=True)
 
 
 class _Rows(ProgressColumn):
     def render(self, task: Any) -> Text:
-        return Text(
-            f"{int(task.completed):>11,}/{int(task.total or 0):,}", style="progress.download"
-        )
+        text = f"{_n(task.completed):>6}/{_n(task.total or 0)}"
+        return Text(f"{text:<14}", style="progress.download", no_wrap=True)
 
 
 class LoadProgress:
@@ -49,7 +60,7 @@ class LoadProgress:
         self.enabled = enabled
         self.progress = Progress(
             TextColumn("[bold]{task.description:<44}"),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=16),
             TaskProgressColumn(),
             _Rows(),
             _Rates(),
@@ -60,7 +71,9 @@ class LoadProgress:
         )
         total = sum(p.rows for p in plans if not p.done)
         done = sum(p.rows_done for p in plans if not p.done)
-        self.overall = self.progress.add_task("all tables", total=total, completed=done, bytes=0)
+        self.overall = self.progress.add_task(
+            "all tables", total=total, completed=done, bytes=0, start_rows=done
+        )
         self.tables: dict[str, Any] = {}
         self.bytes: dict[str, int] = {}
         self.total_bytes = 0
@@ -70,7 +83,7 @@ class LoadProgress:
         if table not in self.tables:
             p = self.plans[table]
             self.tables[table] = self.progress.add_task(
-                table, total=p.rows, completed=p.rows_done, bytes=0
+                table, total=p.rows, completed=p.rows_done, bytes=0, start_rows=p.rows_done
             )
         return self.tables[table]
 

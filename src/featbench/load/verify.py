@@ -127,12 +127,21 @@ def verify(
         if mismatch:
             problems.append(mismatch)
         expected = scaled_rows(t, scale)
-        with conn.transaction():
-            # a verify never waits long behind a running load's locks
-            conn.execute("SET LOCAL lock_timeout = '10s'")
-            n = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(q(schema, name))).fetchone()[
-                0
-            ]  # type: ignore[index]
+        try:
+            with conn.transaction():
+                # a verify never waits long behind a running load's locks
+                conn.execute("SET LOCAL lock_timeout = '10s'")
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(q(schema, name))
+                ).fetchone()
+                n = int(row[0]) if row else 0
+        except psycopg.errors.LockNotAvailable:
+            checks.append(
+                TableCheck(
+                    name, False, ["table is locked (is a load running?); verify again later"]
+                )
+            )
+            continue
         if n != expected:
             problems.append(f"{n:,} rows, expected {expected:,}")
         if name not in pk_tables:
