@@ -200,17 +200,17 @@ def _plan(
         if s is not None and name not in existing:
             notes.append(f"{name}: recorded as featbench's but missing, loading it again")
             state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
-            s = state.read_state(conn, schema)[name]
+            s = state.TableState(name, "loading", rows, this_chunk, source, {})
         elif s is None:
             state.ensure_table(conn, schema, spec, t, rows, this_chunk, source)
-            s = state.read_state(conn, schema)[name]
+            s = state.TableState(name, "loading", rows, this_chunk, source, {})
         elif (
             s.status != "done" and s.chunks_done and (files is not None) != (s.source != "generate")
         ):
             # A half-loaded table whose chunks were cut differently: start it over.
             notes.append(f"{name}: half-loaded from another source, loading it again")
             state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
-            s = state.read_state(conn, schema)[name]
+            s = state.TableState(name, "loading", rows, this_chunk, source, {})
         plan = _TablePlan(name, rows, 0, 0, 0, rows * spec.row_bytes(t))
         plans.append(plan)
         if s.status == "done":
