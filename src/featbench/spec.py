@@ -262,7 +262,7 @@ class WorkloadSpec(_Model):
                 fams.setdefault((t.entity, t.family), []).append(t)
             for (ent, fam), ts in fams.items():
                 ordered = sorted(ts, key=lambda t: t.window_seconds)
-                for a, b in zip(ordered, ordered[1:]):
+                for a, b in zip(ordered, ordered[1:], strict=False):
                     if a.rows > b.rows:
                         raise ValueError(
                             f"{ent}/{fam}: {a.table_name} has more rows ({a.rows}) than the longer "
