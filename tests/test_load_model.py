@@ -507,5 +507,5 @@ def test_single_closed_loop_client_records_its_cpu(
     assert [e["hot_pct"] for e in manifest["load"]] == [50, 100]  # cold-first order
     for e in manifest["load"]:
         (c,) = e["client_cpu"]
-        assert e["workers"] == "this process" and 0 < c["cpu_s"] <= c["wall_s"] * 1.05
+        assert e["workers"] == "loop thread" and 0 < c["cpu_s"] <= c["wall_s"] * 1.05
         assert 0 < c["core_pct"] <= 105 and e["client_saturated"] == (c["core_pct"] > 90)

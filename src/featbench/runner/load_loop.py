@@ -602,9 +602,11 @@ def manifest_extra(config: Any, keyset: Any) -> dict[str, Any]:
 
 
 class ProcessCpu:
-    """Listener for the single-client closed loop: this process's CPU per measured level.
+    """Listener for the single-client closed loop: the loop thread's CPU per measured level.
 
-    Same record shape as LoadLoop's (`report` entries with `client_cpu`), and the same
+    The loop fires its events from its own thread, so `thread_time` here is the CPU of
+    the client's loop (statistics listeners included) and not of unrelated threads of
+    the process (a live display, servers embedded in tests). Same record shape as LoadLoop's (`report` entries with `client_cpu`), and the same
     warning when the client used more than SATURATED of a core.
     """
 
@@ -618,13 +620,13 @@ class ProcessCpu:
         self.sections[info.index] = info
 
     def on_ratio_start(self, ev: RatioStarted) -> None:
-        self._start = (time.process_time(), time.perf_counter())
+        self._start = (time.thread_time(), time.perf_counter())
 
     def on_ratio_end(self, ev: RatioFinished) -> None:
         if self._start is None:
             return
         c0, w0 = self._start
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        cpu, wall = time.thread_time() - c0, time.perf_counter() - w0
         self._start = None
         info = self.sections[ev.section]
         share = cpu / wall if wall > 0 else None
@@ -634,7 +636,7 @@ class ProcessCpu:
                 "strategy": info.strategy,
                 info.level_key: ev.level,
                 "concurrency": 1,
-                "workers": "this process",
+                "workers": "loop thread",
                 "loop": "closed",
                 "arrival": None,
                 "client_cpu": [
