@@ -29,6 +29,7 @@ from featbench.runner.events import (
     IOSampleRecord,
     RatioFinished,
     RequestRecord,
+    SectionFinished,
     SectionInfo,
 )
 
@@ -162,6 +163,10 @@ class RatioStats:
     counters_known: bool = False
     first_start_ns: int | None = None
     last_end_ns: int | None = None
+    # capacity units the store charged (DynamoDB ConsumedCapacity), over the successful
+    # requests that reported them; stores that report none leave consumed_n at 0
+    consumed_sum: float = 0.0
+    consumed_n: int = 0
 
     def add_request(self, r: RequestRecord) -> None:
         self.requests += 1
@@ -191,6 +196,9 @@ class RatioStats:
                 h.record(ns / 1000.0)
         self.rows_found += r.rows_found
         self.rows_looked_up += r.rows_looked_up
+        if r.consumed_units is not None:
+            self.consumed_sum += r.consumed_units
+            self.consumed_n += 1
         self.corr.add(lat, n_hot / len(r.hot) if r.hot else 0.0)
 
     def add_io_sample(self, s: IOSampleRecord) -> None:
@@ -215,6 +223,8 @@ class RatioStats:
         self.hot_entity_sum += o.hot_entity_sum
         self.rows_found += o.rows_found
         self.rows_looked_up += o.rows_looked_up
+        self.consumed_sum += o.consumed_sum
+        self.consumed_n += o.consumed_n
         self.latency.extend(o.latency)
         self.corrected.extend(o.corrected)
         for k, h in o.entity_latency.items():
@@ -287,6 +297,10 @@ class RatioStats:
             "rows_found_pct": finite_or_none(100.0 * self.rows_found / self.rows_looked_up, 4)
             if self.rows_looked_up
             else None,
+            # mean read units charged per request, measured by the store (null: not reported)
+            "consumed_rcu_per_request": finite_or_none(self.consumed_sum / self.consumed_n, 6)
+            if self.consumed_n
+            else None,
         }
 
     @property
@@ -303,9 +317,13 @@ class StatsCollector:
     def __init__(self) -> None:
         self.sections: dict[int, SectionInfo] = {}
         self.ratios: dict[tuple[int, float], RatioStats] = {}
+        self.backend_stats: dict[int, dict[str, int] | None] = {}
 
     def on_section_start(self, info: SectionInfo) -> None:
         self.sections[info.index] = info
+
+    def on_section_end(self, ev: SectionFinished) -> None:
+        self.backend_stats[ev.section] = dict(ev.backend_stats) if ev.backend_stats else None
 
     def _get(self, section: int, level: float) -> RatioStats:
         key = (section, level)
@@ -345,6 +363,9 @@ class StatsCollector:
                     "strategy": info.strategy,
                     "distribution": info.distribution,
                     "ratios": [r.to_summary() for r in rs],
+                    # the store client's own counts (throttles, retries, unprocessed keys…),
+                    # null until the section ends or when its sessions keep none
+                    "backend_stats": self.backend_stats.get(idx),
                 }
             )
         return out

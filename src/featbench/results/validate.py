@@ -66,6 +66,10 @@ RATIO_KEYS = (
     "io",
     "rows_found_pct",
 )
+# Added after schema version 1 shipped: validated when present, not required, so runs
+# written before them stay valid.
+OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request",)
+OPTIONAL_SECTION_KEYS = ("backend_stats",)
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -173,7 +177,7 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
     levels = [k for k in LEVEL_KEYS if k in r]
     if len(levels) != 1:
         p.append(f"{where}: needs exactly one of {', '.join(LEVEL_KEYS)}")
-    expected = set(RATIO_KEYS) | set(levels)
+    expected = set(RATIO_KEYS) | set(levels) | set(OPTIONAL_RATIO_KEYS)
     missing = [k for k in RATIO_KEYS if k not in r]
     extra = sorted(set(r) - expected)
     if missing:
@@ -244,6 +248,8 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
             p.append(f"{where}: io.blocks_per_request must be >= 0 or null")
     if not _opt_num(r["rows_found_pct"], 0, 100):
         p.append(f"{where}: rows_found_pct must be in 0–100 or null")
+    if not _opt_num(r.get("consumed_rcu_per_request"), 0):
+        p.append(f"{where}: consumed_rcu_per_request must be >= 0 or null")
     return p
 
 
@@ -266,6 +272,16 @@ def validate_summary(s: Any, run_id: str | None, entities: list[str] | None) -> 
             continue
         if redact(str(sec["target"])) != sec["target"]:
             p.append(f"summary.json: sections[{i}].target holds credentials")
+        bs = sec.get("backend_stats")
+        if bs is not None and (
+            not isinstance(bs, dict)
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in bs.values()
+            )
+        ):
+            p.append(
+                f"summary.json: sections[{i}].backend_stats must be null or counts (integers >= 0)"
+            )
         for j, r in enumerate(sec["ratios"]):
             p += validate_ratio(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
     if s["sections"]:
@@ -347,6 +363,8 @@ def validate_run(path: str | Path) -> list[str]:
             if isinstance(r, dict) and "theta" in r:
                 level_key = "theta"
     cols[level_key] = ("double", "int64", "int32")
+    if "consumed_units" in req.column_names:  # optional: runs before it was logged lack it
+        cols["consumed_units"] = ("double", "null")
     col_problems = _check_columns(req, cols, "requests.parquet")
     problems += col_problems
     if col_problems:
@@ -366,6 +384,15 @@ def validate_run(path: str | Path) -> list[str]:
     lv = req.column(level_key).to_pylist()
     for a, b, c in zip(tg, st, lv, strict=False):
         counts[(a, b, float(c))] = counts.get((a, b, float(c)), 0) + 1
+    # consumed units of successful requests, per ratio: their mean is the summary's figure
+    units: dict[tuple[str, str, float], list[float]] = {}
+    if "consumed_units" in req.column_names:
+        errs = req.column("error").to_pylist()
+        for a, b, c, u, er in zip(
+            tg, st, lv, req.column("consumed_units").to_pylist(), errs, strict=False
+        ):
+            if u is not None and er is None:
+                units.setdefault((a, b, float(c)), []).append(float(u))
     # summary counts == rows; histogram counts == successful rows
     hist_dir = path / rundir.HISTOGRAMS
     for i, sec in enumerate(sections):
@@ -379,6 +406,17 @@ def validate_run(path: str | Path) -> list[str]:
                     f"summary.json: sections[{i}] {level_key}={lvl:g} says {r.get('requests')} requests, "
                     f"requests.parquet has {n}"
                 )
+            if "consumed_rcu_per_request" in r and "consumed_units" in req.column_names:
+                u = units.get((sec["target"], sec["strategy"], lvl))
+                want = sum(u) / len(u) if u else None
+                got = r["consumed_rcu_per_request"]
+                if (want is None) != (got is None) or (
+                    want is not None and _num(got) and abs(want - got) > 1e-5 * max(1.0, want)
+                ):
+                    problems.append(
+                        f"summary.json: sections[{i}] {level_key}={lvl:g} consumed_rcu_per_request "
+                        f"is {got}, requests.parquet's mean is {want}"
+                    )
             label = f"{i}-{sec['backend']}-{sec['strategy']}"
             hp = hist_dir / rundir.histogram_name(label, lvl, level_key)
             if not hp.exists():

@@ -47,6 +47,8 @@ def requests_schema(entities: tuple[str, ...] | list[str], level_key: str = "hot
             pa.field(f"{e}_latency_us", pa.float64()),
         ]
     fields += [
+        # read units the store charged for this request (DynamoDB); null where not reported
+        pa.field("consumed_units", pa.float64()),
         pa.field("target", pa.string(), nullable=False),
         pa.field("strategy", pa.string(), nullable=False),
     ]
@@ -162,6 +164,7 @@ class ResultsWriter:
             c[f"{e}_latency_us"].append(
                 r.entity_ns[i] / 1000.0 if r.entity_ns is not None else None
             )
+        c["consumed_units"].append(r.consumed_units)
         c["target"].append(info.target)
         c["strategy"].append(info.strategy)
         if len(self._req) >= self.flush_rows:
@@ -187,6 +190,9 @@ class ResultsWriter:
         c["error"].append(s.error)
         c["target"].append(info.target)
         c["strategy"].append(info.strategy)
+
+    def on_section_end(self, ev: Any) -> None:
+        self._write_summary()  # the section's backend_stats are known now
 
     def on_warning(self, msg: str) -> None:
         if msg not in self.warnings:

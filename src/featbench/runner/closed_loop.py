@@ -38,6 +38,7 @@ from featbench.runner.events import (
     RatioStarted,
     RequestRecord,
     RunEvents,
+    SectionFinished,
     SectionInfo,
 )
 from featbench.workload.plan import LevelPlan, Plan, SectionPlan
@@ -54,6 +55,21 @@ class LoopContext:
     clock_origin_ns: int = 0  # perf_counter_ns() at the run's clock origin
     progress: Callable[[str, int], None] | None = None  # (phase, n done) for displays
     event_batch: int = 64  # request events delivered to listeners this many at a time
+
+
+def add_session_stats(acc: dict[str, int] | None, session: Any) -> dict[str, int] | None:
+    """Add a session's own integer counters (`session.stats`, if any) to `acc`.
+
+    Sessions are replaced after a lost connection; their counts must not be lost with
+    them, so the loop adds each session's stats when it retires it."""
+    st = getattr(session, "stats", None)
+    if not isinstance(st, dict):
+        return acc
+    out = dict(acc or {})
+    for k, v in st.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def _delta(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
@@ -75,6 +91,7 @@ class ClosedLoop:
         self.session: Session | None = None
         self.stop_requested = False
         self._raw: list[tuple[Any, ...]] = []
+        self.backend_stats: dict[str, int] | None = None
 
     # -- session management --------------------------------------------------------
     def _open(self) -> Session:
@@ -102,6 +119,7 @@ class ClosedLoop:
                 except FeatbenchError as e:
                     last = e
             raise FeatbenchError(f"lost the connection and could not reconnect: {last}")
+        self.backend_stats = add_session_stats(self.backend_stats, s)
         try:
             s.close()
         except Exception:  # noqa: BLE001 - the old session is gone either way
@@ -203,6 +221,7 @@ class ClosedLoop:
                 RequestRecord(
                     sec, level, seq, t0 - origin, t1 - origin, keys, hot,
                     res.rows_found, res.rows_looked_up, ent_ns, res.error,
+                    None, res.consumed_units,
                 )
             )  # fmt: skip
 
@@ -246,11 +265,13 @@ class ClosedLoop:
                     return
         finally:
             if self.session is not None:
+                self.backend_stats = add_session_stats(self.backend_stats, self.session)
                 try:
                     self.session.close()
                 except Exception:  # noqa: BLE001
                     pass
                 self.session = None
+            self.events.section_end.fire(SectionFinished(self.info.index, self.backend_stats))
 
     def _finish_ratio(
         self, level: float, before: dict[str, int] | None, io_capable: bool, *, interrupted: bool

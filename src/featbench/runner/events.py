@@ -57,6 +57,7 @@ class RequestRecord:
     entity_ns: tuple[int, ...] | None = None
     error: str | None = None
     scheduled_ns: int | None = None  # open loop only: the intended start
+    consumed_units: float | None = None  # capacity units the store charged (DynamoDB), else None
 
     @property
     def latency_us(self) -> float:
@@ -102,6 +103,17 @@ class RatioFinished:
 
 
 @dataclass(frozen=True)
+class SectionFinished:
+    """End of a section: the store client's own counters, summed over its sessions.
+
+    `backend_stats` is what the sessions' `.stats` held (DynamoDB: throttles, retries,
+    unprocessed keys, errors; Redis: errors), None when the sessions keep none."""
+
+    section: int
+    backend_stats: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class RunFinished:
     status: str  # complete | interrupted | failed
     error: str | None = None
@@ -131,6 +143,7 @@ class RunEvents:
     request: Hook[RequestRecord] = field(default_factory=Hook)
     io_sample: Hook[IOSampleRecord] = field(default_factory=Hook)
     ratio_end: Hook[RatioFinished] = field(default_factory=Hook)
+    section_end: Hook[SectionFinished] = field(default_factory=Hook)
     run_end: Hook[RunFinished] = field(default_factory=Hook)
     warning: Hook[str] = field(default_factory=Hook)
 
@@ -142,6 +155,7 @@ class RunEvents:
             "request",
             "io_sample",
             "ratio_end",
+            "section_end",
             "run_end",
             "warning",
         ):

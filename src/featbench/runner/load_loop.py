@@ -236,7 +236,17 @@ def worker_main(
                     if res.entity_ns:
                         ent = tuple(int(res.entity_ns.get(e, 0)) for e in entities)
                     recs.append(
-                        (seq, t0, t1, target, res.rows_found, res.rows_looked_up, ent, res.error)
+                        (
+                            seq,
+                            t0,
+                            t1,
+                            target,
+                            res.rows_found,
+                            res.rows_looked_up,
+                            ent,
+                            res.error,
+                            res.consumed_units,
+                        )
                     )
                 if res.error is not None:
                     errors += 1
@@ -421,11 +431,11 @@ class LoadLoop:
                 continue
             kind = msg[0]
             if kind == "recs":
-                for seq, t0, t1, sch, found, looked, ent, err in msg[3]:
+                for seq, t0, t1, sch, found, looked, ent, err, units in msg[3]:
                     keys = items[seq][1]
                     rec = RequestRecord(
                         sec, level, seq, t0 - origin, t1 - origin, keys, tuple(hot_of[seq]),
-                        found, looked, ent, err, None if sch is None else sch - origin,
+                        found, looked, ent, err, None if sch is None else sch - origin, units,
                     )  # fmt: skip
                     fired.append(rec)
                     self.events.request.fire(rec)
