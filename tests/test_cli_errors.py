@@ -177,3 +177,22 @@ def test_from_dir_without_manifest(
 ) -> None:
     code, err = run_cli(["load", "-t", pg_dsn, "--from-dir", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "manifest.json does not exist", "featbench generate")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["spec", "show", "--bogus"], "No such option"),
+        (["spec", "show", "--scale", "abc"], "Invalid value for '--scale'"),
+        (["run"], "Missing option"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Typer vendors click, so usage errors are not click.ClickException: main() must still
+    # map them to exit code 2 with click's usage message, not "unexpected …" and exit 1.
+    code, err = run_cli(args, capsys)
+    assert code == 2, err
+    assert needle in err
+    assert "unexpected" not in err and "Traceback" not in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from featbench.cli.app import app
 from featbench.errors import FeatbenchError
@@ -39,13 +39,19 @@ def main(argv: list[str] | None = None) -> None:
     _import_commands()
     try:
         rv = app(args=args, prog_name="featbench", standalone_mode=False)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except typer.TyperException as e:
+        # Typer vendors click: usage errors (unknown option, bad value) are TyperExceptions
+        # with click's show()/exit_code, not `click.ClickException`.
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.print(f"[red]error:[/] {e}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         if debug:
