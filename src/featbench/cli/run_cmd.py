@@ -112,6 +112,37 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
     return tables
 
 
+def side_by_side_table(run: Run | dict[str, Any]) -> RichTable | None:
+    """p50 / p99 of every section in one table, one row per ratio (runs of several targets
+    or strategies); None for a run of one section."""
+    from rich import box
+
+    summary = run.summary if isinstance(run, Run) else run
+    secs = summary.get("sections", [])
+    if len(secs) < 2:
+        return None
+    key = "theta" if any("theta" in r for s in secs for r in s["ratios"]) else "hot_pct"
+    t = RichTable(
+        title="side by side, same keys: p50 / p99 ms",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
+    t.add_column("θ" if key == "theta" else "hot\n%", justify="right", no_wrap=True)
+    for s in secs:
+        t.add_column(f"{s['backend']}\n{s['strategy']}", justify="right", no_wrap=True)
+    levels = sorted({r[key] for s in secs for r in s["ratios"]}, reverse=True)
+    for lvl in levels:
+        cells = [f"{lvl:g}"]
+        for s in secs:
+            r = next((x for x in s["ratios"] if x[key] == lvl), None)
+            lat = (r or {}).get("latency_ms") or {}
+            cells.append(f"{_f(lat.get('p50'))} / {_f(lat.get('p99'))}" if r else "–")
+        t.add_row(*cells)
+    return t
+
+
 def wide_console() -> Console:
     """Stdout console; when it is not a terminal, wide enough that tables are not squeezed."""
     return Console() if sys.stdout.isatty() else Console(width=200)
@@ -121,6 +152,9 @@ def print_run(run: Run, out: Console | None = None) -> None:
     out = out or wide_console()
     for t in ratio_tables(run):
         out.print(t)
+    sbs = side_by_side_table(run)
+    if sbs is not None:
+        out.print(sbs)
     notes = run.manifest.get("warnings") or []
     for w in notes:
         out.print(f"[yellow]note:[/] {w}", highlight=False)
@@ -201,6 +235,36 @@ def _thetas(theta: float | None, thetas: str | None) -> tuple[float, ...] | None
     return None
 
 
+BACKEND_KINDS = ("postgres", "redis", "dynamodb")
+
+
+def parse_strategies(text: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """`serial,pipeline` (every target) and/or `redis=pipeline,dynamodb=batch` (per store kind).
+
+    Returns (common strategies, per-kind strategies). A kind named only per-kind gets just
+    those; targets of kinds not named use the common list (serial when it is empty).
+    """
+    common: list[str] = []
+    per: dict[str, list[str]] = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if "=" in item:
+            kind, strat = (x.strip() for x in item.split("=", 1))
+            kind = "postgres" if kind in ("postgresql", "pg") else kind
+            if kind not in BACKEND_KINDS or not strat:
+                raise FeatbenchError(
+                    f"--strategy {item!r}: use STORE=STRATEGY with STORE one of "
+                    f"{', '.join(BACKEND_KINDS)} (e.g. redis=pipeline)"
+                )
+            per.setdefault(kind, []).append(strat)
+        else:
+            common.append(item)
+    if not common and not per:
+        raise FeatbenchError("--strategy is empty (use e.g. serial)")
+    return tuple(common or ["serial"]), {k: tuple(v) for k, v in per.items()}
+
+
 def execute_run(
     *,
     targets: list[str],
@@ -231,6 +295,7 @@ def execute_run(
     distribution: str = "hotcold",
     theta: float | None = None,
     thetas: str | None = None,
+    requests_by_backend: dict[str, tuple[int, int]] | None = None,
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
@@ -239,6 +304,7 @@ def execute_run(
 
     s = load_spec(spec)
     check_scale(scale)
+    common, per_kind = parse_strategies(strategy)
     cfg = RunConfig(
         ratios=parse_ratios(ratios),
         requests=requests,
@@ -249,7 +315,9 @@ def execute_run(
         reset_stats=reset_stats,
         seed=seed,
         ratio_order=ratio_order,  # type: ignore[arg-type]
-        strategies=tuple(x.strip() for x in strategy.split(",") if x.strip()),
+        strategies=common,
+        strategy_by_backend=per_kind or None,
+        requests_by_backend=requests_by_backend,
         scale=scale,
         distribution=distribution,
         concurrency=concurrency,
@@ -279,7 +347,8 @@ def execute_run(
             backends.append(open_backend(t, schema=schema))
         # The live display reads statistics; a second collector keeps it independent of the writer.
         disp_stats = StatsCollector()
-        disp = LiveStatus(disp_stats, levels, len(backends) * len(cfg.strategies))
+        n_sections = sum(len(cfg.strategies_for(b.kind)) for b in backends)
+        disp = LiveStatus(disp_stats, levels, n_sections)
         use_live = live and sys.stderr.isatty()
         ctx = (
             Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True)
@@ -328,15 +397,32 @@ def demo_benchmark(
     out: Path = Path("results"),
     schema: str = "featbench",
     live: bool = True,
+    targets: list[str] | None = None,
+    strategy: str = "serial",
+    requests_by_backend: dict[str, tuple[int, int]] | None = None,
 ) -> Run:
-    """Run the full hot/cold matrix on the embedded server the demo loaded (fraud-30)."""
+    """Run the full hot/cold matrix on the embedded server(s) the demo loaded (fraud-30)."""
     return execute_run(
-        targets=["embedded"], spec=None, scale=scale, schema=schema,
+        targets=targets or ["embedded"], spec=None, scale=scale, schema=schema,
         ratios="100,90,80,70,60,50,30,10,0", requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
         keys=DEMO_KEYS, hot_fraction=0.01, io_sample_every=DEMO_IO_SAMPLE_EVERY, seed=seed,
-        out=out, run_id=None, overwrite=False, keys_from=None, strategy="serial",
-        ratio_order="cold-first", live=live,
+        out=out, run_id=None, overwrite=False, keys_from=None, strategy=strategy,
+        ratio_order="cold-first", live=live, requests_by_backend=requests_by_backend,
     )  # fmt: skip
+
+
+def print_headline_safe(
+    run_dir: Path, *, report_path: Path | None = None, out: Console | None = None
+) -> None:
+    """The headline (p99 per ratio, hit ratio, cost per million requests, report path) on
+    stdout after the tables; a run it cannot read is a note, never a failed command."""
+    from featbench.report.terminal import print_headline
+
+    out = out or wide_console()
+    try:
+        print_headline(run_dir, console=out, report_path=report_path)
+    except FeatbenchError as e:
+        out.print(f"[yellow]note:[/] no headline: {e}", highlight=False)
 
 
 def hit_ratio_trend(run: Run) -> str:
@@ -406,7 +492,10 @@ def run(
         None, "--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR"
     ),
     strategy: str = typer.Option(
-        "serial", "--strategy", help="How a request executes (comma list: serial,pipeline,…)."
+        "serial",
+        "--strategy",
+        help="How a request executes (comma list: serial,pipeline,…). STORE=STRATEGY items apply "
+        "to one kind of target only, e.g. postgres=union,redis=pipeline,dynamodb=batch.",
     ),
     ratio_order: str = typer.Option(
         "cold-first",
@@ -481,6 +570,7 @@ def run(
         typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
     else:
         print_run(r)
+        print_headline_safe(r.path)
 
 
 @app.command()
@@ -490,7 +580,8 @@ def show(
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Per-ratio table of a run: latency percentiles, planned vs measured cache, request mix.
+    """Per-ratio table of a run (latency percentiles, planned vs measured cache, request mix),
+    then the headline: p99 per ratio, hit ratio, cost per million requests, the report's path.
 
     Example: featbench show results/20261126T081500Z-3f2a1c
     """
@@ -499,6 +590,7 @@ def show(
         typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
     else:
         print_run(r)
+        print_headline_safe(r.path)
 
 
 def _jsonable(v: Any) -> Any:

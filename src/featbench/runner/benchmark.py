@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from featbench.backends.base import Backend
@@ -29,7 +30,15 @@ from featbench.runner.closed_loop import ClosedLoop, LoopContext
 from featbench.runner.events import RunEvents, RunFinished, SectionInfo
 from featbench.spec import WorkloadSpec
 from featbench.workload.keys import KeySet, sample_keyset
-from featbench.workload.plan import DEFAULT_RATIOS, Plan, PlanConfig, RatioOrder, build_plan
+from featbench.workload.plan import (
+    DEFAULT_RATIOS,
+    LevelPlan,
+    Plan,
+    PlanConfig,
+    RatioOrder,
+    SectionPlan,
+    build_plan,
+)
 
 
 @dataclass
@@ -57,6 +66,19 @@ class RunConfig:
     warmup_s: float | None = None  # open loop: warm-up per level = rate × seconds
     interval_s: float = 1.0  # time-series interval
     thetas: tuple[float, ...] | None = None  # zipfian/latest levels
+    # Per-backend overrides (kind -> value), e.g. each store's natural one-round-trip
+    # strategy side by side: {"postgres": ("union",), "redis": ("pipeline",)}. Kinds not
+    # named use `strategies`.
+    strategy_by_backend: dict[str, tuple[str, ...]] | None = None
+    # kind -> (measured, warm-up) requests per level: that backend replays only the first
+    # requests of each level of the same plan (same keys, fewer of them) — for a store too
+    # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
+    requests_by_backend: dict[str, tuple[int, int]] | None = None
+
+    def strategies_for(self, kind: str) -> tuple[str, ...]:
+        if self.strategy_by_backend and kind in self.strategy_by_backend:
+            return tuple(self.strategy_by_backend[kind])
+        return tuple(self.strategies)
 
     def plan_config(self, sections: int) -> PlanConfig:
         return PlanConfig(
@@ -73,6 +95,12 @@ class RunConfig:
         d = asdict(self)
         d["ratios"] = [_num(r) for r in self.ratios]
         d["strategies"] = list(self.strategies)
+        if self.strategy_by_backend:
+            d["strategy_by_backend"] = {k: list(v) for k, v in self.strategy_by_backend.items()}
+        if self.requests_by_backend:
+            d["requests_by_backend"] = {
+                k: {"requests": r, "warmup": w} for k, (r, w) in self.requests_by_backend.items()
+            }
         d["ratio_order_used"] = [_num(r) for r in plan.order] if plan else None
         d["warmup_scope"] = "per ratio, at that ratio's mix, after one pass over the hot set"
         d["io_sampling"] = (
@@ -94,7 +122,12 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_targets(backends: list[Backend], spec: WorkloadSpec, strategies: tuple[str, ...]) -> None:
+def check_targets(
+    backends: list[Backend],
+    spec: WorkloadSpec,
+    strategies: tuple[str, ...],
+    config: RunConfig | None = None,
+) -> None:
     for b in backends:
         if b.kind == "postgres" and hasattr(b, "conn"):
             from featbench.backends.pg_requests import check_tables
@@ -102,7 +135,7 @@ def check_targets(backends: list[Backend], spec: WorkloadSpec, strategies: tuple
             check_tables(b.conn, b.schema, spec, redacted=_target_name(b))  # type: ignore[attr-defined]
         else:
             b.check_tables(spec)
-        for s in strategies:
+        for s in config.strategies_for(b.kind) if config is not None else strategies:
             if s not in b.strategies:
                 raise FeatbenchError(
                     f"strategy {s!r} is not available for {b.kind} (it has {', '.join(b.strategies)})"
@@ -136,6 +169,23 @@ def _section_target_names(backends: list[Backend]) -> dict[int, str]:
             )
         out[id(b)] = name
     return out
+
+
+def prefix_level(lp: LevelPlan, timed: int) -> LevelPlan:
+    """The first requests of a level holding `timed` non-I/O requests (I/O slots kept in place)."""
+    if lp.timed <= timed:
+        return lp
+    n = int(np.searchsorted(np.cumsum(~lp.io_sample), timed) + 1) if timed > 0 else 0
+    return LevelPlan(lp.level, lp.phase, lp.hot[:n], lp.key_idx[:n], lp.io_sample[:n])
+
+
+def prefix_section(sp: SectionPlan, requests: int, warmup: int) -> SectionPlan:
+    """A section plan replaying only the first requests of each level (same keys, fewer)."""
+    return SectionPlan(
+        sp.index,
+        sp.touch,
+        [(prefix_level(w, warmup), prefix_level(m, requests)) for w, m in sp.levels],
+    )
 
 
 def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
@@ -173,11 +223,14 @@ def run_benchmark(
     load_loop.apply_load_config(config)  # checks rate/duration/θ…; sets requests, warmup, loop
     skewed = config.distribution != "hotcold"
     level_key = "theta" if skewed else "hot_pct"
-    sections = [(b, s) for b in backends for s in config.strategies]
+    # (backend, strategy, plan index): the i-th strategy of every target replays plan i
+    sections = [(b, s, i) for b in backends for i, s in enumerate(config.strategies_for(b.kind))]
     # One section plan per strategy; every target replays the same plans (same requests,
     # same keys: issue 6 "side by side"). Targets have separate caches, so a cold key is
     # cold on each of them; strategies on one target get disjoint cold keys.
-    n_plans = len(config.strategies)
+    n_plans = max(len(config.strategies_for(b.kind)) for b in backends)
+    if n_plans == 0:
+        raise FeatbenchError("--strategy is empty (use e.g. serial)")
     config.plan_config(n_plans).validate()
     names = _section_target_names(backends)
     if not 0.0 < config.hot_fraction < 1.0:
@@ -190,8 +243,9 @@ def run_benchmark(
         raise FeatbenchError(
             f"run directory {target_dir} already exists: choose another --run-id or pass --overwrite"
         )
-    check_targets(backends, spec, config.strategies)
-    load_loop.check_capacity(backends, spec, config.strategies, config.concurrency)
+    check_targets(backends, spec, config.strategies, config)
+    for b in backends:
+        load_loop.check_capacity([b], spec, config.strategies_for(b.kind), config.concurrency)
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
     keys_source: dict[str, Any]
@@ -317,8 +371,11 @@ def run_benchmark(
     status = "failed"
     error: str | None = None
     try:
-        for index, (b, strategy) in enumerate(sections):
-            sec_plan = plan.sections[index % n_plans]  # target-major order: same plan per strategy
+        for index, (b, strategy, plan_index) in enumerate(sections):
+            sec_plan = plan.sections[plan_index]  # the same plan for the same strategy slot
+            cap = (config.requests_by_backend or {}).get(b.kind)
+            if cap is not None:
+                sec_plan = prefix_section(sec_plan, cap[0], cap[1])
             info = SectionInfo(
                 index=index,
                 target=names[id(b)],
