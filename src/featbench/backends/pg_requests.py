@@ -86,12 +86,23 @@ def check_tables(
 
 
 # -- key sampling ---------------------------------------------------------------------
+TUPLE_OVERHEAD_BYTES = 28  # heap tuple header (23, aligned to 24) + its 4-byte line pointer
+
+
 def _table_estimate(
     conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, table: Table
 ) -> float | None:
-    """Estimated rows: pg_class.reltuples, else relation size / estimated row size, else None."""
+    """Estimated rows from the table's file size and the spec's row width.
+
+    Not pg_class.reltuples: autovacuum's ANALYZE re-estimates it (from a 30,000-row sample
+    on larger tables) at any time, and a different estimate gives TABLESAMPLE a different
+    percentage, which picks different pages — the same seed then gave different keys.
+    The file size changes only when the data does, so the sample is a function of (seed,
+    table files), as promised. A rough estimate costs nothing: SAMPLE_OVERSHOOT and the
+    widening loop absorb it.
+    """
     row = conn.execute(
-        """SELECT c.reltuples::float8, pg_relation_size(c.oid)::float8
+        """SELECT pg_relation_size(c.oid)::float8
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm', 'f', 'v')""",
         (table_schema(schema, table), table.table_name),
@@ -101,12 +112,10 @@ def _table_estimate(
             f"table {table_schema(schema, table)}.{table.table_name} of entity {table.entity!r} "
             "does not exist on the target (load the data, or fix the spec's schema_name/name)"
         )
-    reltuples, size = row
-    if reltuples is not None and reltuples > 0:
-        return float(reltuples)
-    if size and size > 0:  # never analyzed (reltuples -1): estimate from the file size
-        return float(size) / max(1, spec.row_bytes(table))
-    return None
+    size = row[0]
+    if size and size > 0:
+        return float(size) / (max(1, spec.row_bytes(table)) + TUPLE_OVERHEAD_BYTES)
+    return None  # a view, or an empty table: read it whole
 
 
 def _sample_table(
