@@ -119,7 +119,9 @@ class Column(_Model):
         if g in ("subcount",) and not self.of:
             raise ValueError(f"generator {g!r} needs `of` (the column it is a part of)")
         if g in ("rate", "ratio") and not (self.of and self.per):
-            raise ValueError(f"generator {g!r} needs `of` and `per` (numerator and denominator columns)")
+            raise ValueError(
+                f"generator {g!r} needs `of` and `per` (numerator and denominator columns)"
+            )
         if g == "last_seen" and not self.after:
             raise ValueError("generator 'last_seen' needs `after` (the first_seen column)")
         if g == "category" and not self.choices:
@@ -420,7 +422,12 @@ def _family_columns(family: str, scale_mean: float) -> list[dict[str, Any]]:
             _c("avg_ticket", "double", "ratio", of="total_amount", per="txn_count"),
             _c("first_seen", "timestamptz", "first_seen"),
             _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
-            _c("tenure_bucket", "text", "category", choices=["new", "recent", "established", "loyal"]),
+            _c(
+                "tenure_bucket",
+                "text",
+                "category",
+                choices=["new", "recent", "established", "loyal"],
+            ),
         ]
     if family == "tesseract_velocities":
         return [
@@ -492,4 +499,6 @@ def builtin_spec(name: str = "fraud-30") -> WorkloadSpec:
     try:
         return spec_from_dict(BUILTIN_SPECS[name](), name)
     except KeyError:
-        raise SpecError(f"no built-in spec {name!r}; built-in: {', '.join(BUILTIN_SPECS)}") from None
+        raise SpecError(
+            f"no built-in spec {name!r}; built-in: {', '.join(BUILTIN_SPECS)}"
+        ) from None

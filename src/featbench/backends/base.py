@@ -84,7 +84,9 @@ class Backend(Protocol):
         self, spec: WorkloadSpec, scale: float, seed: int, *, streams: int, force: bool = False
     ) -> LoadReport: ...
 
-    def verify(self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20) -> list[TableCheck]: ...
+    def verify(
+        self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20
+    ) -> list[TableCheck]: ...
 
     def check_tables(self, spec: WorkloadSpec) -> None:
         """Raise FeatbenchError naming the first table of the spec that the target lacks."""

@@ -18,7 +18,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-spec_app = typer.Typer(help="Show or export the workload spec (entities, tables, columns).", no_args_is_help=True)
+spec_app = typer.Typer(
+    help="Show or export the workload spec (entities, tables, columns).", no_args_is_help=True
+)
 app.add_typer(spec_app, name="spec")
 
 

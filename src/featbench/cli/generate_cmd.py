@@ -16,11 +16,15 @@ from featbench.spec import check_scale, load_spec, scaled_rows
 
 @app.command()
 def generate(
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the tables and manifest.json to."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory to write the tables and manifest.json to."
+    ),
     spec: str = SpecOpt,
     scale: float = ScaleOpt,
     seed: int = SeedOpt,
-    fmt: str = typer.Option("parquet", "--format", help="parquet or csv (header-less, what COPY reads)."),
+    fmt: str = typer.Option(
+        "parquet", "--format", help="parquet or csv (header-less, what COPY reads)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.
@@ -35,12 +39,19 @@ def generate(
     with make_progress() as prog:
         task = prog.add_task("generate", total=total)
         manifest = write_dataset(
-            s, scale, seed, out, fmt=fmt, on_rows=lambda _t, n: prog.advance(task, n)  # type: ignore[arg-type]
+            s,
+            scale,
+            seed,
+            out,
+            fmt=fmt,
+            on_rows=lambda _t, n: prog.advance(task, n),  # type: ignore[arg-type]
         )
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
     else:
-        console.print(f"wrote {len(manifest['tables'])} tables, {manifest['total_rows']:,} rows to {out}")
+        console.print(
+            f"wrote {len(manifest['tables'])} tables, {manifest['total_rows']:,} rows to {out}"
+        )
 
 
 _ = Format

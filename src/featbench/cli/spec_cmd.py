@@ -37,7 +37,9 @@ def show(
                 "entity": t.entity,
                 "family": t.family,
                 "window": t.window,
-                "columns": [{"name": c.name, "type": c.type, "gen": c.generator} for c in t.columns],
+                "columns": [
+                    {"name": c.name, "type": c.type, "gen": c.generator} for c in t.columns
+                ],
                 "rows": n,
                 "row_bytes": rb,
                 "bytes": n * rb,
@@ -57,14 +59,22 @@ def show(
         }
         typer.echo(json.dumps(doc, indent=2))
         return
-    tab = RichTable(title=f"{s.name} at scale {scale:g}  ({len(s.entities)} entities, {len(s.tables)} tables)")
+    tab = RichTable(
+        title=f"{s.name} at scale {scale:g}  ({len(s.entities)} entities, {len(s.tables)} tables)"
+    )
     for col in ("table", "cols", "column types", "rows", "row bytes", "size"):
-        tab.add_column(col, justify="right" if col in ("cols", "rows", "row bytes", "size") else "left")
+        tab.add_column(
+            col, justify="right" if col in ("cols", "rows", "row bytes", "size") else "left"
+        )
     for r in rows:
         types = ", ".join(f"{c['name']}:{c['type']}" for c in r["columns"])
         tab.add_row(
-            r["table"], str(len(r["columns"])), types if len(types) < 60 else types[:57] + "…",
-            f"{r['rows']:,}", str(r["row_bytes"]), _mb(r["bytes"]),
+            r["table"],
+            str(len(r["columns"])),
+            types if len(types) < 60 else types[:57] + "…",
+            f"{r['rows']:,}",
+            str(r["row_bytes"]),
+            _mb(r["bytes"]),
         )
     tab.add_section()
     tab.add_row("total", "", "", f"{total_rows:,}", "", _mb(total_bytes))
