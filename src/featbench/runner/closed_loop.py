@@ -82,6 +82,28 @@ def _delta(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int]
     return d
 
 
+def fire_level_end(
+    events: RunEvents,
+    index: int,
+    level: float,
+    before: dict[str, int] | None,
+    after: dict[str, int] | None,
+    io_capable: bool,
+    *,
+    interrupted: bool,
+    noun: str,
+) -> None:
+    """Emit the end of one level with its cache-counter delta (shared by every loop)."""
+    delta = _delta(before, after)
+    notes: tuple[str, ...] = ()
+    if before is not None and after is not None and delta is None:
+        notes = (f"cache counters went backwards during this {noun} (stats reset?): not reported",)
+        events.warning.fire(notes[0])
+    events.ratio_end.fire(
+        RatioFinished(index, level, delta, io_capable, interrupted=interrupted, notes=notes)
+    )
+
+
 class ClosedLoop:
     def __init__(self, plan: Plan, info: SectionInfo, events: RunEvents, ctx: LoopContext) -> None:
         self.plan = plan
@@ -276,16 +298,13 @@ class ClosedLoop:
     def _finish_ratio(
         self, level: float, before: dict[str, int] | None, io_capable: bool, *, interrupted: bool
     ) -> None:
-        after = self._counters()
-        delta = _delta(before, after)
-        notes: tuple[str, ...] = ()
-        if before is not None and after is not None and delta is None:
-            notes = (
-                "cache counters went backwards during this ratio (stats reset?): not reported",
-            )
-            self.events.warning.fire(notes[0])
-        self.events.ratio_end.fire(
-            RatioFinished(
-                self.info.index, level, delta, io_capable, interrupted=interrupted, notes=notes
-            )
+        fire_level_end(
+            self.events,
+            self.info.index,
+            level,
+            before,
+            self._counters(),
+            io_capable,
+            interrupted=interrupted,
+            noun="ratio",
         )

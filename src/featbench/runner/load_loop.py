@@ -43,7 +43,7 @@ import numpy as np
 from featbench.backends.base import Session
 from featbench.errors import FeatbenchError
 from featbench.runner import schedule
-from featbench.runner.closed_loop import LoopContext, _delta
+from featbench.runner.closed_loop import LoopContext, fire_level_end
 from featbench.runner.events import (
     IOSampleRecord,
     RatioFinished,
@@ -556,17 +556,15 @@ class LoadLoop:
 
     def _finish(self, level: float, before: dict[str, int] | None, *, interrupted: bool) -> None:
         after = self._flush_and_count() if not interrupted else None
-        delta = _delta(before, after)
-        notes: tuple[str, ...] = ()
-        if before is not None and after is not None and delta is None:
-            notes = (
-                "cache counters went backwards during this level (stats reset?): not reported",
-            )
-            self.events.warning.fire(notes[0])
-        self.events.ratio_end.fire(
-            RatioFinished(
-                self.info.index, level, delta, self.io_capable, interrupted=interrupted, notes=notes
-            )
+        fire_level_end(
+            self.events,
+            self.info.index,
+            level,
+            before,
+            after,
+            self.io_capable,
+            interrupted=interrupted,
+            noun="level",
         )
 
 
