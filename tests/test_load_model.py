@@ -30,10 +30,10 @@ from featbench.results.timeseries import TimeSeries
 from featbench.results.validate import validate_run
 from featbench.runner import schedule
 from featbench.runner.benchmark import RunConfig, run_benchmark
-from featbench.runner.events import (
+from featbench.events import (
     RatioFinished,
     RatioStarted,
-    RequestRecord,
+    RequestBatch,
     RunFinished,
     SectionInfo,
 )
@@ -165,9 +165,9 @@ def test_time_series_counts_every_request_once(tmp_path: Path) -> None:
         end = start + int(rng.integers(1_000_000, 3_000_000))
         err = "boom" if i % 97 == 0 else None
         n_err += err is not None
-        ts.on_request(
-            RequestRecord(0, 100.0, i, start, end, ("k",), (True,), 1, 1, None, err, sched)
-        )
+        row = {"seq": i, "start_ns": start, "end_ns": end, "keys": ("k",), "hot": (True,),
+               "error": err, "scheduled_ns": sched}  # fmt: skip
+        ts.on_requests(RequestBatch.from_rows(0, 100.0, [row], ("a",)))
     ts.on_ratio_end(RatioFinished(0, 100.0, None, True))
     ts.on_run_end(RunFinished("complete"))
     rows = pq.read_table(tmp_path / "timeseries.parquet").to_pylist()
@@ -507,5 +507,5 @@ def test_single_closed_loop_client_records_its_cpu(
     assert [e["hot_pct"] for e in manifest["load"]] == [50, 100]  # cold-first order
     for e in manifest["load"]:
         (c,) = e["client_cpu"]
-        assert e["workers"] == "loop thread" and 0 < c["cpu_s"] <= c["wall_s"] * 1.05
+        assert e["workers"] == "featbench process" and 0 < c["cpu_s"] <= c["wall_s"] * 1.05
         assert 0 < c["core_pct"] <= 105 and e["client_saturated"] == (c["core_pct"] > 90)

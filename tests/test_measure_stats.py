@@ -18,7 +18,7 @@ from featbench.measure.stats import (
     pearson,
     request_mix,
 )
-from featbench.runner.events import IOSampleRecord, RatioFinished, RequestRecord, SectionInfo
+from featbench.events import IOSampleRecord, RatioFinished, RequestBatch, SectionInfo
 
 RNG = np.random.default_rng(12345)
 VALUES = RNG.lognormal(mean=7.0, sigma=1.2, size=20_000).astype(np.int64) + 1
@@ -127,22 +127,27 @@ def test_request_mix() -> None:
 
 
 def _rec(
-    level: float, seq: int, lat_us: int, hot: tuple[bool, ...], error: str | None = None
-) -> RequestRecord:
-    return RequestRecord(
-        0, level, seq, 1000 * seq, 1000 * seq + lat_us * 1000, ("a",) * len(hot), hot, 5, 6,
-        tuple(lat_us * 300 for _ in hot), error,
-    )  # fmt: skip
+    seq: int, lat_us: int, hot: tuple[bool, ...], error: str | None = None
+) -> dict[str, object]:
+    return {
+        "seq": seq, "start_ns": 1000 * seq, "end_ns": 1000 * seq + lat_us * 1000,
+        "keys": ("a",) * len(hot), "hot": hot, "rows_found": 5, "lookups": 6,
+        "entity_ns": tuple(lat_us * 300 for _ in hot), "error": error,
+    }  # fmt: skip
 
 
 def test_ratio_stats_summary_follows_the_contract() -> None:
     info = SectionInfo(0, "postgresql://u@h/db", "postgres", "serial", ("e1", "e2"))
     col = StatsCollector()
     col.on_section_start(info)
-    col.on_request(_rec(50, 0, 800, (True, True)))
-    col.on_request(_rec(50, 1, 2000, (False, False)))
-    col.on_request(_rec(50, 2, 1200, (True, False)))
-    col.on_request(_rec(50, 3, 99999, (True, False), error="server closed the connection"))
+    rows = [
+        _rec(0, 800, (True, True)),
+        _rec(1, 2000, (False, False)),
+        _rec(2, 1200, (True, False)),
+        _rec(3, 99999, (True, False), error="server closed the connection"),
+    ]
+    col.on_requests(RequestBatch.from_rows(0, 50, rows[:1], info.entities))  # batches merge
+    col.on_requests(RequestBatch.from_rows(0, 50, rows[1:], info.entities))
     col.on_io_sample(IOSampleRecord(0, 50, 4, ("a", "a"), (True, False), IOSample(10, 2)))
     col.on_ratio_end(
         RatioFinished(
@@ -187,10 +192,12 @@ def test_ratio_stats_unmeasurable_io_is_null() -> None:
 
 def test_ratio_stats_extend_equals_one_collector() -> None:
     a, b, one = (RatioStats(90, ("x", "y")) for _ in range(3))
-    for i in range(300):
-        r = _rec(90, i, int(VALUES[i]) // 10 + 100, (bool(i % 2), bool(i % 3)))
-        (a if i < 120 else b).add_request(r)
-        one.add_request(r)
+    rows = [_rec(i, int(VALUES[i]) // 10 + 100, (bool(i % 2), bool(i % 3))) for i in range(300)]
+    ents = ("x", "y")
+    a.add_batch(RequestBatch.from_rows(0, 90, rows[:120], ents))
+    b.add_batch(RequestBatch.from_rows(0, 90, rows[120:], ents))
+    for r in rows:  # one at a time: batch sizes must not change a figure
+        one.add_batch(RequestBatch.from_rows(0, 90, [r], ents))
     merged = a.extend(b).to_summary()
     whole = one.to_summary()
     assert merged["latency_ms"] == whole["latency_ms"]

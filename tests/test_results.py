@@ -19,11 +19,11 @@ from featbench.results.load import load_run
 from featbench.results.validate import check_run, validate_run
 from featbench.results.writer import ResultsWriter
 from featbench.runner.benchmark import RunConfig
-from featbench.runner.events import (
+from featbench.events import (
     IOSampleRecord,
     RatioFinished,
     RatioStarted,
-    RequestRecord,
+    RequestBatch,
     RunEvents,
     RunFinished,
     SectionInfo,
@@ -92,7 +92,9 @@ def synthetic_run(
                 int(1e5 * (1.0 + shift + (0 if h else 2)) * rng.lognormal(0, 0.2)) for h in hot
             )
             lat = sum(ent) + 20_000
-            events.request.fire(RequestRecord(0, lvl, i, t, t + lat, tuple(keys), hot, 3, 4, ent))
+            row = {"seq": i, "start_ns": t, "end_ns": t + lat, "keys": tuple(keys), "hot": hot,
+                   "rows_found": 3, "lookups": 4, "entity_ns": ent}  # fmt: skip
+            events.requests.fire(RequestBatch.from_rows(0, lvl, [row], ks.entities))
             t += lat + 1000
             if i % 50 == 49:
                 events.io_sample.fire(

@@ -70,7 +70,7 @@ def _run(backend: Any, spec: Any, tmp_path: Path, run_id: str = "r1", **cfg: Any
     base.update(cfg)
     listeners = base.pop("listeners", None)
     keys_from = base.pop("keys_from", None)
-    batch = base.pop("event_batch", 64)
+    pause_every = base.pop("pause_every", 64)
     return run_benchmark(
         [backend],
         spec,
@@ -79,7 +79,7 @@ def _run(backend: Any, spec: Any, tmp_path: Path, run_id: str = "r1", **cfg: Any
         run_id=run_id,
         listeners=listeners,
         keys_from=keys_from,
-        event_batch=batch,
+        pause_every=pause_every,
     )
 
 
@@ -214,16 +214,16 @@ class _StopAfter:
     def __init__(self, level: float, n: int) -> None:
         self.level, self.n, self.seen = level, n, 0
 
-    def on_request(self, r: Any) -> None:
-        if r.level == self.level:
-            self.seen += 1
-            if self.seen == self.n:
+    def on_requests(self, b: Any) -> None:
+        if b.level == self.level:
+            self.seen += len(b)
+            if self.seen >= self.n:
                 raise KeyboardInterrupt
 
 
 def test_an_interrupted_run_leaves_a_readable_directory(backend: Any, tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
-        _run(backend, SPEC3, tmp_path, "int", listeners=[_StopAfter(50, 37)])
+        _run(backend, SPEC3, tmp_path, "int", listeners=[_StopAfter(50, 37)], pause_every=1)
     path = tmp_path / "int"
     assert validate_run(path) == []
     run = load_run(path)
@@ -241,8 +241,8 @@ class _KillSession:
     def __init__(self, dsn: str, schema: str, n: int) -> None:
         self.dsn, self.schema, self.n, self.count, self.killed = dsn, schema, n, 0, 0
 
-    def on_request(self, r: Any) -> None:
-        self.count += 1
+    def on_requests(self, b: Any) -> None:
+        self.count += len(b)
         if self.count == self.n:
             with psycopg.connect(self.dsn, autocommit=True) as c:
                 self.killed = c.execute(
@@ -265,7 +265,7 @@ def test_a_dropped_connection_is_an_error_then_the_run_goes_on(
         ratios=(50,),
         requests=120,
         listeners=[killer],
-        event_batch=1,
+        pause_every=1,
     )
     assert killer.killed >= 1
     assert out.status == "complete" and validate_run(out.path) == []
@@ -287,15 +287,15 @@ class _Boom:
     def __init__(self) -> None:
         self.n = 0
 
-    def on_request(self, r: Any) -> None:
-        self.n += 1
+    def on_requests(self, b: Any) -> None:
+        self.n += len(b)
         if self.n == 50:
             raise RuntimeError("listener bug")
 
 
 def test_a_failed_run_says_so_and_keeps_what_it_measured(backend: Any, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="listener bug"):
-        _run(backend, SPEC3, tmp_path, "boom", listeners=[_Boom()], event_batch=1)
+        _run(backend, SPEC3, tmp_path, "boom", listeners=[_Boom()], pause_every=1)
     run = load_run(tmp_path / "boom")
     assert run.status == "failed" and "listener bug" in run.manifest["error"]
     assert validate_run(tmp_path / "boom") == []

@@ -31,6 +31,9 @@ class RequestResult:
     entity_ns: dict[str, int] | None = None  # time per entity where measured (serial)
     error: str | None = None
     consumed_units: float | None = None  # e.g. DynamoDB read capacity units charged
+    # lookups that returned at least one row; None: the same as rows_found (a store where
+    # a key has at most one row per table)
+    keys_found: int | None = None
 
 
 @dataclass

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -257,6 +259,56 @@ def open_session(conninfo: str, schema: str, spec: WorkloadSpec, strategy: str) 
     from featbench.backends.pg_strategies import open_strategy_session
 
     return open_strategy_session(conninfo, schema, spec, strategy)
+
+
+@dataclass(frozen=True)
+class PgSessionFactory:
+    """Opens a session in any process (picklable). `conninfo` may hold a password: not shown."""
+
+    conninfo: str = field(repr=False)
+    schema: str
+    spec_json: dict[str, Any] = field(repr=False)
+    strategy: str
+
+    def __call__(self) -> Session:
+        spec = WorkloadSpec.model_validate(self.spec_json)
+        return open_session(self.conninfo, self.schema, spec, self.strategy)
+
+
+def connections_per_session(strategy: str, spec: WorkloadSpec) -> int:
+    return len(spec.entity_names) if strategy == "parallel" else 1
+
+
+def check_capacity(
+    conn: psycopg.Connection[Any],
+    spec: WorkloadSpec,
+    strategies: Sequence[str],
+    concurrency: int,
+    *,
+    redacted: str = "the server",
+) -> None:
+    """Refuse, before anything runs, a concurrency the server cannot admit connections for."""
+    if concurrency < 1:
+        raise FeatbenchError(f"--concurrency must be >= 1, got {concurrency}")
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int,"
+        " current_setting('superuser_reserved_connections')::int,"
+        " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int"
+    ).fetchone()
+    assert row is not None
+    max_conn, reserved, in_use = row
+    free = max_conn - reserved - in_use
+    for s in strategies:
+        per = connections_per_session(s, spec)
+        need = concurrency * per
+        if need > free:
+            how = f" ({per} per client: one per entity)" if per > 1 else ""
+            raise FeatbenchError(
+                f"--concurrency {concurrency} with strategy {s} needs {need} connections{how}, "
+                f"but {redacted} admits {max_conn} (max_connections) less {reserved} reserved "
+                f"and {in_use} in use: {max(free, 0)} free; lower --concurrency or raise "
+                "max_connections"
+            )
 
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK

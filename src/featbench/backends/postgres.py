@@ -11,6 +11,7 @@ printed, logged or saved; messages use `target.redacted`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,22 @@ class PostgresBackend:
         from featbench.backends import pg_requests
 
         return pg_requests.open_session(self.conninfo, self.schema, spec, strategy)
+
+    def session_factory(self, spec: WorkloadSpec, strategy: str) -> Any:
+        """A picklable factory opening sessions like `session()`, in any process."""
+        from featbench.backends import pg_requests
+
+        return pg_requests.PgSessionFactory(
+            self.conninfo, self.schema, spec.model_dump(mode="json"), strategy
+        )
+
+    def check_capacity(
+        self, spec: WorkloadSpec, strategies: Sequence[str], concurrency: int
+    ) -> None:
+        """Refuse a concurrency the server cannot admit connections for."""
+        from featbench.backends import pg_requests
+
+        pg_requests.check_capacity(self.conn, spec, strategies, concurrency, redacted=self.redacted)
 
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         from featbench.backends import pg_requests

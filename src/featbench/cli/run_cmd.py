@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table as RichTable
-from rich.text import Text
 
 from featbench.cli.app import app
 from featbench.cli.options import JsonOpt, ScaleOpt, SchemaOpt, SeedOpt, SpecOpt
@@ -166,63 +163,6 @@ def print_run(run: Run, out: Console | None = None) -> None:
     )
 
 
-# -- live display during a run ---------------------------------------------------------------
-class LiveStatus:
-    """Listener that keeps the current ratio, requests/s and running p99 on screen."""
-
-    def __init__(self, stats: Any, planned_ratios: int, sections: int) -> None:
-        self.stats = stats
-        self.total = planned_ratios * sections
-        self.done_ratios = 0
-        self.current: tuple[int, float] | None = None
-        self.planned = 0
-        self.phase = "sampling keys"
-        self.t0 = time.perf_counter()
-        self.lines: list[str] = []
-
-    def on_ratio_start(self, ev: Any) -> None:
-        self.current = (ev.section, ev.level)
-        self.planned = ev.planned_requests
-        self.phase = "measuring"
-        self.t0 = time.perf_counter()
-
-    def on_ratio_end(self, ev: Any) -> None:
-        self.done_ratios += 1
-        st = self.stats.ratios.get((ev.section, ev.level))
-        if st is not None:
-            s = st.to_summary()
-            lvl = f"θ {ev.level:>5g} " if st.level_key == "theta" else f"hot {ev.level:>5g}%"
-            self.lines.append(
-                f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
-                f"hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
-            )
-            if not sys.stderr.isatty():
-                console.print(self.lines[-1], highlight=False)
-        self.phase = "warm-up"
-
-    def progress(self, phase: str, n: int) -> None:
-        if phase != "measure":
-            self.phase = phase
-
-    def render(self) -> Group:
-        head = Text(
-            f"ratio {self.done_ratios + (1 if self.current else 0)}/{self.total}  ", style="bold"
-        )
-        if self.current is not None and self.phase == "measuring":
-            st = self.stats.ratios.get(self.current)
-            n = st.requests if st else 0
-            el = time.perf_counter() - self.t0
-            rps = n / el if el > 0 else 0.0
-            p99 = st.latency.percentile_us(99.0) if st else None
-            head.append(
-                f"hot {self.current[1]:g}%  {n}/{self.planned} requests  {rps:,.0f} req/s  "
-                f"running p99 {_f(p99 / 1000 if p99 else None)} ms"
-            )
-        else:
-            head.append(self.phase)
-        return Group(*[Text(x) for x in self.lines[-12:]], head)
-
-
 def _thetas(theta: float | None, thetas: str | None) -> tuple[float, ...] | None:
     from featbench.workload.distributions import parse_thetas
 
@@ -299,7 +239,6 @@ def execute_run(
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
-    from featbench.measure.stats import StatsCollector
     from featbench.runner.benchmark import RunConfig, run_benchmark
 
     s = load_spec(spec)
@@ -328,9 +267,7 @@ def execute_run(
         interval_s=interval,
         thetas=_thetas(theta, thetas),
     )
-    from featbench.runner.load_loop import apply_load_config
-
-    apply_load_config(cfg)  # rate, duration, θ… checked before connecting anywhere
+    cfg.resolve()  # rate, duration, θ… checked before connecting anywhere
     levels = len(cfg.thetas) if cfg.distribution != "hotcold" and cfg.thetas else len(cfg.ratios)
     if ratio_order not in RATIO_ORDERS:
         raise FeatbenchError(f"--ratio-order must be one of {', '.join(RATIO_ORDERS)}")
@@ -341,23 +278,16 @@ def execute_run(
         raise FeatbenchError(
             f"--keys-from {keys_from}: not a featbench run directory (no manifest.json)"
         )
+    from featbench.report.live import LiveDisplay
+
     backends = []
     try:
         for t in targets:
             backends.append(open_backend(t, schema=schema))
-        # The live display reads statistics; a second collector keeps it independent of the writer.
-        disp_stats = StatsCollector()
         n_sections = sum(len(cfg.strategies_for(b.kind)) for b in backends)
-        disp = LiveStatus(disp_stats, levels, n_sections)
-        use_live = live and sys.stderr.isatty()
-        ctx = (
-            Live(console=console, get_renderable=disp.render, refresh_per_second=4, transient=True)
-            if use_live
-            else None
-        )
+        # drawn by its own process: the measuring process only writes counters
+        disp = LiveDisplay(levels, n_sections, interactive=live and sys.stderr.isatty())
         try:
-            if ctx is not None:
-                ctx.start()
             outcome = run_benchmark(
                 backends,
                 s,
@@ -366,17 +296,14 @@ def execute_run(
                 run_id=run_id,
                 overwrite=overwrite,
                 keys_from=keys_from,
-                listeners=[disp_stats, disp],
-                progress=disp.progress,
-                timeseries_show=(lambda line: console.print(line, highlight=False))
+                listeners=[disp] if live else [],
+                live=disp.counters,
+                timeseries_show=disp.line
                 if live and (cfg.rate is not None or cfg.concurrency > 1)
                 else None,
             )
         finally:
-            if ctx is not None:
-                ctx.stop()
-                for line in disp.lines:
-                    console.print(line, highlight=False)
+            disp.stop()
     finally:
         for b in backends:
             b.close()

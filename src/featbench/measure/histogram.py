@@ -67,14 +67,27 @@ class LatencyHistogram:
     def record_many(self, values_us: Iterable[int | float]) -> None:
         self._pending.extend(int(v) for v in values_us)
 
+    def record_ns(self, values_ns: np.ndarray) -> None:
+        """Record an array of durations in nanoseconds (truncated to whole microseconds)."""
+        v = np.asarray(values_ns, dtype=np.int64)
+        if v.size:
+            self._sync()
+            self._fold(v // 1000)
+
     def _sync(self) -> HdrHistogram:
         """Fold pending values into the counters (same indexes as hdrh's record_value)."""
-        h = self._h
         if self._pending:
+            pending = np.asarray(self._pending, dtype=np.int64)
+            self._pending = []
+            self._fold(pending)
+        return self._h
+
+    def _fold(self, values_us: np.ndarray) -> None:
+        h = self._h
+        if values_us.size:
             # 0 µs is below the resolution (an in-process cache hit could be that fast):
             # record it as the lowest trackable value rather than dropping it.
-            v = np.clip(np.asarray(self._pending, dtype=np.int64), LOWEST_US, HIGHEST_US)
-            self._pending = []
+            v = np.clip(values_us, LOWEST_US, HIGHEST_US)
             # bit length of (v | sub_bucket_mask); frexp is exact for integers < 2**53
             _, bitlen = np.frexp((v | h.sub_bucket_mask).astype(np.float64))
             bucket = (
@@ -84,11 +97,14 @@ class LatencyHistogram:
             idx = (
                 ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub - h.sub_bucket_half_count
             )
-            np.add.at(np.frombuffer(h.counts, dtype=np.int64), idx, 1)
+            counts = np.frombuffer(h.counts, dtype=np.int64)
+            if idx.size > 256:  # one pass over the counters beats add.at's per-value work
+                counts += np.bincount(idx, minlength=counts.size)[: counts.size]
+            else:
+                np.add.at(counts, idx, 1)
             h.total_count += int(v.size)
             h.min_value = min(h.min_value, int(v.min()))
             h.max_value = max(h.max_value, int(v.max()))
-        return h
 
     def extend(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add every value of `other` to this histogram (locust's `extend`); returns self."""
@@ -180,12 +196,22 @@ def merge(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
 # -- HdrHistogram log format (the text of histograms/*.hlog) ------------------------------
 @dataclass
 class Interval:
-    """One line of an HdrHistogram log: a histogram over [start_s, start_s + length_s)."""
+    """One line of an HdrHistogram log: a histogram over [start_s, start_s + length_s).
 
-    histogram: LatencyHistogram
+    `sealed()` keeps only the line's encoded payload and max, so a long time series does
+    not hold one full histogram per interval in memory."""
+
+    histogram: LatencyHistogram | None
     start_s: float = 0.0
     length_s: float = 0.0
     tag: str | None = None
+    payload: str | None = None  # the encoded histogram, once sealed
+    max_us: int | None = None
+
+    def sealed(self) -> Interval:
+        h = self.histogram
+        assert h is not None
+        return Interval(None, self.start_s, self.length_s, self.tag, h.encode(), h.max_us() or 0)
 
 
 def hlog_text(intervals: Iterable[Interval], *, start_time_s: float, comment: str = "") -> str:
@@ -203,9 +229,12 @@ def hlog_text(intervals: Iterable[Interval], *, start_time_s: float, comment: st
         '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
     )
     for iv in intervals:
-        mx = (iv.histogram.max_us() or 0) / 1000.0
+        if iv.histogram is None:
+            mx, payload = (iv.max_us or 0) / 1000.0, iv.payload
+        else:
+            mx, payload = (iv.histogram.max_us() or 0) / 1000.0, iv.histogram.encode()
         prefix = f"Tag={iv.tag}," if iv.tag else ""
-        lines.append(f"{prefix}{iv.start_s:.3f},{iv.length_s:.3f},{mx:.3f},{iv.histogram.encode()}")
+        lines.append(f"{prefix}{iv.start_s:.3f},{iv.length_s:.3f},{mx:.3f},{payload}")
     return "\n".join(lines) + "\n"
 
 

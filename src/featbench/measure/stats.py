@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from featbench.measure.histogram import LatencyHistogram
-from featbench.runner.events import (
+from featbench.events import (
     IOSampleRecord,
     RatioFinished,
-    RequestRecord,
+    RequestBatch,
     SectionFinished,
     SectionInfo,
 )
+from featbench.measure.histogram import LatencyHistogram
 
 # Counter names read from the server (pg_statio_user_tables); sums of these make the
 # buffer hits and reads of a ratio.
@@ -86,6 +86,17 @@ class CoMoments:
         self.m2_x += dx * (x - self.mean_x)
         self.m2_y += dy * (y - self.mean_y)
         self.c_xy += dx * (y - self.mean_y)
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> CoMoments:
+        """The co-moments of two arrays in one pass (merge with `extend`)."""
+        a = np.asarray(x, dtype=np.float64)
+        b = np.asarray(y, dtype=np.float64)
+        if a.size == 0:
+            return cls()
+        ma, mb = float(a.mean()), float(b.mean())
+        da, db = a - ma, b - mb
+        return cls(int(a.size), ma, mb, float(da @ da), float(db @ db), float(da @ db))
 
     def extend(self, o: CoMoments) -> CoMoments:
         if o.n == 0:
@@ -168,38 +179,51 @@ class RatioStats:
     consumed_sum: float = 0.0
     consumed_n: int = 0
 
-    def add_request(self, r: RequestRecord) -> None:
-        self.requests += 1
-        n_hot = sum(r.hot)
-        self.hot_entity_sum += n_hot
-        if n_hot == len(r.hot):
-            self.fully_hot += 1
-        elif n_hot == 0:
-            self.fully_cold += 1
-        if self.first_start_ns is None or r.start_ns < self.first_start_ns:
-            self.first_start_ns = r.start_ns
-        if self.last_end_ns is None or r.end_ns > self.last_end_ns:
-            self.last_end_ns = r.end_ns
-        if r.error is not None:
-            self.errors += 1
+    def add_batch(self, b: RequestBatch) -> None:
+        """Add a batch of measured requests (columns; see `featbench.events.RequestBatch`)."""
+        n = len(b)
+        if n == 0:
             return
-        lat = r.latency_us
-        self.latency.record(lat)
-        c = r.corrected_latency_us
-        if c is not None:
-            self.corrected.record(c)
-        if r.entity_ns is not None:
-            for name, ns in zip(self.entities, r.entity_ns, strict=False):
-                h = self.entity_latency.get(name)
-                if h is None:
-                    h = self.entity_latency[name] = LatencyHistogram()
-                h.record(ns / 1000.0)
-        self.rows_found += r.rows_found
-        self.rows_looked_up += r.rows_looked_up
-        if r.consumed_units is not None:
-            self.consumed_sum += r.consumed_units
-            self.consumed_n += 1
-        self.corr.add(lat, n_hot / len(r.hot) if r.hot else 0.0)
+        self.requests += n
+        e = b.hot.shape[1]
+        n_hot = b.hot.sum(axis=1)
+        self.hot_entity_sum += int(n_hot.sum())
+        self.fully_hot += int((n_hot == e).sum())
+        self.fully_cold += int((n_hot == 0).sum())
+        first, last = int(b.start_ns.min()), int(b.end_ns.max())
+        self.first_start_ns = (
+            first if self.first_start_ns is None else min(first, self.first_start_ns)
+        )
+        self.last_end_ns = last if self.last_end_ns is None else max(last, self.last_end_ns)
+        ok = b.ok
+        self.errors += n - int(ok.sum())
+        if not ok.any():
+            return
+        lat_ns = (b.end_ns - b.start_ns)[ok]
+        self.latency.record_ns(lat_ns)
+        if b.scheduled_ns is not None:
+            sched = b.scheduled_ns[ok]
+            has = sched >= 0
+            self.corrected.record_ns((b.end_ns[ok] - sched)[has])
+        if b.entity_ns is not None:
+            ent = b.entity_ns[ok]
+            for j, name in enumerate(self.entities):
+                col = ent[:, j]
+                col = col[col >= 0]
+                if col.size:
+                    h = self.entity_latency.get(name)
+                    if h is None:
+                        h = self.entity_latency[name] = LatencyHistogram()
+                    h.record_ns(col)
+        self.rows_found += int(b.rows_found[ok].sum())
+        self.rows_looked_up += int(b.lookups[ok].sum())
+        if b.consumed_units is not None:
+            u = b.consumed_units[ok]
+            u = u[~np.isnan(u)]
+            self.consumed_sum += float(u.sum())
+            self.consumed_n += int(u.size)
+        frac = n_hot[ok] / e if e else np.zeros(int(ok.sum()))
+        self.corr.extend(CoMoments.of(lat_ns / 1000.0, frac))
 
     def add_io_sample(self, s: IOSampleRecord) -> None:
         if s.sample is None:
@@ -336,8 +360,8 @@ class StatsCollector:
     def on_ratio_start(self, ev: Any) -> None:
         self._get(ev.section, ev.level)
 
-    def on_request(self, r: RequestRecord) -> None:
-        self._get(r.section, r.level).add_request(r)
+    def on_requests(self, b: RequestBatch) -> None:
+        self._get(b.section, b.level).add_batch(b)
 
     def on_io_sample(self, s: IOSampleRecord) -> None:
         self._get(s.section, s.level).add_io_sample(s)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from featbench.runner.events import SectionInfo
+from featbench.events import SectionInfo
 from featbench.workload.keys import KeySet
 
 _DDL = [

@@ -2,6 +2,9 @@
 
 A run-event listener. Requests are counted in the interval in which they *finished*
 (as an HdrHistogram recorder does), intervals aligned on the level's first request.
+An interval is complete once requests a few seconds later have arrived (clients
+hand records over in batches, at pauses); a complete interval keeps only its row and its encoded
+histograms, so memory does not grow with the length of a level.
 Per level it writes the standard HdrHistogram interval log
 ``timeseries/<section>__<level>.hlog`` (one line per interval; untagged = service
 time, tag ``corrected`` = latency from the intended start in an open loop), and at
@@ -12,24 +15,29 @@ With a `show` callback, each interval is reported as soon as it is complete.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text
-from featbench.results import rundir
-from featbench.runner.events import (
+from featbench.events import (
     RatioFinished,
     RatioStarted,
-    RequestRecord,
+    RequestBatch,
     RunFinished,
     SectionInfo,
 )
+from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text
+from featbench.results import rundir
 
+LATE_RECORDS_S = (
+    3.0  # how late records of a request may arrive (a client's pause interval + margin)
+)
 DIR = "timeseries"
 FILE = "timeseries.parquet"
 SCHEMA = pa.schema(
@@ -87,6 +95,9 @@ class TimeSeries:
             raise FeatbenchError(f"--interval must be > 0 seconds, got {interval_s:g}")
         self.path = path
         self.interval_ns = int(interval_s * 1e9)
+        # intervals this far behind the newest are complete: clients hand records over up
+        # to PAUSE_INTERVAL_S late (closed loop), so allow that plus two intervals
+        self._lag = 2 + math.ceil(LATE_RECORDS_S / interval_s)
         self.clock_origin_s = clock_origin_s
         self.run_id = run_id
         self.show = show
@@ -94,7 +105,9 @@ class TimeSeries:
         self._t0: dict[tuple[int, float], int] = {}
         self._buckets: dict[tuple[int, float], dict[int, _Bucket]] = {}
         self._shown: dict[tuple[int, float], int] = {}
-        self._open: set[tuple[int, float]] = set()  # levels still running
+        self._sealed: dict[tuple[int, float], int] = {}  # the last complete interval
+        self._lines: dict[tuple[int, float], list[Interval]] = {}  # of complete intervals
+        self._level_rows: dict[tuple[int, float], list[dict[str, Any]]] = {}
         self.rows: list[dict[str, Any]] = []
         if path is not None:
             (path / DIR).mkdir(exist_ok=True)
@@ -107,47 +120,75 @@ class TimeSeries:
         key = (ev.section, ev.level)
         self._buckets[key] = {}
         self._shown[key] = -1
-        self._open.add(key)
+        self._sealed[key] = -1
+        self._lines[key] = []
+        self._level_rows[key] = []
         self._t0.pop(key, None)
 
-    def on_request(self, r: RequestRecord) -> None:
-        key = (r.section, r.level)
+    def on_requests(self, b: RequestBatch) -> None:
+        n = len(b)
+        if n == 0:
+            return
+        key = (b.section, b.level)
         t0 = self._t0.get(key)
         if t0 is None:
             # the level's clock starts at its first intended (or actual) start
-            t0 = self._t0[key] = r.scheduled_ns if r.scheduled_ns is not None else r.start_ns
-        k = max(0, (r.end_ns - t0) // self.interval_ns)
-        b = self._buckets.setdefault(key, {}).setdefault(k, _Bucket())
-        b.requests += 1
-        b.last_end_ns = max(b.last_end_ns, r.end_ns)
-        if r.error is not None:
-            b.errors += 1
-        else:
-            b.service.record(r.latency_us)
-            c = r.corrected_latency_us
-            if c is not None:
-                b.corrected.record(c)
-        # workers report in batches: an interval is complete once requests two intervals
-        # later arrive
-        if self.show is not None:
-            while self._shown.get(key, -1) < k - 2:
-                self._shown[key] = self._shown.get(key, -1) + 1
-                self._emit_live(key, self._shown[key])
+            first = b.scheduled_ns if b.scheduled_ns is not None else b.start_ns
+            t0 = self._t0[key] = int(first.min())
+        ks = np.maximum(0, (b.end_ns - t0) // self.interval_ns)
+        ok = b.ok
+        buckets = self._buckets.setdefault(key, {})
+        for k in np.unique(ks).tolist():
+            m = ks == k
+            bk = buckets.get(k)
+            if bk is None:
+                if k <= self._sealed.get(key, -1):  # a straggler of a sealed interval
+                    k = self._sealed[key] + 1
+                    bk = buckets.get(k)
+                if bk is None:
+                    bk = buckets[k] = _Bucket()
+            bk.requests += int(m.sum())
+            bk.last_end_ns = max(bk.last_end_ns, int(b.end_ns[m].max()))
+            good = m & ok
+            bk.errors += int(m.sum() - good.sum())
+            if good.any():
+                bk.service.record_ns((b.end_ns - b.start_ns)[good])
+                if b.scheduled_ns is not None:
+                    sched = b.scheduled_ns[good]
+                    bk.corrected.record_ns((b.end_ns[good] - sched)[sched >= 0])
+        top = max(buckets)
+        for k in sorted(buckets):
+            if k >= top - self._lag:
+                break
+            self._seal(key, k)
+
+    def _seal(self, key: tuple[int, float], k: int, *, final: bool = False) -> None:
+        """Interval k is complete: keep its row and encoded histograms, drop the histograms."""
+        b = self._buckets[key].pop(k)
+        row = self._row(key, k, b, final=final)
+        self._level_rows.setdefault(key, []).append(row)
+        if self.show is not None and k > self._shown.get(key, -1):
+            self._shown[key] = k
+            self._emit(key, k, row, final=final)
+        start = (self._t0[key] + k * self.interval_ns) / 1e9
+        length = self.interval_ns / 1e9
+        lines = self._lines.setdefault(key, [])
+        lines.append(Interval(b.service, start, length).sealed())
+        if b.corrected.count:
+            lines.append(Interval(b.corrected, start, length, "corrected").sealed())
+        self._sealed[key] = max(self._sealed.get(key, -1), k)
 
     def on_ratio_end(self, ev: RatioFinished) -> None:
         key = (ev.section, ev.level)
-        self._open.discard(key)
         buckets = self._buckets.get(key, {})
-        if self.show is not None:
-            for k in sorted(buckets):
-                if k > self._shown.get(key, -1):
-                    self._emit_live(key, k)
-            self._shown[key] = max(buckets, default=-1)
         last = max(buckets, default=None)
-        rows = [self._row(key, k, b, final=k == last) for k, b in sorted(buckets.items())]
+        for k in sorted(buckets):
+            self._seal(key, k, final=k == last)
+        rows = sorted(self._level_rows.pop(key, []), key=lambda r: r["interval"])
         self.rows.extend(rows)
-        if self.path is not None and buckets:
-            self._write_hlog(key, buckets)
+        lines = self._lines.pop(key, [])
+        if self.path is not None and lines:
+            self._write_hlog(key, lines)
 
     def on_run_end(self, ev: RunFinished) -> None:
         if self.path is None:
@@ -188,12 +229,8 @@ class TimeSeries:
             "corrected_max_ms": _ms(b.corrected.max_us()),
         }
 
-    def _emit_live(self, key: tuple[int, float], k: int) -> None:
-        b = self._buckets.get(key, {}).get(k)
-        if b is None or self.show is None:
-            return
-        final = k == max(self._buckets.get(key, {}), default=k) and key not in self._open
-        r = self._row(key, k, b, final=final)
+    def _emit(self, key: tuple[int, float], k: int, r: dict[str, Any], *, final: bool) -> None:
+        assert self.show is not None
         if final and r["length_s"] < 0.2 * self.interval_ns / 1e9:
             return  # a sliver of stragglers after the last full interval: in the file only
         info = self.sections[key[0]]
@@ -208,20 +245,14 @@ class TimeSeries:
         )
         if r["corrected_p99_ms"] is not None:
             line += f"  corrected p99 {f(r['corrected_p99_ms'])} ms"
-        if b.errors:
-            line += f"  errors {b.errors}"
+        if r["errors"]:
+            line += f"  errors {r['errors']}"
         self.show(line)
 
-    def _write_hlog(self, key: tuple[int, float], buckets: dict[int, _Bucket]) -> None:
+    def _write_hlog(self, key: tuple[int, float], intervals: list[Interval]) -> None:
         assert self.path is not None
         info = self.sections[key[0]]
         length = self.interval_ns / 1e9
-        intervals: list[Interval] = []
-        for k, b in sorted(buckets.items()):
-            start = (self._t0[key] + k * self.interval_ns) / 1e9
-            intervals.append(Interval(b.service, start, length))
-            if b.corrected.count:
-                intervals.append(Interval(b.corrected, start, length, "corrected"))
         text = hlog_text(
             intervals,
             start_time_s=self.clock_origin_s,

@@ -2,8 +2,9 @@
 
 Per ratio (on `ratio_end`): the ratio's request rows as a Parquet part, its HdrHistogram
 log, summary.json rewritten (atomically) with every ratio finished so far, and a row in
-the SQL result table when the target is PostgreSQL. Rows are also flushed every
-`flush_rows` requests, so even a killed process leaves all but the last few rows.
+the SQL result table when the target is PostgreSQL. Request batches arrive at the
+clients' pauses (outside timed requests) and are written as a part once `flush_rows`
+have gathered, so even a killed process leaves all but the last few rows.
 `finalize(status)` consolidates the parts into requests.parquet / io_samples.parquet and
 stamps the manifest with the final status.
 """
@@ -14,19 +15,20 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featbench.measure.histogram import Interval, hlog_text
-from featbench.measure.stats import StatsCollector
-from featbench.results import rundir
-from featbench.runner.events import (
+from featbench.events import (
     IOSampleRecord,
     RatioFinished,
-    RequestRecord,
+    RequestBatch,
     RunFinished,
     SectionInfo,
 )
+from featbench.measure.histogram import Interval, hlog_text
+from featbench.measure.stats import StatsCollector
+from featbench.results import rundir
 
 
 def requests_schema(entities: tuple[str, ...] | list[str], level_key: str = "hot_pct") -> pa.Schema:
@@ -135,8 +137,10 @@ class ResultsWriter:
         self.clock_origin_s = clock_origin_s
         self.sections: dict[int, SectionInfo] = {}
         self.warnings: list[str] = []
-        self._req = _Columns(requests_schema(entities, level_key))
+        self._req_schema = requests_schema(entities, level_key)
         self._io = _Columns(io_samples_schema(entities, level_key))
+        self._tables: list[pa.Table] = []  # request batches not yet written
+        self._rows = 0
         self._parts = 0
         (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
         (path / rundir.IO_PARTS).mkdir(exist_ok=True)
@@ -147,27 +151,45 @@ class ResultsWriter:
     def on_section_start(self, info: SectionInfo) -> None:
         self.sections[info.index] = info
 
-    def on_request(self, r: RequestRecord) -> None:
-        c = self._req.cols
-        info = self.sections[r.section]
-        c[self.level_key].append(float(r.level))
-        c["seq"].append(r.seq)
-        c["scheduled_ns"].append(r.scheduled_ns)
-        c["start_ns"].append(r.start_ns)
-        c["end_ns"].append(r.end_ns)
-        c["latency_us"].append((r.end_ns - r.start_ns) / 1000.0)
-        c["error"].append(r.error)
-        c["hot_entities"].append(sum(r.hot))
-        for i, e in enumerate(self.entities):
-            c[f"{e}_key"].append(str(r.keys[i]))
-            c[f"{e}_hot"].append(r.hot[i])
-            c[f"{e}_latency_us"].append(
-                r.entity_ns[i] / 1000.0 if r.entity_ns is not None else None
-            )
-        c["consumed_units"].append(r.consumed_units)
-        c["target"].append(info.target)
-        c["strategy"].append(info.strategy)
-        if len(self._req) >= self.flush_rows:
+    def on_requests(self, b: RequestBatch) -> None:
+        n = len(b)
+        if n == 0:
+            return
+        info = self.sections[b.section]
+        lat_us = (b.end_ns - b.start_ns) / 1000.0
+        err = [None] * n
+        for i, text in b.errors.items():
+            err[i] = text
+        cols: dict[str, pa.Array] = {
+            self.level_key: pa.array(np.full(n, float(b.level))),
+            "seq": pa.array(b.seq, type=pa.int64()),
+            "scheduled_ns": pa.nulls(n, pa.int64())
+            if b.scheduled_ns is None
+            else pa.array(b.scheduled_ns, type=pa.int64(), mask=b.scheduled_ns < 0),
+            "start_ns": pa.array(b.start_ns, type=pa.int64()),
+            "end_ns": pa.array(b.end_ns, type=pa.int64()),
+            "latency_us": pa.array(lat_us, type=pa.float64()),
+            "error": pa.array(err, type=pa.string()),
+            "hot_entities": pa.array(b.hot.sum(axis=1).astype(np.int32), type=pa.int32()),
+        }
+        for j, e in enumerate(self.entities):
+            cols[f"{e}_key"] = pa.array(b.keys[j], type=pa.string())
+            cols[f"{e}_hot"] = pa.array(b.hot[:, j], type=pa.bool_())
+            if b.entity_ns is None:
+                cols[f"{e}_latency_us"] = pa.nulls(n, pa.float64())
+            else:
+                ent = b.entity_ns[:, j]
+                cols[f"{e}_latency_us"] = pa.array(ent / 1000.0, type=pa.float64(), mask=ent < 0)
+        cols["consumed_units"] = (
+            pa.nulls(n, pa.float64())
+            if b.consumed_units is None
+            else pa.array(b.consumed_units, type=pa.float64(), from_pandas=True)
+        )
+        cols["target"] = pa.array([info.target] * n, type=pa.string())
+        cols["strategy"] = pa.array([info.strategy] * n, type=pa.string())
+        self._tables.append(pa.table(cols, schema=self._req_schema))
+        self._rows += n
+        if self._rows >= self.flush_rows:
             self._flush()
 
     def on_io_sample(self, s: IOSampleRecord) -> None:
@@ -217,11 +239,12 @@ class ResultsWriter:
 
     # -- files -------------------------------------------------------------------------
     def _flush(self) -> None:
-        if len(self._req):
+        if self._tables:
             pq.write_table(
-                self._req.take(),
+                pa.concat_tables(self._tables),
                 self.path / rundir.REQUEST_PARTS / f"part-{self._parts:05d}.parquet",
             )
+            self._tables, self._rows = [], 0
             self._parts += 1
         if len(self._io):
             pq.write_table(
@@ -274,7 +297,7 @@ class ResultsWriter:
             if info is not None:
                 self._write_histogram(info, st)
         _consolidate(
-            self.path / rundir.REQUEST_PARTS, self.path / rundir.REQUESTS, self._req.schema
+            self.path / rundir.REQUEST_PARTS, self.path / rundir.REQUESTS, self._req_schema
         )
         _consolidate(self.path / rundir.IO_PARTS, self.path / rundir.IO_SAMPLES, self._io.schema)
         self._write_summary()

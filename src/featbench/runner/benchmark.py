@@ -11,9 +11,10 @@ re-raised after the directory is made consistent).
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,95 +23,21 @@ import pyarrow.parquet as pq
 
 from featbench.backends.base import Backend
 from featbench.errors import FeatbenchError
+from featbench.events import RunEvents, RunFinished, SectionInfo
 from featbench.measure.stats import StatsCollector
 from featbench.results import rundir
 from featbench.results.load import load_run
 from featbench.results.writer import ResultSink, ResultsWriter
-from featbench.runner.closed_loop import ClosedLoop, LoopContext
-from featbench.runner.events import RunEvents, RunFinished, SectionInfo
+from featbench.runner.client import PAUSE_EVERY, PAUSE_INTERVAL_S
+from featbench.runner.config import RunConfig, manifest_extra
+from featbench.runner.context import DriverContext
+from featbench.runner.deliver import key_strings
+from featbench.runner.inline import InlineDriver
+from featbench.runner.live import LiveCounters
+from featbench.runner.pool import PoolDriver, PoolOptions, workers_for
 from featbench.spec import WorkloadSpec
 from featbench.workload.keys import KeySet, sample_keyset
-from featbench.workload.plan import (
-    DEFAULT_RATIOS,
-    LevelPlan,
-    Plan,
-    PlanConfig,
-    RatioOrder,
-    SectionPlan,
-    build_plan,
-)
-
-
-@dataclass
-class RunConfig:
-    ratios: tuple[float, ...] = DEFAULT_RATIOS
-    requests: int = 1000
-    warmup: int = 200
-    n_keys: int = 10_000
-    hot_fraction: float = 0.01
-    io_sample_every: int = 100
-    seed: int = 42
-    ratio_order: RatioOrder = "cold-first"
-    strategies: tuple[str, ...] = ("serial",)
-    scale: float = 1.0
-    distribution: str = "hotcold"
-    loop: str = "closed"
-    # pg_stat_reset() at the start, as the original benchmark did: opt-in, because it wipes
-    # the whole database's statistics (monitoring relies on them); figures are deltas anyway
-    reset_stats: bool = False
-    # load model (runner/load_loop.py): clients, open loop, time series, skewed keys
-    concurrency: int = 1
-    rate: float | None = None  # requests/s across all clients: an open loop
-    arrival: str = "uniform"
-    duration_s: float | None = None  # open loop: requests per level = rate × duration
-    warmup_s: float | None = None  # open loop: warm-up per level = rate × seconds
-    interval_s: float = 1.0  # time-series interval
-    thetas: tuple[float, ...] | None = None  # zipfian/latest levels
-    # Per-backend overrides (kind -> value), e.g. each store's natural one-round-trip
-    # strategy side by side: {"postgres": ("union",), "redis": ("pipeline",)}. Kinds not
-    # named use `strategies`.
-    strategy_by_backend: dict[str, tuple[str, ...]] | None = None
-    # kind -> (measured, warm-up) requests per level: that backend replays only the first
-    # requests of each level of the same plan (same keys, fewer of them) — for a store too
-    # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
-    requests_by_backend: dict[str, tuple[int, int]] | None = None
-
-    def strategies_for(self, kind: str) -> tuple[str, ...]:
-        if self.strategy_by_backend and kind in self.strategy_by_backend:
-            return tuple(self.strategy_by_backend[kind])
-        return tuple(self.strategies)
-
-    def plan_config(self, sections: int) -> PlanConfig:
-        return PlanConfig(
-            ratios=tuple(self.ratios),
-            requests=self.requests,
-            warmup=self.warmup,
-            seed=self.seed,
-            io_sample_every=self.io_sample_every,
-            ratio_order=self.ratio_order,
-            sections=sections,
-        )
-
-    def to_dict(self, plan: Plan | None = None) -> dict[str, Any]:
-        d = asdict(self)
-        d["ratios"] = [_num(r) for r in self.ratios]
-        d["strategies"] = list(self.strategies)
-        if self.strategy_by_backend:
-            d["strategy_by_backend"] = {k: list(v) for k, v in self.strategy_by_backend.items()}
-        if self.requests_by_backend:
-            d["requests_by_backend"] = {
-                k: {"requests": r, "warmup": w} for k, (r, w) in self.requests_by_backend.items()
-            }
-        d["ratio_order_used"] = [_num(r) for r in plan.order] if plan else None
-        d["warmup_scope"] = "per ratio, at that ratio's mix, after one pass over the hot set"
-        d["io_sampling"] = (
-            "one EXPLAIN (ANALYZE, BUFFERS) request after every io_sample_every timed requests"
-        )
-        return d
-
-
-def _num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
+from featbench.workload.plan import LevelPlan, SectionPlan, build_plan
 
 
 @dataclass
@@ -210,17 +137,22 @@ def run_benchmark(
     overwrite: bool = False,
     keys_from: Path | None = None,
     listeners: list[Any] | None = None,
-    progress: Callable[[str, int], None] | None = None,
+    live: LiveCounters | None = None,
     sql_results: bool = True,
     timeseries_show: Callable[[str], None] | None = None,
-    event_batch: int = 64,
+    pause_every: int = PAUSE_EVERY,
+    pause_interval_s: float = PAUSE_INTERVAL_S,
 ) -> RunOutcome:
-    """Run the whole benchmark against `backends` (keys come from the first)."""
+    """Run the whole benchmark against `backends` (keys come from the first).
+
+    `listeners` get every run event (`featbench.events`); `live` receives counters a
+    display process can read while requests are timed. `pause_every` /
+    `pause_interval_s` set how often a client hands its records over (at most that many
+    requests, at most that long apart in a closed loop; tests use 1 to see each request).
+    """
     if not backends:
         raise FeatbenchError("no target to run against")
-    from featbench.runner import load_loop
-
-    load_loop.apply_load_config(config)  # checks rate/duration/θ…; sets requests, warmup, loop
+    config.resolve()  # checks rate/duration/θ…; sets requests, warmup, loop
     skewed = config.distribution != "hotcold"
     level_key = "theta" if skewed else "hot_pct"
     # (backend, strategy, plan index): the i-th strategy of every target replays plan i
@@ -245,7 +177,9 @@ def run_benchmark(
         )
     check_targets(backends, spec, config.strategies, config)
     for b in backends:
-        load_loop.check_capacity([b], spec, config.strategies_for(b.kind), config.concurrency)
+        check = getattr(b, "check_capacity", None)
+        if check is not None:
+            check(spec, config.strategies_for(b.kind), config.concurrency)
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
     keys_source: dict[str, Any]
@@ -310,7 +244,7 @@ def run_benchmark(
             },
             "level_key": level_key,
             "load": load_report,
-            **load_loop.manifest_extra(config, keyset),
+            **manifest_extra(config, keyset),
         },
     )
     pq.write_table(keyset.to_arrow(), path / rundir.KEYS)
@@ -357,8 +291,6 @@ def run_benchmark(
         events.warning.fire(w)
     for lst in listeners or []:
         events.listen(lst)
-    if config.concurrency == 1 and config.rate is None:  # client CPU of the single closed loop
-        events.listen(load_loop.ProcessCpu(load_report, events.warning.fire))
 
     for b in backends if config.reset_stats else []:
         if b.kind == "postgres" and hasattr(b, "conn"):
@@ -370,6 +302,12 @@ def run_benchmark(
 
     status = "failed"
     error: str | None = None
+    key_str = key_strings(keyset.keys, keyset.entities)
+    driver_kind = workers_for(config.concurrency, config.rate)
+    # Objects made during set-up stay out of the collector's way while requests are timed;
+    # the clients switch automatic collection off while a level is measured (README).
+    gc.collect()
+    gc.freeze()
     try:
         for index, (b, strategy, plan_index) in enumerate(sections):
             sec_plan = plan.sections[plan_index]  # the same plan for the same strategy slot
@@ -385,27 +323,28 @@ def run_benchmark(
                 distribution=config.distribution,
                 level_key=level_key,
             )
-            ctx = LoopContext(
+            factory = getattr(b, "session_factory", None)
+            ctx = DriverContext(
                 open_session=lambda b=b, s=strategy: b.session(spec, s),
+                keys=keyset.keys,
+                key_str=key_str,
                 read_counters=(lambda b=b: b.counters(spec)),
                 clock_origin_ns=origin_ns,
-                progress=progress,
-                event_batch=event_batch,
+                report=load_report,
+                live=live,
+                pause_every=pause_every,
+                pause_interval_s=pause_interval_s,
+                process_factory=factory(spec, strategy) if factory is not None else None,
             )
-            if config.concurrency > 1 or config.rate is not None:
-                load_loop.LoadLoop(
-                    plan,
+            if driver_kind == "inline":
+                InlineDriver(info, events, ctx).run(sec_plan)
+            else:
+                PoolDriver(
                     info,
                     events,
                     ctx,
-                    load_loop.LoadOptions(
-                        config.concurrency, config.rate, config.arrival, config.seed
-                    ),
-                    factory=load_loop.process_factory(b, spec, strategy),
-                    report=load_report,
+                    PoolOptions(config.concurrency, config.rate, config.arrival, config.seed),
                 ).run(sec_plan)
-            else:
-                ClosedLoop(plan, info, events, ctx).run(sec_plan)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -417,5 +356,6 @@ def run_benchmark(
         error = f"{type(e).__name__}: {e}"
         raise
     finally:
+        gc.unfreeze()
         events.run_end.fire(RunFinished(status, error))
     return RunOutcome(path, run_id, status, writer.summary(), list(writer.warnings))

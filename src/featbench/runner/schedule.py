@@ -83,25 +83,51 @@ class Adherence:
         }
 
 
-def adherence(scheduled_ns: np.ndarray, start_ns: np.ndarray, rate: float) -> Adherence:
-    """Achieved start rate and lateness of requests with these intended and actual starts.
+@dataclass
+class AdherenceCounter:
+    """Accumulates intended and actual starts batch by batch (memory does not grow)."""
 
-    The achieved rate counts the starts over the span from the first intended start to
-    the last actual start: a client that lags stretches that span, so the rate falls
-    below the target exactly when the client could not keep up on average.
-    """
-    s = np.asarray(scheduled_ns, dtype=np.int64)
-    a = np.asarray(start_ns, dtype=np.int64)
-    n = int(s.size)
-    if n == 0:
-        return Adherence(rate, None, 0, 0, None, None)
-    lag = a - s
-    late = int((lag > LATE_THRESHOLD_NS).sum())
-    max_lag = float(max(0, int(lag.max()))) / 1e6
-    if n < 2:
-        return Adherence(rate, None, late, n, max_lag, None)
-    span = int(a.max() - s.min())
-    # n starts over the span: the span covers n - 1 periods at the target rate
-    achieved = (n - 1) / (span / 1e9) if span > 0 else None
-    reached = None if achieved is None else achieved >= RATE_TOLERANCE * rate
-    return Adherence(rate, achieved, late, n, max_lag, reached)
+    n: int = 0
+    late: int = 0
+    max_lag_ns: int = 0
+    first_scheduled_ns: int | None = None
+    last_start_ns: int | None = None
+
+    def add(self, scheduled_ns: np.ndarray, start_ns: np.ndarray) -> None:
+        s = np.asarray(scheduled_ns, dtype=np.int64)
+        a = np.asarray(start_ns, dtype=np.int64)
+        if s.size == 0:
+            return
+        lag = a - s
+        self.n += int(s.size)
+        self.late += int((lag > LATE_THRESHOLD_NS).sum())
+        self.max_lag_ns = max(self.max_lag_ns, int(lag.max()))
+        lo, hi = int(s.min()), int(a.max())
+        self.first_scheduled_ns = (
+            lo if self.first_scheduled_ns is None else min(lo, self.first_scheduled_ns)
+        )
+        self.last_start_ns = hi if self.last_start_ns is None else max(hi, self.last_start_ns)
+
+    def result(self, rate: float) -> Adherence:
+        """The achieved start rate counts the starts over the span from the first intended
+        start to the last actual start: a client that lags stretches that span, so the
+        rate falls below the target exactly when the client could not keep up on average."""
+        n = self.n
+        if n == 0:
+            return Adherence(rate, None, 0, 0, None, None)
+        max_lag = float(max(0, self.max_lag_ns)) / 1e6
+        if n < 2:
+            return Adherence(rate, None, self.late, n, max_lag, None)
+        assert self.first_scheduled_ns is not None and self.last_start_ns is not None
+        span = self.last_start_ns - self.first_scheduled_ns
+        # n starts over the span: the span covers n - 1 periods at the target rate
+        achieved = (n - 1) / (span / 1e9) if span > 0 else None
+        reached = None if achieved is None else achieved >= RATE_TOLERANCE * rate
+        return Adherence(rate, achieved, self.late, n, max_lag, reached)
+
+
+def adherence(scheduled_ns: np.ndarray, start_ns: np.ndarray, rate: float) -> Adherence:
+    """Achieved start rate and lateness of requests with these intended and actual starts."""
+    c = AdherenceCounter()
+    c.add(scheduled_ns, start_ns)
+    return c.result(rate)

@@ -113,7 +113,7 @@ class LevelPlan:
     level: float
     phase: str  # touch | warmup | measure
     hot: np.ndarray  # (n, E) bool
-    key_idx: np.ndarray  # (n, E) int64: rank of the key in KeySet.keys[entity]
+    key_idx: np.ndarray  # (n, E) int32: rank of the key in KeySet.keys[entity]
     io_sample: np.ndarray  # (n,) bool
 
     def __len__(self) -> int:
@@ -192,7 +192,7 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
                 100.0,
                 "touch",
                 np.ones((m, e_count), dtype=bool),
-                (np.arange(m)[:, None] % n_hot[None, :]).astype(np.int64),
+                (np.arange(m)[:, None] % n_hot[None, :]).astype(np.int32),
                 np.zeros(m, dtype=bool),
             )
         levels = []
@@ -211,7 +211,7 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
                 hot = rng.random((len(io), e_count)) < (lvl / 100.0)
                 hot_pick = rng.integers(0, n_hot[None, :], size=(len(io), e_count))
                 pair.append(
-                    LevelPlan(lvl, name, hot, np.where(hot, hot_pick, -1).astype(np.int64), io)
+                    LevelPlan(lvl, name, hot, np.where(hot, hot_pick, -1).astype(np.int32), io)
                 )
             levels.append((pair[0], pair[1]))
         drafts.append((s, touch, levels))

@@ -135,7 +135,7 @@ def build_skew_plan(
             first = order[0]
             idx = [np.flatnonzero(top[e, first]) for e in ents]
             m = max(len(i) for i in idx)
-            key_idx = np.stack([i[np.arange(m) % len(i)] for i in idx], axis=1).astype(np.int64)
+            key_idx = np.stack([i[np.arange(m) % len(i)] for i in idx], axis=1).astype(np.int32)
             touch = LevelPlan(
                 first,
                 "touch",
@@ -156,7 +156,7 @@ def build_skew_plan(
                     else np.zeros(timed, dtype=bool)
                 )
                 rng = _rng(cfg.seed, sec, phase, t)
-                key_idx = np.empty((len(io), len(ents)), dtype=np.int64)
+                key_idx = np.empty((len(io), len(ents)), dtype=np.int32)
                 hot = np.empty((len(io), len(ents)), dtype=bool)
                 for j, e in enumerate(ents):
                     pos = samplers[e, t].sample(len(io), rng)

@@ -1,0 +1,203 @@
+"""The live display of a run, drawn by its own process so it never delays a timed request.
+
+The measuring process only writes counters into shared memory (`runner.live`) — one
+store per request — and, at pauses, sends lines to print (a level's result, a
+warning) through a pipe. A separate display process reads the counters four times a
+second and draws them with rich: its work, and the GIL it takes to do it, are never
+in the measuring process. Without a terminal there is no display process: the
+level lines are printed as levels end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from featbench.events import RatioFinished, RatioStarted, RequestBatch, SectionInfo
+from featbench.measure.histogram import LatencyHistogram
+from featbench.measure.stats import StatsCollector
+from featbench.runner.live import ERRORS, MEASURED, P99_US, LiveCounters
+
+REFRESH_S = 0.25
+
+
+def _f(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def status_line(
+    snap: dict[str, Any],
+    sections: dict[int, str],
+    *,
+    levels: int,
+    total_sections: int,
+    now_ns: int,
+) -> str:
+    """The one status line: section, level i/n, phase, progress, rate, running p99.
+
+    Counters are clamped to their totals: a display must never say "ratio 19/18"."""
+    sec = snap["section"]
+    name = sections.get(sec, "")
+    parts = []
+    if total_sections > 1:
+        parts.append(f"[{min(sec + 1, total_sections)}/{total_sections}] {name}")
+    elif name:
+        parts.append(name)
+    phase = snap["phase"]
+    pos = snap["position"]
+    if phase in ("touch", "warm-up", "measure") and pos >= 0 and levels:
+        parts.append(f"level {min(pos + 1, levels)}/{levels}")
+    planned = max(0, snap["planned"])
+    done = min(max(0, snap["done"]), planned) if planned else max(0, snap["done"])
+    if phase in ("touch", "warm-up", "measure"):
+        parts.append(f"{phase} {done:,}/{planned:,}")
+        el = (now_ns - snap["started_ns"]) / 1e9 if snap["started_ns"] else 0.0
+        if el > 0.2 and done:
+            parts.append(f"{done / el:,.0f} req/s")
+        if phase == "measure":
+            p99 = snap["p99_us"]
+            parts.append(f"running p99 {_f(None if p99 is None else p99 / 1000)} ms")
+            if snap["errors"]:
+                parts.append(f"errors {snap['errors']:,}")
+    else:
+        parts.append(phase)
+    return "  ".join(parts)
+
+
+def ratio_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
+    st = stats.ratios.get((ev.section, ev.level))
+    if st is None:
+        return None
+    s = st.to_summary()
+    lvl = f"θ {ev.level:>5g} " if st.level_key == "theta" else f"hot {ev.level:>5g}%"
+    return (
+        f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
+        f"hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
+    )
+
+
+def display_main(array: Any, conn: Connection, levels: int, total_sections: int) -> None:
+    """The display process: draw the counters until told to stop or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the measuring process's
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from featbench.runner.live import snapshot
+
+    console = Console(stderr=True)
+    sections: dict[int, str] = {}
+    parent = os.getppid()
+
+    def render() -> Text:
+        return Text(
+            status_line(
+                snapshot(array),
+                sections,
+                levels=levels,
+                total_sections=total_sections,
+                now_ns=time.perf_counter_ns(),
+            ),
+            style="bold",
+        )
+
+    with Live(console=console, get_renderable=render, refresh_per_second=4, transient=True) as lv:
+        while os.getppid() == parent:
+            try:
+                if not conn.poll(REFRESH_S):
+                    continue
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = msg[0]
+            if kind == "stop":
+                break
+            if kind == "section":
+                sections[msg[1]] = msg[2]
+            elif kind == "line":
+                lv.console.print(msg[1], highlight=False, markup=False)
+
+
+class LiveDisplay:
+    """Measuring-process side: starts the display process and feeds it; a run-event listener."""
+
+    def __init__(self, levels: int, total_sections: int, *, interactive: bool) -> None:
+        from featbench.progress import console
+
+        self.console = console
+        self.levels = levels
+        self.total_sections = total_sections
+        self.counters: LiveCounters | None = None
+        self.stats = StatsCollector()  # for the level lines; the run's own collector is separate
+        self._p99 = LatencyHistogram()
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        if interactive:
+            self.counters = LiveCounters()
+            mpc = mp.get_context("spawn")
+            reader, writer = mpc.Pipe(duplex=False)
+            self._proc = mpc.Process(
+                target=display_main,
+                args=(self.counters.array, reader, levels, total_sections),
+                name="featbench-display",
+                daemon=True,
+            )
+            self._proc.start()
+            reader.close()
+            self._conn = writer
+
+    def line(self, text: str) -> None:
+        """Print a line above the status (through the display process when there is one)."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(("line", text))
+        else:
+            self.console.print(text, highlight=False, markup=False)
+
+    # -- listener (called outside timed requests) ------------------------------------------
+    def on_section_start(self, info: SectionInfo) -> None:
+        self.stats.on_section_start(info)
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(("section", info.index, f"{info.backend} · {info.strategy}"))
+
+    def on_ratio_start(self, ev: RatioStarted) -> None:
+        self.stats.on_ratio_start(ev)
+        self._p99 = LatencyHistogram()
+
+    def on_requests(self, b: RequestBatch) -> None:
+        self.stats.on_requests(b)
+        if self.counters is not None:
+            ok = b.ok
+            self._p99.record_ns((b.end_ns - b.start_ns)[ok])
+            p = self._p99.percentile_us(99.0)
+            a = self.counters.array
+            a[P99_US] = -1 if p is None else p
+            a[MEASURED] += len(b)
+            a[ERRORS] += len(b.errors)
+
+    def on_io_sample(self, s: Any) -> None:
+        self.stats.on_io_sample(s)
+
+    def on_ratio_end(self, ev: RatioFinished) -> None:
+        self.stats.on_ratio_end(ev)
+        text = ratio_line(self.stats, ev)
+        if text:
+            self.line(text)
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(("stop",))
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(timeout=3)
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc = None

@@ -1,0 +1,409 @@
+"""The client loop: runs requests of a level on one session and records them.
+
+Every client — the single closed-loop client in featbench's own process and each
+worker process of a concurrent or open-loop run — is this loop. Its discipline is
+what makes featbench's tail the store's tail (README, "The timed path"):
+
+- between sending a request and receiving its last row, and between two timed
+  requests, nothing but this loop runs in the process: no listener, statistics,
+  file write or display, and no thread of featbench's that could hold the GIL;
+- a timed request leaves three list stores behind (start, end, the store's reply);
+  nothing is allocated for it beyond what the store's client allocates;
+- what was recorded is handed to `sink` only at a *pause*: when `pause_every`
+  requests are recorded, when `pause_interval_s` has passed (closed loop), or — in
+  an open loop — in an idle gap before a request's intended start that is long
+  enough for the hand-over; a pause that had to happen with no such gap (the client
+  was saturated) is counted as forced;
+- the garbage collector is off while a level is measured (objects that existed
+  before the run are frozen out of its way by the driver) and collects at pauses.
+
+Requests are built from the level's plan arrays one block at a time, at pauses, so
+memory does not grow with the number of requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from featbench.backends.base import IOSample, Key, Session
+from featbench.runner import reconnect
+
+PAUSE_EVERY = 16_384  # requests recorded before a pause (and the size of a request block)
+PAUSE_INTERVAL_S = 2.0  # closed loop: at most this long between pauses
+SPIN_NS = 80_000  # open loop: sleep until this close to a start, then spin (sleep overshoots)
+IDLE_PAUSE_MIN_NS = 2_000_000  # open loop: hand records over only in a gap at least this long
+IDLE_PAUSE_EVERY_NS = 100_000_000  # …and at most this often
+WARN_LIMIT = 5  # unmeasured-request failures reported one by one before they are only counted
+
+
+@dataclass
+class Chunk:
+    """What a client recorded between two pauses (columns; picklable for worker processes)."""
+
+    seq: np.ndarray  # int64
+    start_ns: np.ndarray  # int64, raw perf_counter_ns
+    end_ns: np.ndarray  # int64
+    rows_found: np.ndarray  # int64
+    keys_found: np.ndarray  # int64
+    lookups: np.ndarray  # int64
+    errors: dict[int, str]
+    scheduled_ns: np.ndarray | None = None  # int64
+    entity_ns: np.ndarray | None = None  # (n, E) int64, -1 where not measured
+    consumed_units: np.ndarray | None = None  # float64, NaN where not reported
+    io: list[tuple[int, IOSample | None, str | None]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.seq.shape[0])
+
+
+@dataclass
+class ShareStats:
+    """How one share of a level went, for the run's load report."""
+
+    requests: int = 0
+    errors: int = 0
+    cpu_s: float = 0.0  # CPU of the loop, pauses excluded
+    wall_s: float = 0.0  # wall time of the loop, pauses excluded
+    pauses: int = 0
+    forced_pauses: int = 0  # open loop: pauses taken with no idle gap (the client was saturated)
+    pause_s: float = 0.0
+    pause_cpu_s: float = 0.0
+    after_pause: list[int] = field(default_factory=list)  # seq of the first request after a pause
+
+
+def _chunk(
+    n: int,
+    seqs: list[int],
+    starts: list[int],
+    ends: list[int],
+    results: list[Any],
+    sched: list[int] | None,
+    n_entities: int,
+    entity_names: Sequence[str],
+    io: list[tuple[int, IOSample | None, str | None]],
+) -> Chunk:
+    res = results[:n]
+    errors = {i: r.error for i, r in enumerate(res) if r.error is not None}
+    rows = np.fromiter((r.rows_found for r in res), dtype=np.int64, count=n)
+    keys_found = np.fromiter(
+        (r.rows_found if r.keys_found is None else r.keys_found for r in res),
+        dtype=np.int64,
+        count=n,
+    )
+    ent = None
+    if any(r.entity_ns for r in res):
+        ent = np.full((n, n_entities), -1, dtype=np.int64)
+        for i, r in enumerate(res):
+            if r.entity_ns:
+                ent[i] = [r.entity_ns.get(e, -1) for e in entity_names]
+    units = None
+    if any(r.consumed_units is not None for r in res):
+        units = np.array(
+            [np.nan if r.consumed_units is None else r.consumed_units for r in res],
+            dtype=np.float64,
+        )
+    return Chunk(
+        seq=np.array(seqs[:n], dtype=np.int64),
+        start_ns=np.array(starts[:n], dtype=np.int64),
+        end_ns=np.array(ends[:n], dtype=np.int64),
+        rows_found=rows,
+        keys_found=keys_found,
+        lookups=np.fromiter((r.rows_looked_up for r in res), dtype=np.int64, count=n),
+        errors=errors,
+        scheduled_ns=None if sched is None else np.array(sched[:n], dtype=np.int64),
+        entity_ns=ent,
+        consumed_units=units,
+        io=list(io),
+    )
+
+
+class Client:
+    """One client: a session (reopened after failures) and the timed loop over shares of levels."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Session],
+        entities: Sequence[str],
+        key_columns: Sequence[Sequence[Key]],
+        *,
+        sink: Callable[[Chunk], None],
+        warn: Callable[[str], None],
+        pause_every: int = PAUSE_EVERY,
+        pause_interval_s: float = PAUSE_INTERVAL_S,
+        progress: Any = None,  # a shared int64 array: progress[0] = requests done in this phase
+    ) -> None:
+        self.factory = factory
+        self.entities = tuple(entities)
+        self.key_columns = [list(c) for c in key_columns]
+        self.sink = sink
+        self.warn = warn
+        self.pause_every = max(1, int(pause_every))
+        self.pause_interval_ns = int(pause_interval_s * 1e9)
+        self.progress = progress
+        self.retired_stats: dict[str, int] | None = None
+        self.session: Session = reconnect.open_session(factory)
+        cap = self.pause_every
+        # preallocated, reused for every pause: the timed loop only stores into them
+        self._seq: list[int] = [0] * cap
+        self._start: list[int] = [0] * cap
+        self._end: list[int] = [0] * cap
+        self._res: list[Any] = [None] * cap
+        self._sched: list[int] = [0] * cap
+
+    # -- the session ------------------------------------------------------------------------
+    @property
+    def io_capable(self) -> bool:
+        return hasattr(self.session, "explain")
+
+    def _recover(self) -> None:
+        if not hasattr(self.session, "recover"):
+            self.retired_stats = add_session_stats(self.retired_stats, self.session)
+        self.session = reconnect.recover(self.session, self.factory)
+
+    def backend_stats(self) -> dict[str, int] | None:
+        return add_session_stats(self.retired_stats, self.session)
+
+    def flush_stats(self) -> None:
+        flush = getattr(self.session, "flush_stats", None)
+        if flush is not None:
+            flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.session.close()
+
+    # -- building requests ---------------------------------------------------------------------
+    def _block(
+        self, key_idx: np.ndarray, io: np.ndarray, pos: np.ndarray
+    ) -> list[tuple[int, dict[str, Key], bool]]:
+        ents = self.entities
+        cols = self.key_columns
+        rows = key_idx[pos].tolist()
+        flags = io[pos].tolist()
+        seqs = pos.tolist()
+        if len(ents) == 1:
+            e0, c0 = ents[0], cols[0]
+            return [(s, {e0: c0[r[0]]}, f) for s, r, f in zip(seqs, rows, flags, strict=True)]
+        rng = range(len(ents))
+        return [
+            (s, {ents[j]: cols[j][r[j]] for j in rng}, f)
+            for s, r, f in zip(seqs, rows, flags, strict=True)
+        ]
+
+    # -- one share of a level -------------------------------------------------------------------
+    def run(
+        self,
+        key_idx: np.ndarray,
+        io: np.ndarray,
+        *,
+        measured: bool,
+        start: int = 0,
+        step: int = 1,
+        phase: str = "measure",
+        sched: np.ndarray | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> ShareStats:
+        """Execute rows start, start + step, … of a level (rows of `key_idx`/`io`/`sched`).
+
+        `sched` (absolute perf_counter_ns per row) makes it an open loop. `stop()` is
+        checked after every request; on KeyboardInterrupt (or any exception) what was
+        recorded is handed over before it propagates.
+        """
+        st = ShareStats()
+        total = len(range(start, int(io.shape[0]), step))
+        if total == 0:
+            return st
+        self._k = 0
+        self._io: list[tuple[int, IOSample | None, str | None]] = []
+        self._st = st
+        self._open = sched is not None
+        self._last_pause = time.perf_counter_ns()
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        gc_was = gc.isenabled()
+        if measured:
+            gc.collect()
+            gc.disable()
+        try:
+            for b in range(0, total, self.pause_every):
+                pos = np.arange(
+                    start + b * step, start + min(total, b + self.pause_every) * step, step
+                )
+                items = self._block(key_idx, io, pos)
+                times = None if sched is None else sched[pos].tolist()
+                if measured:
+                    self._measured(items, times, st, stop)
+                else:
+                    self._unmeasured(items, times, st, phase, stop)
+                if stop is not None and stop():
+                    break
+        finally:
+            if measured:
+                self._pause(forced=False, final=True)
+                if gc_was:
+                    gc.enable()
+            if st.after_pause and st.after_pause[-1] < 0:
+                st.after_pause.pop()  # no timed request followed the last pause
+            st.cpu_s = max(0.0, time.thread_time() - cpu0 - st.pause_cpu_s)
+            st.wall_s = max(0.0, time.perf_counter() - wall0 - st.pause_s)
+        return st
+
+    def _wait(self, target: int, measured: bool) -> None:
+        """Open loop: wait for a request's intended start; hand records over in a long gap."""
+        clock = time.perf_counter_ns
+        now = clock()
+        if (
+            measured
+            and self._k
+            and target - now > IDLE_PAUSE_MIN_NS
+            and now - self._last_pause > IDLE_PAUSE_EVERY_NS
+        ):
+            self._pause(forced=False)
+            now = clock()
+        wait = target - now - SPIN_NS
+        if wait > 0:
+            time.sleep(wait / 1e9)
+        while clock() < target:
+            pass
+
+    def _measured(
+        self,
+        items: list[tuple[int, dict[str, Key], bool]],
+        times: list[int] | None,
+        st: ShareStats,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        clock = time.perf_counter_ns
+        seqs, starts, ends, res_l, sch = self._seq, self._start, self._end, self._res, self._sched
+        cap = self.pause_every
+        every = self.pause_interval_ns
+        prog = self.progress
+        execute = self.session.execute
+        open_loop = times is not None
+        done = 0
+        try:
+            for j, (seq, req, is_io) in enumerate(items):
+                if open_loop:
+                    self._wait(times[j], True)  # type: ignore[index]
+                if is_io:
+                    self._io_sample(seq, req)
+                    execute = self.session.execute
+                    continue
+                t0 = clock()
+                res = execute(req)
+                t1 = clock()
+                k = self._k
+                seqs[k] = seq
+                starts[k] = t0
+                ends[k] = t1
+                res_l[k] = res
+                if open_loop:
+                    sch[k] = times[j]  # type: ignore[index]
+                self._k = k + 1
+                done += 1
+                if prog is not None:
+                    prog[0] += 1
+                if res.error is not None:
+                    st.errors += 1
+                    self._recover()
+                    execute = self.session.execute
+                if stop is not None and stop():
+                    return
+                if k + 1 >= cap:
+                    self._pause(forced=open_loop)
+                elif not open_loop and t1 - self._last_pause > every:
+                    self._pause(forced=False)
+        finally:
+            st.requests += done
+
+    def _unmeasured(
+        self,
+        items: list[tuple[int, dict[str, Key], bool]],
+        times: list[int] | None,
+        st: ShareStats,
+        phase: str,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        prog = self.progress
+        for j, (_seq, req, _io) in enumerate(items):
+            if times is not None:
+                self._wait(times[j], False)
+            res = self.session.execute(req)
+            st.requests += 1
+            if prog is not None:
+                prog[0] += 1
+            if res.error is not None:
+                st.errors += 1
+                if st.errors <= WARN_LIMIT:
+                    self.warn(f"{phase} request failed: {res.error}")
+                self._recover()
+            if stop is not None and stop():
+                return
+
+    def _io_sample(self, seq: int, req: dict[str, Key]) -> None:
+        explain = getattr(self.session, "explain", None)
+        if explain is None:
+            return
+        try:
+            self._io.append((seq, explain(req), None))
+        except Exception as e:  # noqa: BLE001 - a failed sample is recorded, not fatal
+            self._io.append((seq, None, one_line(e)))
+            self._recover()
+
+    def _pause(self, *, forced: bool, final: bool = False) -> None:
+        """Hand what was recorded to the sink (outside any timed request)."""
+        k = self._k
+        if not k and not self._io:
+            return
+        st = self._st
+        c0, w0 = time.thread_time(), time.perf_counter_ns()
+        if k and st.after_pause and st.after_pause[-1] < 0:
+            st.after_pause[-1] = self._seq[0]  # the first timed request after the last pause
+        chunk = _chunk(
+            k,
+            self._seq,
+            self._start,
+            self._end,
+            self._res,
+            self._sched if self._open else None,
+            len(self.entities),
+            self.entities,
+            self._io,
+        )
+        self._k = 0
+        self._io = []
+        self.sink(chunk)
+        if not final:
+            gc.collect()
+            st.pauses += 1
+            st.forced_pauses += int(forced)
+            st.after_pause.append(-1)  # filled in at the next pause
+        w1 = time.perf_counter_ns()
+        st.pause_s += (w1 - w0) / 1e9
+        st.pause_cpu_s += time.thread_time() - c0
+        self._last_pause = w1
+
+
+def add_session_stats(acc: dict[str, int] | None, session: Any) -> dict[str, int] | None:
+    """Add a session's own integer counters (`session.stats`, if any) to `acc`.
+
+    Sessions are replaced after a lost connection; their counts must not be lost with
+    them, so the client adds each session's stats when it retires it."""
+    st = getattr(session, "stats", None)
+    if not isinstance(st, dict):
+        return acc
+    out = dict(acc or {})
+    for k, v in st.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def one_line(e: BaseException) -> str:
+    return " ".join((str(e) or type(e).__name__).split())

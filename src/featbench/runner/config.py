@@ -1,0 +1,133 @@
+"""The configuration of a run: what to sweep, how many requests, how the load is generated.
+
+Built once from the command line (or a notebook) and resolved once by `resolve()`:
+options that imply others (a duration implies a request count at a rate) are
+applied and every value is checked before anything connects anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from featbench.errors import FeatbenchError
+from featbench.runner import schedule
+from featbench.workload.plan import DEFAULT_RATIOS, Plan, PlanConfig, RatioOrder
+
+
+@dataclass
+class RunConfig:
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    requests: int = 1000
+    warmup: int = 200
+    n_keys: int = 10_000
+    hot_fraction: float = 0.01
+    io_sample_every: int = 100
+    seed: int = 42
+    ratio_order: RatioOrder = "cold-first"
+    strategies: tuple[str, ...] = ("serial",)
+    scale: float = 1.0
+    distribution: str = "hotcold"
+    loop: str = "closed"
+    # pg_stat_reset() at the start, as the original benchmark did: opt-in, because it wipes
+    # the whole database's statistics (monitoring relies on them); figures are deltas anyway
+    reset_stats: bool = False
+    # load model (runner/pool.py): clients, open loop, time series, skewed keys
+    concurrency: int = 1
+    rate: float | None = None  # requests/s across all clients: an open loop
+    arrival: str = "uniform"
+    duration_s: float | None = None  # open loop: requests per level = rate × duration
+    warmup_s: float | None = None  # open loop: warm-up per level = rate × seconds
+    interval_s: float = 1.0  # time-series interval
+    thetas: tuple[float, ...] | None = None  # zipfian/latest levels
+    # Per-backend overrides (kind -> value), e.g. each store's natural one-round-trip
+    # strategy side by side: {"postgres": ("union",), "redis": ("pipeline",)}. Kinds not
+    # named use `strategies`.
+    strategy_by_backend: dict[str, tuple[str, ...]] | None = None
+    # kind -> (measured, warm-up) requests per level: that backend replays only the first
+    # requests of each level of the same plan (same keys, fewer of them) — for a store too
+    # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
+    requests_by_backend: dict[str, tuple[int, int]] | None = None
+
+    def strategies_for(self, kind: str) -> tuple[str, ...]:
+        if self.strategy_by_backend and kind in self.strategy_by_backend:
+            return tuple(self.strategy_by_backend[kind])
+        return tuple(self.strategies)
+
+    def resolve(self) -> RunConfig:
+        """Check the options and apply what they imply, in place; returns self."""
+        apply_load_config(self)
+        return self
+
+    def plan_config(self, sections: int) -> PlanConfig:
+        return PlanConfig(
+            ratios=tuple(self.ratios),
+            requests=self.requests,
+            warmup=self.warmup,
+            seed=self.seed,
+            io_sample_every=self.io_sample_every,
+            ratio_order=self.ratio_order,
+            sections=sections,
+        )
+
+    def to_dict(self, plan: Plan | None = None) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratios"] = [_num(r) for r in self.ratios]
+        d["strategies"] = list(self.strategies)
+        if self.strategy_by_backend:
+            d["strategy_by_backend"] = {k: list(v) for k, v in self.strategy_by_backend.items()}
+        if self.requests_by_backend:
+            d["requests_by_backend"] = {
+                k: {"requests": r, "warmup": w} for k, (r, w) in self.requests_by_backend.items()
+            }
+        d["ratio_order_used"] = [_num(r) for r in plan.order] if plan else None
+        d["warmup_scope"] = "per ratio, at that ratio's mix, after one pass over the hot set"
+        d["io_sampling"] = (
+            "one EXPLAIN (ANALYZE, BUFFERS) request after every io_sample_every timed requests"
+        )
+        return d
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def apply_load_config(config: Any) -> None:
+    """Check the load options of a RunConfig and resolve what they imply, in place.
+
+    `--duration` sets the requests per level (rate × duration), `--warmup-seconds` the
+    warm-up requests (rate × seconds); both need an open loop. θ values are checked
+    (> 0) and a Zipfian without θ is refused. Raises FeatbenchError on bad input.
+    """
+    from featbench.workload.skew_plan import levels_for
+
+    schedule.check_rate(config.rate, config.arrival)
+    if not isinstance(config.concurrency, int) or config.concurrency < 1:
+        raise FeatbenchError(f"--concurrency must be an integer >= 1, got {config.concurrency}")
+    if not config.interval_s > 0:
+        raise FeatbenchError(f"--interval must be > 0 seconds, got {config.interval_s:g}")
+    config.requests = schedule.requests_for(config.rate, config.duration_s, config.requests)
+    if config.warmup_s is not None:
+        if config.rate is None:
+            raise FeatbenchError(
+                "--warmup-seconds needs --rate (an open loop); a closed loop warms up with --warmup N"
+            )
+        if config.warmup_s < 0:
+            raise FeatbenchError(f"--warmup-seconds must be >= 0, got {config.warmup_s:g}")
+        config.warmup = int(math.ceil(config.rate * config.warmup_s))
+    config.loop = "open" if config.rate is not None else "closed"
+    if config.distribution == "hotcold":
+        if config.thetas:
+            raise FeatbenchError("--theta/--thetas need --distribution zipfian (or latest)")
+    else:
+        config.thetas = levels_for(config.distribution, config.thetas)
+
+
+def manifest_extra(config: Any, keyset: Any) -> dict[str, Any]:
+    """What the manifest records about a skewed distribution (nothing for hot/cold)."""
+    if config.distribution == "hotcold":
+        return {}
+    from featbench.workload.skew_plan import describe
+
+    return {"key_distribution": describe(config.distribution, config.thetas, keyset, config.seed)}
