@@ -25,11 +25,6 @@ from psycopg import sql
 from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.errors import FeatbenchError
-from featbench.measure.histogram import parse_hlog
-from featbench.results.timeseries import TimeSeries
-from featbench.results.validate import validate_run
-from featbench.runner import schedule
-from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.events import (
     RatioFinished,
     RatioStarted,
@@ -37,6 +32,11 @@ from featbench.events import (
     RunFinished,
     SectionInfo,
 )
+from featbench.measure.histogram import parse_hlog
+from featbench.results.timeseries import TimeSeries
+from featbench.results.validate import validate_run
+from featbench.runner import schedule
+from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import WorkloadSpec
 from featbench.target import parse_target
 from featbench.workload import distributions as dist

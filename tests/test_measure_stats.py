@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from featbench.backends.base import IOSample
+from featbench.events import IOSampleRecord, RatioFinished, RequestBatch, SectionInfo
 from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text, merge, parse_hlog
 from featbench.measure.stats import (
     CoMoments,
@@ -18,7 +19,6 @@ from featbench.measure.stats import (
     pearson,
     request_mix,
 )
-from featbench.events import IOSampleRecord, RatioFinished, RequestBatch, SectionInfo
 
 RNG = np.random.default_rng(12345)
 VALUES = RNG.lognormal(mean=7.0, sigma=1.2, size=20_000).astype(np.int64) + 1

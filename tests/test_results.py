@@ -12,13 +12,6 @@ import pytest
 
 from featbench.backends.base import IOSample
 from featbench.errors import FeatbenchError
-from featbench.measure.stats import StatsCollector
-from featbench.results import rundir
-from featbench.results.compare import compare_runs
-from featbench.results.load import load_run
-from featbench.results.validate import check_run, validate_run
-from featbench.results.writer import ResultsWriter
-from featbench.runner.benchmark import RunConfig
 from featbench.events import (
     IOSampleRecord,
     RatioFinished,
@@ -28,6 +21,13 @@ from featbench.events import (
     RunFinished,
     SectionInfo,
 )
+from featbench.measure.stats import StatsCollector
+from featbench.results import rundir
+from featbench.results.compare import compare_runs
+from featbench.results.load import load_run
+from featbench.results.validate import check_run, validate_run
+from featbench.results.writer import ResultsWriter
+from featbench.runner.benchmark import RunConfig
 from featbench.workload.keys import build_keyset
 from run_helpers import tiny_spec
 
