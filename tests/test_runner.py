@@ -270,17 +270,20 @@ def test_a_dropped_connection_is_an_error_then_the_run_goes_on(
     assert killer.killed >= 1
     assert out.status == "complete" and validate_run(out.path) == []
     r = out.summary["ratios"][0]
-    assert r["requests"] == 120 and r["errors"] == 1
-    req = load_run(out.path).requests()
-    errs = [e for e in req.column("error").to_pylist() if e]
-    assert len(errs) == 1 and (
-        "terminat" in errs[0] or "closed" in errs[0] or "connection" in errs[0]
-    )
-    # the requests after the error succeeded on the new connection
+    run = load_run(out.path)
+    (entry,) = run.manifest["load"]
+    # The kill lands in a pause (listeners run only there), so the first request to see
+    # the dead connection is the unmeasured repeat that follows every pause: it is
+    # recorded (count and warning), the session reconnects, and every timed request after
+    # it succeeds. A drop during a timed request is a counted error (test_load_model).
+    assert r["requests"] == 120
+    assert r["errors"] + entry["rewarm_errors"] == 1
+    if entry["rewarm_errors"]:
+        assert any("repeated after a pause failed" in w for w in run.manifest["warnings"])
+    req = run.requests()
+    errors = req.column("error").to_pylist()
     seqs = np.array(req.column("seq").to_pylist())
-    err_seq = seqs[[e is not None for e in req.column("error").to_pylist()]][0]
-    after = [e for s, e in zip(seqs, req.column("error").to_pylist(), strict=True) if s > err_seq]
-    assert after and all(e is None for e in after)
+    assert all(e is None for s, e in zip(seqs, errors, strict=True) if s >= 30)
 
 
 class _Boom:

@@ -55,6 +55,7 @@ def level_entry(
         "pauses": sum(st.pauses for st in shares.values()),
         "forced_pauses": sum(st.forced_pauses for st in shares.values()),
         "pause_s": round(sum(st.pause_s for st in shares.values()), 4),
+        "rewarm_errors": sum(st.rewarm_errors for st in shares.values()),
         "after_pause_seq": after[:AFTER_PAUSE_KEPT],
     }
     busiest = max((st.cpu_s / st.wall_s for st in shares.values() if st.wall_s > 0), default=None)

@@ -1,0 +1,368 @@
+"""The tail measures the store: featbench's runner vs pgbench on the same lookup, p50 to p99.9.
+
+What is compared: one prepared `SELECT * FROM lookup WHERE id = $1` per request on a
+100,000-row table in shared buffers, through
+
+- featbench: a real `run_benchmark` (closed loop, one client, serial session; plan,
+  events, statistics, result files, time series — everything a run does), ratio 100%
+  hot; latencies are read back from its requests.parquet;
+- pgbench: `pgbench -n -M prepared -c 1 -j 1 -t N -f lookup.sql -l` (the pgbench that
+  ships with pgserver, or the system's), latencies from its per-transaction log.
+
+Both sides' percentiles use one definition (nearest rank over the raw values) and both
+drop their first WARMUP requests. Rounds alternate which side goes first, twice over:
+on an otherwise idle machine, and with one CPU-bound process (started here) competing
+for a core. Printed per condition: the ratio featbench / pgbench of the pooled p50,
+p99 and p99.9 (all rounds' requests together) and the median of the per-round ratios.
+
+Then the pauses: every request right after one of featbench's own pauses (when a
+client hands its records over) against all the others, and the memory curve of one
+long run (default 10 million requests, one-table spec, ratio 100) run as a separate
+`featbench run` process whose resident memory is sampled from outside.
+
+    .venv/bin/python benchmarks/tail_overhead.py [--target URL] [--requests N] [--rounds R]
+        [--memory-requests N | --skip-memory] [--json]
+
+Default target: $FEATBENCH_BENCH_PG_DSN, else the embedded server. Writes only to a
+temporary schema `fb_tail_<random>`, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import psycopg
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from featbench.backends.base import open_backend
+from featbench.runner.benchmark import RunConfig, run_benchmark
+from featbench.spec import spec_from_dict
+
+ROWS = 100_000
+WARMUP = 500
+QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
+
+
+def pgbench_path() -> str:
+    cands = []
+    with contextlib.suppress(Exception):
+        import pgserver._commands as pc
+
+        cands.append(Path(pc.POSTGRES_BIN_PATH) / "pgbench")
+    cands += sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
+    found = shutil.which("pgbench")
+    if found:
+        cands.append(Path(found))
+    for c in cands:
+        if c.exists():
+            return str(c)
+    sys.exit("pgbench not found (it ships with pgserver; or install postgresql-client)")
+
+
+def setup(conninfo: str, schema: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        s = sql.Identifier(schema)
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {}.lookup AS SELECT g::bigint AS id, md5(g::text) AS payload, "
+                "g * 1.5::float8 AS amount, (g %% 97)::bigint AS txn_count, "
+                "timestamptz '2026-01-01' - g * interval '1 minute' AS last_seen "
+                "FROM generate_series(1, %s) g"
+            ).format(s),
+            (ROWS,),
+        )
+        conn.execute(sql.SQL("ALTER TABLE {}.lookup ADD PRIMARY KEY (id)").format(s))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}.lookup").format(s))
+        conn.execute(sql.SQL("SELECT count(*) FROM {}.lookup").format(s))  # warm the cache
+
+
+def lookup_spec_dict(schema: str) -> dict[str, Any]:
+    return {
+        "name": "tail-overhead",
+        "entities": [{"name": "item", "key_type": "bigint"}],
+        "tables": [
+            {
+                "entity": "item", "family": "lookup", "name": "lookup", "rows": ROWS,
+                "schema_name": schema, "key_column": "id",
+                "columns": [
+                    {"name": "payload", "type": "text"},
+                    {"name": "amount", "type": "double"},
+                    {"name": "txn_count", "type": "bigint"},
+                    {"name": "last_seen", "type": "timestamptz"},
+                ],
+            }
+        ],
+    }  # fmt: skip
+
+
+def rank_percentile(a: np.ndarray, q: float) -> float:
+    """Nearest rank, the definition featbench uses: the ceil(q·n)-th smallest value."""
+    s = np.sort(a)
+    return float(s[max(1, math.ceil(q * s.size)) - 1])
+
+
+def pcts(a: np.ndarray) -> dict[str, float]:
+    return {k: rank_percentile(a, q) for k, q in QS.items()}
+
+
+def featbench_round(
+    target: str, schema: str, requests: int, seed: int, out: Path
+) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Latencies (µs) of one real run, the seqs right after a pause, and all seqs."""
+    spec = spec_from_dict(lookup_spec_dict(schema))
+    b = open_backend(target, schema=schema)
+    try:
+        cfg = RunConfig(
+            ratios=(100,), requests=requests, warmup=WARMUP, n_keys=10_000,
+            io_sample_every=0, seed=seed,
+        )  # fmt: skip
+        res = run_benchmark([b], spec, cfg, out=out, run_id=f"round-{seed}", sql_results=False)
+    finally:
+        b.close()
+    t = pq.read_table(res.path / "requests.parquet", columns=["seq", "latency_us"])
+    manifest = json.loads((res.path / "manifest.json").read_text())
+    after = [s for e in manifest["load"] for s in e.get("after_pause_seq", [])]
+    shutil.rmtree(res.path, ignore_errors=True)
+    return t.column("latency_us").to_numpy(), after, t.column("seq").to_numpy()
+
+
+def pgbench_round(
+    pgbench: str, conninfo: str, schema: str, requests: int, work: Path, n: int
+) -> np.ndarray:
+    script = work / "lookup.sql"
+    script.write_text(
+        f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
+    )
+    prefix = work / f"pgbench_{n}"
+    cmd = [pgbench, "-n", "-M", "prepared", "-c", "1", "-j", "1", "-t", str(requests + WARMUP),
+           "-f", str(script), "-l", f"--log-prefix={prefix}", conninfo]  # fmt: skip
+    subprocess.run(
+        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PGAPPNAME": "fb_tail"}
+    )
+    lat: list[int] = []
+    for f in sorted(work.glob(f"pgbench_{n}*")):
+        for line in f.read_text().splitlines():
+            lat.append(int(line.split()[2]))  # client_id transaction_no time(us) script_no …
+        f.unlink()
+    return np.array(lat[WARMUP:], dtype=np.float64)
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """One CPU-bound process competing for a core (or nothing)."""
+    if not on:
+        yield
+        return
+    p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        p.kill()
+        p.wait()
+
+
+def condition(
+    name: str, hog: bool, args: argparse.Namespace, conninfo: str, schema: str, work: Path,
+    pgbench: str,
+) -> dict[str, Any]:  # fmt: skip
+    fb_all: list[np.ndarray] = []
+    pb_all: list[np.ndarray] = []
+    per_round: list[dict[str, float]] = []
+    after_lat: list[float] = []
+    other_lat: list[np.ndarray] = []
+    with cpu_hog(hog):
+        for i in range(args.rounds):
+            got: dict[str, Any] = {}
+            for side in ("fb", "pb") if i % 2 == 0 else ("pb", "fb"):  # alternate who goes first
+                if side == "fb":
+                    got["fb"] = featbench_round(
+                        args.target, schema, args.requests, 1000 + i, work / "runs"
+                    )
+                else:
+                    got["pb"] = pgbench_round(pgbench, conninfo, schema, args.requests, work, i)
+            lat, after, seqs = got["fb"]
+            fb_all.append(lat)
+            pb_all.append(got["pb"])
+            pf, pp = pcts(lat), pcts(got["pb"])
+            per_round.append({k: pf[k] / pp[k] for k in QS})
+            mask = np.isin(seqs, np.array(after, dtype=np.int64))
+            after_lat += lat[mask].tolist()
+            other_lat.append(lat[~mask])
+    fa, pa = np.concatenate(fb_all), np.concatenate(pb_all)
+    f, p = pcts(fa), pcts(pa)
+    return {
+        "condition": name,
+        "rounds": args.rounds,
+        "requests_per_round": args.requests,
+        "featbench_us": f,
+        "pgbench_us": p,
+        "ratio_pooled": {k: f[k] / p[k] for k in QS},
+        "ratio_median_of_rounds": {k: statistics.median(r[k] for r in per_round) for k in QS},
+        "ratio_per_round": per_round,
+        "after_pause": {
+            "requests": len(after_lat),
+            "median_us": statistics.median(after_lat) if after_lat else None,
+            "others_median_us": float(np.median(np.concatenate(other_lat))),
+        },
+    }
+
+
+def memory_run(target: str, schema: str, requests: int, work: Path) -> dict[str, Any]:
+    """One long `featbench run` in its own process; its RSS sampled from here."""
+    spec_file = work / "tail.toml"
+    import tomli_w
+
+    spec_file.write_bytes(tomli_w.dumps(lookup_spec_dict(schema)).encode())
+    out = work / "memruns"
+    cmd = [
+        sys.executable, "-m", "featbench", "run", "--target", target, "--schema", schema,
+        "--spec", str(spec_file), "--ratios", "100", "--requests", str(requests),
+        "--warmup", str(WARMUP), "--keys", "10000", "--io-sample-every", "0",
+        "--out", str(out), "--run-id", "memory", "--json",
+    ]  # fmt: skip
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    samples: list[tuple[float, int]] = []
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            samples.append((time.time(), ps.memory_info().rss))
+        time.sleep(0.5)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"memory run failed ({proc.returncode}): {err[-2000:]}")
+    run = out / "memory"
+    manifest = json.loads((run / "manifest.json").read_text())
+    t = pq.read_table(run / "requests.parquet", columns=["seq", "start_ns", "end_ns", "latency_us"])
+    origin = datetime.fromisoformat(manifest["clock_origin_utc"].replace("Z", "+00:00")).timestamp()
+    start = origin + int(t.column("start_ns")[0].as_py()) / 1e9
+    end = origin + int(t.column("end_ns")[-1].as_py()) / 1e9
+    curve = {}
+    for frac in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
+        at = start + frac * (end - start)
+        near = min(samples, key=lambda s: abs(s[0] - at)) if samples else (at, 0)
+        curve[f"{int(frac * 100)}%"] = round(near[1] / 2**20, 1)
+    during = [r for ts, r in samples if start <= ts <= end]
+    lat = t.column("latency_us").to_numpy()
+    seqs = t.column("seq").to_numpy()
+    after = np.array(
+        [s for e in manifest["load"] for s in e.get("after_pause_seq", [])], dtype=np.int64
+    )
+    mask = np.isin(seqs, after)
+    doc = {
+        "requests": int(t.num_rows),
+        "wall_s": round(time.time() - t0, 1),
+        "measured_s": round(end - start, 1),
+        "rss_mb": curve,
+        "max_rss_during_mb": round(max(during) / 2**20, 1) if during else None,
+        "growth_10_to_100_mb": round(curve["100%"] - curve["10%"], 1),
+        "pauses": int(sum(e.get("pauses", 0) for e in manifest["load"])),
+        "after_pause": {
+            "requests": int(mask.sum()),
+            "median_us": float(np.median(lat[mask])) if mask.any() else None,
+            "others_median_us": float(np.median(lat[~mask])),
+        },
+        "featbench_us": pcts(lat[WARMUP:] if lat.size > WARMUP else lat),
+    }
+    shutil.rmtree(run, ignore_errors=True)
+    return doc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", default=os.environ.get("FEATBENCH_BENCH_PG_DSN", "embedded"))
+    ap.add_argument("--requests", type=int, default=20_000, help="per round and side")
+    ap.add_argument("--rounds", type=int, default=6, help="per condition")
+    ap.add_argument("--memory-requests", type=int, default=10_000_000)
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    b = open_backend(args.target)
+    conninfo = b.conninfo  # type: ignore[attr-defined]
+    server = b.describe()
+    b.close()
+    schema = f"fb_tail_{uuid.uuid4().hex[:8]}"
+    pgbench = pgbench_path()
+    doc: dict[str, Any] = {
+        "target": "embedded" if args.target == "embedded" else server.get("target"),
+        "server_version": server.get("server_version"),
+        "pgbench": pgbench,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        setup(conninfo, schema)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            doc["conditions"] = [
+                condition("idle", False, args, conninfo, schema, work, pgbench),
+                condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
+            ]
+            if not args.skip_memory:
+                doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return
+    print(
+        f"one-key lookup, PostgreSQL {doc['server_version']} at {doc['target']}; "
+        f"{args.rounds} rounds x {args.requests} requests per side and condition; "
+        f"load average {doc['load_average_at_start'][0]} -> {doc['load_average_at_end'][0]} "
+        f"on {doc['cpus']} CPUs"
+    )
+    print(f"{'condition':24}{'':10}{'p50':>9}{'p99':>9}{'p99.9':>9}")
+    for c in doc["conditions"]:
+        print(
+            f"{c['condition']:24}{'pgbench us':10}"
+            + "".join(f"{c['pgbench_us'][k]:>9.1f}" for k in QS)
+        )
+        print(f"{'':24}{'featb. us':10}" + "".join(f"{c['featbench_us'][k]:>9.1f}" for k in QS))
+        print(f"{'':24}{'ratio':10}" + "".join(f"{c['ratio_pooled'][k]:>9.3f}" for k in QS)
+              + "   (pooled; aim <= 1.10 / 1.30 / 1.50)")  # fmt: skip
+        print(
+            f"{'':24}{'med/round':10}"
+            + "".join(f"{c['ratio_median_of_rounds'][k]:>9.3f}" for k in QS)
+        )
+        ap_ = c["after_pause"]
+        if ap_["median_us"] is not None:
+            print(f"{'':24}after a pause: {ap_['requests']} requests, median {ap_['median_us']:.1f} us "
+                  f"vs {ap_['others_median_us']:.1f} us ({ap_['median_us'] / ap_['others_median_us']:.3f}x)")  # fmt: skip
+    m = doc.get("memory")
+    if m:
+        print(
+            f"memory: {m['requests']:,} requests in {m['measured_s']} s; RSS MB "
+            + ", ".join(f"{k} {v}" for k, v in m["rss_mb"].items())
+            + f"; growth 10%->100% {m['growth_10_to_100_mb']} MB (aim <= 20; max during {m['max_rss_during_mb']} MB, aim < 200)"
+        )
+        ap_ = m["after_pause"]
+        if ap_["median_us"] is not None:
+            print(f"        {m['pauses']} pauses; first request after a pause: median {ap_['median_us']:.1f} us vs "
+                  f"{ap_['others_median_us']:.1f} us ({ap_['median_us'] / ap_['others_median_us']:.3f}x, aim <= 1.10)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
