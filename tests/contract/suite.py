@@ -156,6 +156,16 @@ class Loaded:
         return sorted(i for i in picks if i < sizes[-1])
 
 
+def _rows_found_in_child(factory: Any, keys: dict[str, Any]) -> tuple[int, str | None]:
+    """Runs in a spawned process: open a session from the factory, execute one request."""
+    s = factory()
+    try:
+        r = s.execute(keys)
+        return r.rows_found, r.error
+    finally:
+        s.close()
+
+
 def absent_key(spec: WorkloadSpec, entity: str) -> Any:
     return -1 if spec.entity(entity).key_type == "bigint" else "0" * 64
 
@@ -320,6 +330,42 @@ class BackendContract:
                     assert r.consumed_units is None or r.consumed_units >= 0
             finally:
                 s.close()
+
+    def test_sessions_open_in_another_process(self, fraud: Loaded) -> None:
+        """Worker processes open sessions from a picklable factory: same answers as session()."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        spec, b = fraud.spec, fraud.backend
+        keys = {e: fraud.key(e, 1) for e in spec.entity_names}
+        factories = {s: b.session_factory(spec, s) for s in b.strategies}
+        assert all(f is not None for f in factories.values())
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            got = dict(zip(factories, pool.map(_rows_found_in_child, factories.values(), [keys] * len(factories)), strict=True))  # fmt: skip
+        for strategy in b.strategies:
+            s = b.session(spec, strategy)
+            try:
+                want = s.execute(keys)
+            finally:
+                s.close()
+            assert want.error is None and got[strategy] == (want.rows_found, None), strategy
+
+    def test_a_concurrent_run_uses_client_processes(self, fraud: Loaded, tmp_path: Any) -> None:
+        """The path real runs take: run_benchmark with two client processes."""
+        from featbench.runner.benchmark import RunConfig, run_benchmark
+
+        b = fraud.backend
+        cfg = RunConfig(
+            ratios=(100, 0), requests=30, warmup=5, n_keys=120, io_sample_every=10,
+            seed=SEED, concurrency=2, strategies=(b.strategies[0],),
+        )  # fmt: skip
+        out = run_benchmark([b], fraud.spec, cfg, out=tmp_path, run_id="c2", sql_results=False)
+        assert out.status == "complete"
+        manifest = json.loads((out.path / "manifest.json").read_text())
+        assert {e["workers"] for e in manifest["load"]} == {"processes"}
+        for r in out.summary["ratios"]:
+            assert r["requests"] == 30 and r["errors"] == 0
+            assert r["latency_ms"]["p50"] is not None
 
     def test_unknown_strategy(self, fraud: Loaded) -> None:
         with pytest.raises(FeatbenchError, match="nope"):

@@ -258,6 +258,74 @@ def _bool_opt(v: str | bool | None, name: str) -> bool | None:
     raise TargetError(f"option {name}={v!r} must be true or false")
 
 
+def make_client(
+    endpoint: str | None,
+    region: str | None,
+    profile: str | None,
+    *,
+    embedded: bool,
+    pool: int = 10,
+) -> tuple[Any, str | None]:
+    """A boto3 DynamoDB client for a target (and the region it resolved to)."""
+    cfg = Config(
+        retries={"total_max_attempts": 1},  # featbench retries (and counts) itself
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=pool,
+    )
+    if embedded:
+        from featbench.backends.embedded_dynamodb import CREDENTIALS
+
+        session = boto3.session.Session()
+        client = session.client(
+            "dynamodb", endpoint_url=endpoint, region_name=region, config=cfg, **CREDENTIALS
+        )
+        return client, region
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except ProfileNotFound:
+        raise TargetError(f"AWS profile {profile!r} is not configured (~/.aws/config)") from None
+    region = region or session.region_name
+    if not region:
+        raise TargetError(
+            "no AWS region for the DynamoDB target: add ?region=… to it or set AWS_REGION"
+        )
+    try:
+        return session.client(
+            "dynamodb", region_name=region, endpoint_url=endpoint, config=cfg
+        ), region
+    except ValueError as e:  # e.g. a malformed endpoint URL
+        raise TargetError(f"bad DynamoDB endpoint {redact(endpoint or '')!r}: {e}") from None
+
+
+@dataclass(frozen=True)
+class DynamoDBSessionFactory:
+    """Opens a DynamoDB session in any process (a worker): a new client, the same tables."""
+
+    endpoint: str | None
+    region: str | None
+    profile: str | None
+    embedded: bool
+    namespace: str
+    layout: str
+    consistent: bool
+    retry: RetryPolicy
+    spec_json: dict[str, Any] = field(repr=False)
+    strategy: str
+
+    def table_name(self, table: Table | str) -> str:
+        name = table if isinstance(table, str) else table.table_name
+        if self.layout == "single-table":
+            return f"{self.namespace}--single-table"
+        return f"{self.namespace}.{name}"
+
+    def __call__(self) -> DynamoDBSession:
+        client, _ = make_client(self.endpoint, self.region, self.profile, embedded=self.embedded)
+        return DynamoDBSession(
+            self, client, WorkloadSpec.model_validate(self.spec_json), self.strategy, owns=True
+        )
+
+
 class DynamoDBBackend:
     kind = "dynamodb"
     strategies: tuple[str, ...] = ("batch", "serial")
@@ -320,43 +388,14 @@ class DynamoDBBackend:
 
     # -- client ------------------------------------------------------------------------
     def _new_client(self, pool: int = 10) -> Any:
-        cfg = Config(
-            retries={"total_max_attempts": 1},  # featbench retries (and counts) itself
-            connect_timeout=5,
-            read_timeout=60,
-            max_pool_connections=pool,
+        client, self._region = make_client(
+            self._endpoint,
+            self._region,
+            self._profile,
+            embedded=self.target.embedded,
+            pool=pool,
         )
-        if self.target.embedded:
-            from featbench.backends.embedded_dynamodb import CREDENTIALS
-
-            session = boto3.session.Session()
-            return session.client(
-                "dynamodb",
-                endpoint_url=self._endpoint,
-                region_name=self._region,
-                config=cfg,
-                **CREDENTIALS,
-            )
-        try:
-            session = boto3.session.Session(profile_name=self._profile)
-        except ProfileNotFound:
-            raise TargetError(
-                f"AWS profile {self._profile!r} is not configured (~/.aws/config)"
-            ) from None
-        region = self._region or session.region_name
-        if not region:
-            raise TargetError(
-                "no AWS region for the DynamoDB target: add ?region=… to it or set AWS_REGION"
-            )
-        self._region = region
-        try:
-            return session.client(
-                "dynamodb", region_name=region, endpoint_url=self._endpoint, config=cfg
-            )
-        except ValueError as e:  # e.g. a malformed endpoint URL
-            raise TargetError(
-                f"bad DynamoDB endpoint {redact(self._endpoint or '')!r}: {e}"
-            ) from None
+        return client
 
     def _where_url(self) -> str:
         return redact(self._endpoint) if self._endpoint else f"AWS region {self._region}"
@@ -928,7 +967,20 @@ class DynamoDBBackend:
                 f"strategy {strategy!r} is not available for DynamoDB; choose {' or '.join(self.strategies)}"
             )
         client = self.client if self._stubbed else self._new_client()
-        return DynamoDBSession(self, client, spec, strategy)
+        return DynamoDBSession(self, client, spec, strategy, owns=client is not self.client)
+
+    def session_factory(self, spec: WorkloadSpec, strategy: str) -> DynamoDBSessionFactory | None:
+        """A picklable factory opening sessions like `session()` in any process (None when
+        the backend was given a client, e.g. a stubbed one in tests)."""
+        if strategy not in self.strategies:
+            self.session(spec, strategy)  # raises the one-line error
+        if self._stubbed:
+            return None
+        return DynamoDBSessionFactory(
+            self._endpoint, self._region, self._profile, bool(self.target.embedded),
+            self.namespace, self.layout, self.consistent, self.retry,
+            spec.model_dump(mode="json"), strategy,
+        )  # fmt: skip
 
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
@@ -968,15 +1020,17 @@ class DynamoDBSession:
     """One client; `execute` looks every key of a request up and counts the items returned."""
 
     def __init__(
-        self, backend: DynamoDBBackend, client: Any, spec: WorkloadSpec, strategy: str
+        self, backend: Any, client: Any, spec: WorkloadSpec, strategy: str, *, owns: bool
     ) -> None:
+        """`backend`: the DynamoDBBackend or a DynamoDBSessionFactory (retry, consistent,
+        layout, table_name); `owns`: close the client with the session."""
         self.strategy = strategy
         self.stats = new_stats()
         self.stats["errors"] = 0
         self._client = client
         self._retry = backend.retry
         self._consistent = backend.consistent
-        self._owns_client = client is not backend.client
+        self._owns_client = owns
         # entity -> [(dynamodb table, function key -> Key attribute map)], built once.
         self._plan: dict[str, list[tuple[str, Callable[[Key], dict[str, Any]]]]] = {}
         for e in spec.entity_names:

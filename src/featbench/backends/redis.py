@@ -31,6 +31,7 @@ so `counters()` is None and the report says so (`counters_note`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -103,7 +104,7 @@ class RedisBackend:
 
     # -- connections -------------------------------------------------------------------
     def _client(self) -> redis.Redis:
-        opts: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 60}
+        opts = _CLIENT_OPTIONS
         if self._embedded is not None:
             client = redis.Redis(unix_socket_path=self._embedded.socket_file, **opts)
             self._embedded.track(client.connection_pool)
@@ -469,6 +470,18 @@ class RedisBackend:
             )
         return RedisSession(self._client(), spec, strategy, self.namespace)
 
+    def session_factory(self, spec: WorkloadSpec, strategy: str) -> RedisSessionFactory:
+        """A picklable factory opening sessions like `session()`, in any process."""
+        if strategy not in self.strategies:
+            self.session(spec, strategy)  # raises the one-line error
+        return RedisSessionFactory(
+            self._url,
+            None if self._embedded is None else str(self._embedded.socket_file),
+            spec.model_dump(mode="json"),
+            strategy,
+            self.namespace,
+        )
+
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
 
@@ -489,6 +502,31 @@ class RedisBackend:
 
 
 _NO = TableMeta("", "", "", "", 0.0, 0, 0, False, "")
+_CLIENT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 60}
+
+
+@dataclass(frozen=True)
+class RedisSessionFactory:
+    """Opens a Redis session in any process (a worker). `url` may hold a password: not shown."""
+
+    url: str | None = field(repr=False)
+    socket_file: str | None
+    spec_json: dict[str, Any] = field(repr=False)
+    strategy: str
+    namespace: str
+
+    def __call__(self) -> RedisSession:
+        if self.socket_file is not None:
+            client = redis.Redis(unix_socket_path=self.socket_file, **_CLIENT_OPTIONS)
+        else:
+            assert self.url is not None
+            client = redis.Redis.from_url(self.url, **_CLIENT_OPTIONS)
+        try:
+            return RedisSession(
+                client, WorkloadSpec.model_validate(self.spec_json), self.strategy, self.namespace
+            )
+        except (rexc.ConnectionError, rexc.TimeoutError) as e:
+            raise FeatbenchError(f"cannot open a Redis session: {e}") from None
 
 
 class RedisSession:
