@@ -154,18 +154,27 @@ class Plan:
             ix = idx_rows[i]
             yield i, tuple(cols[j][ix[j]] for j in range(len(ents))), tuple(hot_rows[i]), io[i]
 
-    def keys_of(self, lp: LevelPlan, i: int) -> tuple[Key, ...]:
-        ents = self.keyset.entities
-        return tuple(self.keyset.keys[e][int(lp.key_idx[i, j])] for j, e in enumerate(ents))
 
+def io_mask(timed: int, every: int) -> np.ndarray:
+    """An I/O-sample slot after every `every` timed requests: total = timed + timed // every.
 
-def _io_mask(timed: int, every: int) -> np.ndarray:
-    """An I/O-sample slot after every `every` timed requests: total = timed + timed // every."""
+    Without samples the mask is a read-only view of one False (no memory per request)."""
     if every <= 0:
-        return np.zeros(timed, dtype=bool)
+        return np.broadcast_to(np.False_, (timed,))
     total = timed + timed // every
     j = np.arange(total)
     return (j + 1) % (every + 1) == 0
+
+
+def _hot_draws(rng: np.random.Generator, n: int, e: int, p: float) -> np.ndarray:
+    """rng.random((n, e)) < p, drawn in row blocks: the same values from the same stream,
+    without an n × e float array in memory."""
+    out = np.empty((n, e), dtype=bool)
+    block = max(1, (1 << 20) // max(1, e))
+    for i in range(0, n, block):
+        m = min(block, n - i)
+        out[i : i + m] = rng.random((m, e)) < p
+    return out
 
 
 def _rng(seed: int, section: int, phase: int, level: float) -> np.random.Generator:
@@ -202,17 +211,12 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
                 (_PHASE_WARMUP, config.warmup, "warmup"),
                 (_PHASE_MEASURE, config.requests, "measure"),
             ):
-                io = (
-                    _io_mask(timed, config.io_sample_every)
-                    if name == "measure"
-                    else np.zeros(timed, dtype=bool)
-                )
+                io = io_mask(timed, config.io_sample_every if name == "measure" else 0)
                 rng = _rng(config.seed, s, phase, lvl)
-                hot = rng.random((len(io), e_count)) < (lvl / 100.0)
-                hot_pick = rng.integers(0, n_hot[None, :], size=(len(io), e_count))
-                pair.append(
-                    LevelPlan(lvl, name, hot, np.where(hot, hot_pick, -1).astype(np.int32), io)
-                )
+                hot = _hot_draws(rng, len(io), e_count, lvl / 100.0)
+                key_idx = rng.integers(0, n_hot[None, :], size=(len(io), e_count)).astype(np.int32)
+                key_idx[~hot] = -1  # cold keys are allocated below
+                pair.append(LevelPlan(lvl, name, hot, key_idx, io))
             levels.append((pair[0], pair[1]))
         drafts.append((s, touch, levels))
 

@@ -28,7 +28,7 @@ import numpy as np
 from featbench.errors import FeatbenchError
 from featbench.workload import distributions as dist
 from featbench.workload.keys import KeySet, derived_seed
-from featbench.workload.plan import LevelPlan, Plan, PlanConfig, SectionPlan
+from featbench.workload.plan import LevelPlan, Plan, PlanConfig, SectionPlan, io_mask
 
 SKEWED = ("zipfian", "uniform", "latest")
 _PHASE_TOUCH, _PHASE_WARMUP, _PHASE_MEASURE = 1, 2, 3
@@ -67,14 +67,6 @@ def sampler(distribution: str, theta: float, n: int, seed: int, entity: str) -> 
         return dist.latest(n, theta)
     # the rank -> key scramble is fixed per (seed, entity): the same keys are popular at every θ
     return dist.zipfian(theta, n, seed=derived_seed(seed, "scramble", entity, bits=31))
-
-
-def _io_mask(timed: int, every: int) -> np.ndarray:
-    """An I/O-sample slot after every `every` timed requests (as the hot/cold plan does)."""
-    if every <= 0:
-        return np.zeros(timed, dtype=bool)
-    total = timed + timed // every
-    return (np.arange(total) + 1) % (every + 1) == 0
 
 
 def _rng(seed: int, section: int, phase: int, theta: float) -> np.random.Generator:
@@ -150,11 +142,7 @@ def build_skew_plan(
                 (_PHASE_WARMUP, cfg.warmup, "warmup"),
                 (_PHASE_MEASURE, cfg.requests, "measure"),
             ):
-                io = (
-                    _io_mask(timed, cfg.io_sample_every)
-                    if name == "measure"
-                    else np.zeros(timed, dtype=bool)
-                )
+                io = io_mask(timed, cfg.io_sample_every if name == "measure" else 0)
                 rng = _rng(cfg.seed, sec, phase, t)
                 key_idx = np.empty((len(io), len(ents)), dtype=np.int32)
                 hot = np.empty((len(io), len(ents)), dtype=bool)
