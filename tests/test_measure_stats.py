@@ -168,7 +168,9 @@ def test_ratio_stats_summary_follows_the_contract() -> None:
         "blocks_per_request": 12.0,
         "sampled_requests": 1,
     }
-    assert r["rows_found_pct"] == pytest.approx(100 * 15 / 18, rel=1e-4)
+    # keys_found not given (None): same as rows found (5 of 6 lookups per successful request)
+    assert r["keys_found_pct"] == pytest.approx(100 * 15 / 18, rel=1e-4)
+    assert r["rows_per_lookup"] == pytest.approx(15 / 18, rel=1e-4)
     assert (
         r["latency_cache_corr"] is not None and r["latency_cache_corr"] < 0
     )  # hotter = faster here
@@ -182,7 +184,25 @@ def test_ratio_stats_unmeasurable_io_is_null() -> None:
         ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
     )
     assert st.to_summary()["latency_cache_corr"] is None
-    assert st.to_summary()["rows_found_pct"] is None
+    assert st.to_summary()["keys_found_pct"] is None
+    assert st.to_summary()["rows_per_lookup"] is None
+
+
+def test_keys_found_and_rows_per_lookup_with_several_rows_per_key() -> None:
+    """Six rows per key in one table: keys found stays a share (<= 100 %), rows per lookup > 1."""
+    st = RatioStats(0, ("e",))
+    for i in range(4):
+        # 3 lookups: one table has 6 rows for the key, one has 1, one has none
+        st.add_request(
+            RequestRecord(0, 0, i, 0, 1000, ("k",), (False,), 7, 3, None, None, None, None, 2)
+        )
+    s = st.to_summary()
+    assert s["keys_found_pct"] == pytest.approx(100 * 2 / 3, rel=1e-4)
+    assert s["rows_per_lookup"] == pytest.approx(7 / 3, rel=1e-4)
+    other = RatioStats(0, ("e",))
+    other.add_request(RequestRecord(0, 0, 9, 0, 1000, ("k",), (False,), 3, 3, None, None))
+    st.extend(other)  # merged: keys found 8 + 3 of 15 lookups
+    assert st.to_summary()["keys_found_pct"] == pytest.approx(100 * 11 / 15, rel=1e-4)
 
 
 def test_ratio_stats_extend_equals_one_collector() -> None:

@@ -31,6 +31,10 @@ class RequestResult:
     entity_ns: dict[str, int] | None = None  # time per entity where measured (serial)
     error: str | None = None
     consumed_units: float | None = None  # e.g. DynamoDB read capacity units charged
+    # lookups that returned at least one row; None means "same as rows_found" (a store
+    # where a key has at most one row per table). Differs from rows_found only on tables
+    # holding several rows per key (no primary key on the key column).
+    keys_found: int | None = None
 
 
 @dataclass

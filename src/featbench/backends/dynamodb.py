@@ -1012,7 +1012,7 @@ class DynamoDBSession:
         except (ClientError, BotoCoreError, RetriesExhausted) as e:
             # A failed request is counted, not a crash; the client reconnects by itself.
             self.stats["errors"] += 1
-            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}")
+            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
 
     def _batch(self, keys: RequestKeys, looked_up: int) -> RequestResult:
         wanted = [(tn, build(k)) for e, k in keys.items() for tn, build in self._plan[e]]
@@ -1028,7 +1028,7 @@ class DynamoDBSession:
             got, units = batch_get(self._client, req, self._retry, self.stats)
             found += sum(len(v) for v in got.values())
             consumed = _add(consumed, units)
-        return RequestResult(found, looked_up, consumed_units=consumed)
+        return RequestResult(found, looked_up, consumed_units=consumed, keys_found=found)
 
     def _serial(self, keys: RequestKeys, looked_up: int) -> RequestResult:
         found = 0
@@ -1051,7 +1051,9 @@ class DynamoDBSession:
                     found += 1
                 consumed = _add(consumed, _consumed(r))
             entity_ns[e] = time.perf_counter_ns() - t0
-        return RequestResult(found, looked_up, entity_ns=entity_ns, consumed_units=consumed)
+        return RequestResult(
+            found, looked_up, entity_ns=entity_ns, consumed_units=consumed, keys_found=found
+        )
 
     def close(self) -> None:
         if self._owns_client:

@@ -341,6 +341,7 @@ class SerialSession:
         clock = time.perf_counter_ns
         found = 0
         looked = 0
+        hit = 0  # lookups with at least one row (a table may hold several rows per key)
         entity_ns: dict[str, int] = {}
         try:
             for entity, stmts in self._plan:
@@ -349,14 +350,17 @@ class SerialSession:
                 for stmt in stmts:
                     res = pg.exec_prepared(stmt, params)
                     if res.status != _TUPLES_OK:
-                        return RequestResult(found, looked, entity_ns or None, _err_text(res, pg))
-                    found += res.ntuples
+                        err = _err_text(res, pg)
+                        return RequestResult(found, looked, entity_ns or None, err, keys_found=hit)
+                    n = res.ntuples
+                    found += n
+                    hit += n > 0
                     looked += 1
                     res.clear()
                 entity_ns[entity] = clock() - t0
         except psycopg.Error as e:
-            return RequestResult(found, looked, entity_ns or None, _first_line(e))
-        return RequestResult(found, looked, entity_ns)
+            return RequestResult(found, looked, entity_ns or None, _first_line(e), keys_found=hit)
+        return RequestResult(found, looked, entity_ns, keys_found=hit)
 
     def explain(self, keys: RequestKeys) -> IOSample:
         """The request as EXPLAIN (ANALYZE, BUFFERS): shared blocks hit/read per table."""

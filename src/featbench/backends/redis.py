@@ -535,7 +535,7 @@ class RedisSession:
                 for _ in cmds:
                     if conn.read_response():
                         found += 1
-                return RequestResult(found, looked_up)
+                return RequestResult(found, looked_up, keys_found=found)
             found = 0
             entity_ns: dict[str, int] = {}
             send, read = conn.send_command, conn.read_response
@@ -546,13 +546,13 @@ class RedisSession:
                     if read():
                         found += 1
                 entity_ns[e] = time.perf_counter_ns() - t0
-            return RequestResult(found, looked_up, entity_ns=entity_ns)
+            return RequestResult(found, looked_up, entity_ns=entity_ns, keys_found=found)
         except rexc.RedisError as e:
             # Counted as a failed request. Replies may be left unread, so drop the
             # connection; the next request reconnects.
             self.stats["errors"] += 1
             conn.disconnect()
-            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}")
+            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
 
     def close(self) -> None:
         try:

@@ -64,11 +64,15 @@ RATIO_KEYS = (
     "mixed_pct",
     "latency_cache_corr",
     "io",
-    "rows_found_pct",
+    "keys_found_pct",
+    "rows_per_lookup",
 )
 # Added after schema version 1 shipped: validated when present, not required, so runs
 # written before them stay valid.
 OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request",)
+# Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
+# instead (a share of rows, which could exceed 100 with several rows per key).
+LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
 OPTIONAL_SECTION_KEYS = ("backend_stats",)
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
@@ -178,7 +182,9 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
     if len(levels) != 1:
         p.append(f"{where}: needs exactly one of {', '.join(LEVEL_KEYS)}")
     expected = set(RATIO_KEYS) | set(levels) | set(OPTIONAL_RATIO_KEYS)
-    missing = [k for k in RATIO_KEYS if k not in r]
+    replaced = {n for old, new in LEGACY_RATIO_KEYS.items() if old in r for n in new}
+    expected |= {old for old in LEGACY_RATIO_KEYS if old in r}
+    missing = [k for k in RATIO_KEYS if k not in r and k not in replaced]
     extra = sorted(set(r) - expected)
     if missing:
         p.append(f"{where}: missing {', '.join(missing)}")
@@ -246,8 +252,12 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
             p.append(f"{where}: io.hit_ratio must be in [0, 1] or null")
         if not _opt_num(io["blocks_per_request"], 0):
             p.append(f"{where}: io.blocks_per_request must be >= 0 or null")
-    if not _opt_num(r["rows_found_pct"], 0, 100):
-        p.append(f"{where}: rows_found_pct must be in 0–100 or null")
+    if not _opt_num(r.get("keys_found_pct"), 0, 100):
+        p.append(f"{where}: keys_found_pct must be in 0–100 or null")
+    if not _opt_num(r.get("rows_per_lookup"), 0):
+        p.append(f"{where}: rows_per_lookup must be >= 0 or null")
+    if not _opt_num(r.get("rows_found_pct"), 0):
+        p.append(f"{where}: rows_found_pct (older runs) must be >= 0 or null")
     if not _opt_num(r.get("consumed_rcu_per_request"), 0):
         p.append(f"{where}: consumed_rcu_per_request must be >= 0 or null")
     return p

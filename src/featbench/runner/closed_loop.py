@@ -243,7 +243,7 @@ class ClosedLoop:
                 RequestRecord(
                     sec, level, seq, t0 - origin, t1 - origin, keys, hot,
                     res.rows_found, res.rows_looked_up, ent_ns, res.error,
-                    None, res.consumed_units,
+                    None, res.consumed_units, res.keys_found,
                 )
             )  # fmt: skip
 

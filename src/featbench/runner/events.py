@@ -58,6 +58,7 @@ class RequestRecord:
     error: str | None = None
     scheduled_ns: int | None = None  # open loop only: the intended start
     consumed_units: float | None = None  # capacity units the store charged (DynamoDB), else None
+    keys_found: int | None = None  # lookups with >= 1 row; None: same as rows_found
 
     @property
     def latency_us(self) -> float:

@@ -246,6 +246,7 @@ def worker_main(
                             ent,
                             res.error,
                             res.consumed_units,
+                            res.keys_found,
                         )
                     )
                 if res.error is not None:
@@ -431,11 +432,11 @@ class LoadLoop:
                 continue
             kind = msg[0]
             if kind == "recs":
-                for seq, t0, t1, sch, found, looked, ent, err, units in msg[3]:
+                for seq, t0, t1, sch, found, looked, ent, err, units, kf in msg[3]:
                     keys = items[seq][1]
                     rec = RequestRecord(
                         sec, level, seq, t0 - origin, t1 - origin, keys, tuple(hot_of[seq]),
-                        found, looked, ent, err, None if sch is None else sch - origin, units,
+                        found, looked, ent, err, None if sch is None else sch - origin, units, kf,
                     )  # fmt: skip
                     fired.append(rec)
                     self.events.request.fire(rec)
