@@ -122,7 +122,9 @@ def test_run_summary_keys_found_within_100_rows_per_lookup_above_1(
                 x for x in req if x["strategy"] == sec["strategy"] and x["hot_pct"] == r["hot_pct"]
             ]
             counts = [
-                rows_of[t.table_name].get(x[f"{t.entity}_key"], 0) for x in mine for t in SPEC.tables
+                rows_of[t.table_name].get(x[f"{t.entity}_key"], 0)
+                for x in mine
+                for t in SPEC.tables
             ]
             assert r["keys_found_pct"] == pytest.approx(
                 100 * sum(c > 0 for c in counts) / len(counts), abs=1e-3

@@ -206,6 +206,12 @@ class PostgresBackend:
 
         return pg_requests.read_counters(self.conn, self.schema, spec)
 
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing: each table's lookup binds its key and decodes as the spec says."""
+        from featbench.backends import pg_requests
+
+        return pg_requests.probe(self.conn, self.schema, spec, keys_by_entity)
+
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
         try:

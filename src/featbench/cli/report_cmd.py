@@ -94,6 +94,8 @@ def report(
             console.print(
                 f"[yellow]note:[/] run {r.run_id} is {r.status}: the report shows what it measured, marked as such"
             )
+    for n in res.notes:
+        console.print(f"[yellow]note:[/] {n}", highlight=False)
     console.print(f"wrote {res.html} ({len(res.charts)} charts)")
     if res.pngs:
         console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}")

@@ -217,6 +217,17 @@ def _mean_of(value: Any) -> float | None:
 
 
 # -- resolving inputs ------------------------------------------------------------------
+def check_priceable(runs: list[RunData]) -> None:
+    """A failed run's requests mostly errored: nothing measured in it prices a request."""
+    for r in runs:
+        if r.status == "failed":
+            reason = r.manifest.get("error") or "see its manifest.json"
+            raise FeatbenchError(
+                f"run {r.run_id} failed ({reason}): featbench prices no failed run; fix the "
+                "cause and run again, or price sizes given with --rows, --item-bytes and --tables"
+            )
+
+
 def resolve_inputs(
     runs: list[RunData],
     *,
@@ -240,6 +251,7 @@ def resolve_inputs(
     """Every input of the cost model with its provenance; flags win over runs, runs over
     spec estimates."""
     cm.check_traffic(qps, hours_per_day if hours_per_day is not None else DEFAULTS["hours_per_day"])
+    check_priceable(runs)
     for name, v in (
         ("--rows", rows),
         ("--item-bytes", item_bytes),

@@ -11,6 +11,7 @@ stamps the manifest with the final status.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from featbench.measure.histogram import Interval, hlog_text
 from featbench.measure.stats import StatsCollector
+from featbench.measure.thresholds import Threshold, evaluate_thresholds
 from featbench.results import rundir
 from featbench.runner.events import (
     IOSampleRecord,
@@ -123,6 +125,7 @@ class ResultsWriter:
         level_key: str = "hot_pct",
         flush_rows: int = 5000,
         clock_origin_s: float = 0.0,
+        thresholds: Sequence[Threshold] = (),
     ) -> None:
         self.path = path
         self.run_id = run_id
@@ -133,6 +136,7 @@ class ResultsWriter:
         self.level_key = level_key
         self.flush_rows = flush_rows
         self.clock_origin_s = clock_origin_s
+        self.thresholds = list(thresholds)
         self.sections: dict[int, SectionInfo] = {}
         self.warnings: list[str] = []
         self._req = _Columns(requests_schema(entities, level_key))
@@ -253,7 +257,7 @@ class ResultsWriter:
     def summary(self) -> dict[str, Any]:
         sections = self.stats.sections_summary()
         first = sections[0] if sections else None
-        return {
+        doc: dict[str, Any] = {
             "schema_version": rundir.SCHEMA_VERSION,
             "run_id": self.run_id,
             "backend": first["backend"] if first else None,
@@ -261,6 +265,9 @@ class ResultsWriter:
             "ratios": first["ratios"] if first else [],
             "sections": sections,
         }
+        if self.thresholds:  # over the ratios finished so far; final at finalize
+            doc["thresholds"] = evaluate_thresholds(self.thresholds, sections)
+        return doc
 
     def _write_summary(self) -> None:
         rundir.write_json(self.path / rundir.SUMMARY, self.summary())

@@ -74,6 +74,10 @@ class RunConfig:
     # requests of each level of the same plan (same keys, fewer of them) — for a store too
     # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
     requests_by_backend: dict[str, tuple[int, int]] | None = None
+    # A ratio whose error rate (errors / requests) exceeds this makes the run `failed`.
+    max_error_rate: float = 0.01
+    # SLO expressions (measure/thresholds.py), evaluated per ratio into summary.json.
+    thresholds: tuple[str, ...] = ()
 
     def strategies_for(self, kind: str) -> tuple[str, ...]:
         if self.strategy_by_backend and kind in self.strategy_by_backend:
@@ -237,6 +241,14 @@ def run_benchmark(
         raise FeatbenchError(
             f"--hot-fraction must be between 0 and 1 (exclusive), got {config.hot_fraction}"
         )
+    from featbench.measure.status import check_max_error_rate
+    from featbench.measure.thresholds import parse_thresholds
+
+    try:
+        check_max_error_rate(config.max_error_rate)
+    except ValueError as e:
+        raise FeatbenchError(str(e)) from None
+    thresholds = parse_thresholds(config.thresholds)
     run_id = rundir.check_run_id(run_id) if run_id else rundir.new_run_id()
     target_dir = out / run_id
     if target_dir.exists() and not overwrite:
@@ -274,13 +286,20 @@ def run_benchmark(
     else:
         plan = build_plan(keyset, config.plan_config(n_plans))
     load_report: list[dict[str, Any]] = []  # per-level client CPU / rate adherence
+    # Before timing, one lookup per table with a sampled key: a key that does not bind or
+    # values that do not decode as the spec says stop the run here (nothing written).
+    probe_notes: list[str] = []
+    for b in backends:
+        probe = getattr(b, "probe", None)
+        if probe is not None:
+            probe_notes += probe(spec, {e: list(keyset.keys[e]) for e in keyset.entities})
 
     # -- the run directory ------------------------------------------------------------------
     started = rundir.utc_now()
     origin_ns = time.perf_counter_ns()
     origin_wall = time.time()
     path = rundir.prepare_run_dir(out, run_id, overwrite=overwrite)
-    warnings: list[str] = []
+    warnings: list[str] = list(probe_notes)
     for e in keyset.entities:
         if len(keyset.keys[e]) < config.n_keys and keys_from is None:
             warnings.append(
@@ -340,6 +359,7 @@ def run_benchmark(
         sinks=sinks,
         level_key=level_key,
         clock_origin_s=origin_wall,
+        thresholds=thresholds,
     )
     events.listen(writer)
     from featbench.results.timeseries import TimeSeries
@@ -406,7 +426,10 @@ def run_benchmark(
                 ).run(sec_plan)
             else:
                 ClosedLoop(plan, info, events, ctx).run(sec_plan)
-        status = "complete"
+        from featbench.measure.status import run_status
+
+        # complete, or failed when a ratio's error rate exceeds --max-error-rate
+        status, error = run_status(writer.summary(), config.max_error_rate)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
