@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,3 +283,28 @@ def test_threshold_parsing_and_evaluation() -> None:
     with pytest.raises(ThresholdError, match="theta"):
         check_levels([parse_threshold("p99<1ms@theta=0.9")], [100, 0])
     check_levels([parse_threshold("p99<1ms@hot=0")], [100.0, 0.0])
+
+
+@pytest.mark.skipif(not os.environ.get("FEATBENCH_TEST_REDIS_URL"), reason="no Redis server")
+def test_probe_on_redis_names_a_field_that_does_not_decode() -> None:
+    from featbench.backends.base import open_backend
+    from featbench.backends.probe import ProbeError
+
+    url = os.environ["FEATBENCH_TEST_REDIS_URL"]
+    ns = f"fbt_pr_{uuid.uuid4().hex[:8]}"
+    b = open_backend(f"{url}{'&' if '?' in url else '?'}namespace={ns}")
+    try:
+        b.load(SPEC, 0.5, 5, streams=1)
+        keys = {e: b.sample_keys(SPEC, e, 20, 1) for e in SPEC.entity_names}
+        assert b.probe(SPEC, keys) == []  # the data featbench loaded decodes
+        t = SPEC.tables[2]  # ent1's table: break the first key the probe will find
+        for k in keys["ent1"]:
+            name = f"{ns}:{t.table_name}:{k}"
+            if b.r.exists(name):  # type: ignore[attr-defined]
+                b.r.hset(name, "txn_count", "many")  # type: ignore[attr-defined]
+                break
+        with pytest.raises(ProbeError, match=r"ent1__fam__30d column txn_count .* bigint"):
+            b.probe(SPEC, keys)
+    finally:
+        b.drop()  # type: ignore[attr-defined]
+        b.close()

@@ -108,6 +108,17 @@ class Backend(Protocol):
         """Cumulative server cache counters (e.g. buffer hits/reads), None if the store has none."""
         ...
 
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """(scale, seed) featbench recorded when it loaded the spec's tables into the target;
+        None when it did not load them (existing tables) or the record does not cover them."""
+        ...
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing, one lookup per table with sampled keys: raise a FeatbenchError
+        (table, column, both types) when a key does not bind or a value does not decode as
+        the spec says; return warnings for other failures (the run measures those)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -86,3 +86,26 @@ def key_problem(
 
 def first_keys(keys_by_entity: dict[str, list[Key]], entity: str) -> list[Key]:
     return list(keys_by_entity.get(entity) or [])[:PROBE_KEYS]
+
+
+def decode_problem(
+    table: Table, raw: dict[str, Any], decoders: dict[str, Any], *, where: str
+) -> str | None:
+    """Decode one stored record field by field (key-value stores keep no types): the first
+    column whose stored value does not decode as the spec's type, as one line; else None.
+    An absent field is a null value, not a problem."""
+    for c in table.columns:
+        v = raw.get(c.name)
+        if v is None:
+            continue
+        try:
+            value = decoders[c.type](v)
+        except Exception:  # noqa: BLE001 - any decoding failure is the finding
+            shown = repr(v)[:40]
+            return (
+                f"table {where} column {c.name} holds {shown} in the store, which does not "
+                f"decode as {c.type} (the spec's type)"
+            )
+        if not _fits(c.type, value):
+            return f"table {where} column {c.name} decodes to {type(value).__name__}, not {c.type}"
+    return None

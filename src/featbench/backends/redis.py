@@ -44,6 +44,7 @@ from featbench.backends.kvstore import (
     check_loaded,
     check_namespace,
     keys_at,
+    loaded_dataset,
     new_meta,
     plan_load,
     request_tables,
@@ -471,6 +472,33 @@ class RedisBackend:
 
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
+
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """The scale and seed in featbench's meta records, when every table of the spec was
+        loaded (completely, from the same definition) with the same ones."""
+        return loaded_dataset(spec, self._metas(spec))
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing: the first stored row of each table found among sampled keys
+        decodes, field by field, as the spec's types (ProbeError naming the column if not)."""
+        from featbench.backends.probe import ProbeError, decode_problem, first_keys
+
+        for t in spec.tables:
+            keys = first_keys(keys_by_entity, t.entity)
+            if not keys:
+                continue
+            pipe = self.r.pipeline(transaction=False)
+            for k in keys:
+                pipe.hgetall(f"{self._prefix(t)}{k}")
+            found = next((h for h in self._call(pipe.execute) if h), None)
+            if found:
+                raw = {f.decode(errors="replace"): v for f, v in found.items()}
+                problem = decode_problem(
+                    t, raw, REDIS_DECODERS, where=f"{self.where} {t.table_name}"
+                )
+                if problem:
+                    raise ProbeError(problem)
+        return []
 
     def drop(self) -> int:
         """Delete what featbench loaded in the namespace; returns how many keys went.

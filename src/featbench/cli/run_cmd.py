@@ -17,7 +17,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt, ScaleOpt, SchemaOpt, SeedOpt, SpecOpt
+from featbench.cli.options import JsonOpt, SchemaOpt, SeedOpt, SpecOpt
 from featbench.errors import FeatbenchError
 from featbench.progress import console
 from featbench.results.load import Run, load_run
@@ -34,6 +34,13 @@ TargetsOpt = typer.Option(
 )
 
 
+RunScaleOpt = typer.Option(
+    None,
+    "--scale",
+    help="Scale of the data in the target. Default: what featbench recorded when it loaded "
+    "the data (else 1); a value that disagrees with that record is an error.",
+    min=0.0,
+)
 ThresholdOpt = typer.Option(
     None,
     "--threshold",
@@ -419,7 +426,7 @@ def execute_run(
     *,
     targets: list[str],
     spec: str | None,
-    scale: float,
+    scale: float | None,
     schema: str,
     ratios: str,
     requests: int,
@@ -455,7 +462,8 @@ def execute_run(
     from featbench.runner.benchmark import RunConfig, run_benchmark
 
     s = load_spec(spec)
-    check_scale(scale)
+    if scale is not None:
+        check_scale(scale)
     common, per_kind = parse_strategies(strategy)
     cfg = RunConfig(
         ratios=parse_ratios(ratios),
@@ -470,7 +478,7 @@ def execute_run(
         strategies=common,
         strategy_by_backend=per_kind or None,
         requests_by_backend=requests_by_backend,
-        scale=scale,
+        scale=1.0 if scale is None else scale,
         distribution=distribution,
         concurrency=concurrency,
         rate=rate,
@@ -500,6 +508,12 @@ def execute_run(
     try:
         for t in targets:
             backends.append(open_backend(t, schema=schema))
+        from featbench.cli.dataset import resolve_loaded
+
+        # the data's scale is what featbench recorded when it loaded it (the manifest says
+        # so); an explicit --scale that disagrees is an error
+        data = resolve_loaded(backends, s, scale=scale)
+        cfg.scale, cfg.data_seed, cfg.scale_source = data.scale, data.seed, data.source
         # The live display reads statistics; a second collector keeps it independent of the writer.
         disp_stats = StatsCollector()
         n_sections = sum(len(cfg.strategies_for(b.kind)) for b in backends)
@@ -610,7 +624,7 @@ def hit_ratio_trend(run: Run) -> str:
 def run(
     target: list[str] = TargetsOpt,
     spec: str = SpecOpt,
-    scale: float = ScaleOpt,
+    scale: float = RunScaleOpt,
     schema: str = SchemaOpt,
     ratios: str = typer.Option(
         "100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."
@@ -816,9 +830,15 @@ def get(
     b = open_backend(target, schema=schema)
     try:
         rows = b.fetch(s, keys)
+        from featbench.cli.dataset import recorded
+
+        loaded = recorded([b], s)
     finally:
         b.close()
     doc = {
+        # the data the rows come from, as featbench recorded it when loading (null: not
+        # loaded by featbench)
+        "data": None if loaded is None else {"scale": loaded[0], "seed": loaded[1]},
         "keys": keys,
         "tables": {
             t: (None if r is None else {k: _jsonable(v) for k, v in r.items()})

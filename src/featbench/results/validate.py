@@ -73,7 +73,7 @@ OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request",)
 # Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
 # instead (a share of rows, which could exceed 100 with several rows per key).
 LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
-OPTIONAL_SECTION_KEYS = ("backend_stats",)
+OPTIONAL_SECTION_KEYS = ("backend_stats", "capacity_units")
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -292,6 +292,9 @@ def validate_summary(s: Any, run_id: str | None, entities: list[str] | None) -> 
             p.append(
                 f"summary.json: sections[{i}].backend_stats must be null or counts (integers >= 0)"
             )
+        cu = sec.get("capacity_units")
+        if cu is not None and cu not in ("measured", "emulated"):
+            p.append(f"summary.json: sections[{i}].capacity_units must be measured or emulated")
         for j, r in enumerate(sec["ratios"]):
             p += validate_ratio(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
     if s["sections"]:

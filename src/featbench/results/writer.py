@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from featbench.measure.cost import label_capacity_units
 from featbench.measure.histogram import Interval, hlog_text
 from featbench.measure.stats import StatsCollector
 from featbench.measure.thresholds import Threshold, evaluate_thresholds
@@ -256,6 +257,8 @@ class ResultsWriter:
 
     def summary(self) -> dict[str, Any]:
         sections = self.stats.sections_summary()
+        # DynamoDB sections say whether their capacity units are measured or emulated
+        label_capacity_units(sections, self.manifest.get("targets") or [])
         first = sections[0] if sections else None
         doc: dict[str, Any] = {
             "schema_version": rundir.SCHEMA_VERSION,

@@ -52,7 +52,9 @@ class RunConfig:
     seed: int = 42
     ratio_order: RatioOrder = "cold-first"
     strategies: tuple[str, ...] = ("serial",)
-    scale: float = 1.0
+    scale: float = 1.0  # of the data in the targets (what featbench recorded when it loaded it)
+    data_seed: int | None = None  # the data's generation seed, when recorded or given
+    scale_source: str = "default"  # recorded in the target | given | default
     distribution: str = "hotcold"
     loop: str = "closed"
     # pg_stat_reset() at the start, as the original benchmark did: opt-in, because it wipes
