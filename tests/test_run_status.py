@@ -308,3 +308,30 @@ def test_probe_on_redis_names_a_field_that_does_not_decode() -> None:
     finally:
         b.drop()  # type: ignore[attr-defined]
         b.close()
+
+
+# -- the validator knows the new fields ----------------------------------------------------
+def test_validator_rederives_threshold_verdicts_and_wants_a_failure_reason(
+    tmp_path: Path,
+) -> None:
+    from runfactory import make_run
+
+    d = make_run(tmp_path, requests=50, ratios=(100, 0))
+    before = validate_run(d)  # (the factory's runs are not complete in every detail)
+    s = json.loads((d / "summary.json").read_text())
+    s["thresholds"] = evaluate_thresholds(
+        [parse_threshold("p99<1000ms"), parse_threshold("p50<1us@hot=0")], s["sections"]
+    )
+    (d / "summary.json").write_text(json.dumps(s))
+    assert validate_run(d) == before
+    assert [x["passed"] for x in s["thresholds"]] == [True, True, False]
+    s["thresholds"][2]["passed"] = True  # a pass the numbers do not support
+    s["thresholds"][0]["value"] = 0.001  # a value that is not the ratio's
+    (d / "summary.json").write_text(json.dumps(s))
+    problems = validate_run(d)
+    assert any("thresholds[2]: passed is True" in p for p in problems), problems
+    assert any("thresholds[0]: value" in p for p in problems), problems
+    m = json.loads((d / "manifest.json").read_text())
+    m["status"] = "failed"
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert any("without a reason" in p for p in validate_run(d))
