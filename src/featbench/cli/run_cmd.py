@@ -53,7 +53,7 @@ MaxErrorRateOpt = typer.Option(
     0.01,
     "--max-error-rate",
     help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run "
-    "failed (exit code 1, no cost priced from it). Default 0.01 (1%).",
+    "failed (exit code 1, no cost priced from it); 0.01 is 1%.",
     metavar="FRACTION",
 )
 
@@ -236,7 +236,7 @@ def thresholds_table(run: Run | dict[str, Any]) -> RichTable | None:
         )
         value = "–" if x.get("value") is None else f"{x['value']:.3g} {x.get('unit', '')}"
         verdict = "[green]pass[/]" if x.get("passed") else "[bold red]FAIL[/]"
-        t.add_row(x["expression"], where, ratio, value, verdict)
+        t.add_row(Text(x["expression"]), where, ratio, value, verdict)
     return t
 
 
@@ -267,7 +267,9 @@ def status_line(run: Run) -> str | None:
         "failed": "its figures describe failed requests, not the store; no cost is priced from it",
         "interrupted": "stopped before the end; the ratios it finished are kept",
     }.get(run.status, "")
-    return f"[bold red]run {run.run_id} {run.status.upper()}[/]{tail}" + (
+    from rich.markup import escape  # error texts may hold [brackets]
+
+    return f"[bold red]run {run.run_id} {run.status.upper()}[/]{escape(tail)}" + (
         f" — {what}" if what else ""
     )
 
