@@ -490,3 +490,98 @@ def test_per_table_measurements_as_the_backends_record_them(tmp_path: Path):
     want = sum(mem[n] * rows[n] for n in names) / sum(rows.values())
     got = resolve_inputs(load_runs([rd]), qps=10)["memory_per_row"]
     assert got.value == pytest.approx(want) and got.source.startswith("measured")
+
+
+# -- where every figure comes from (issue 11, point 7) ----------------------------------
+BASES = {"measured", "computed", "given", "default"}
+
+
+def test_every_figure_of_cost_json_says_its_basis(tmp_path: Path, capsys):
+    prices = tmp_path / "p.toml"
+    prices.write_text(
+        '[lakebase.cu_hour]\nprice = 0.2\n[elasticache.nodes."cache.t4g.micro"]\nprice = 0.01\nmemory_gib = 0.5\n'
+    )
+    ddb = make_run(
+        tmp_path,
+        backend="dynamodb",
+        target="dynamodb://?region=us-east-1",  # AWS itself: its units are measured
+        strategies=("batch",),
+        requests=50,
+    )
+    code, out, _ = run_cli(
+        ["cost", "--qps", "100", "--cu", "4", "--run", str(ddb), "--prices", str(prices),
+         "--reference-p99", "5", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    inputs = {i["name"]: i for i in doc["inputs"]}
+    assert all(i["basis"] in BASES for i in doc["inputs"])
+    assert inputs["cu"]["basis"] == "given" and inputs["hours_per_day"]["basis"] == "default"
+    assert inputs["rows"]["basis"] == "computed"  # from the run's spec and scale
+    assert inputs["item_bytes"]["basis"] == "measured"
+    assert inputs["rru_per_request"]["basis"] == "measured"
+    assert inputs["dynamodb_storage_gb"]["basis"] == "computed"
+    assert all(o["basis"] == "computed" for o in doc["options"])
+    assert all(b["basis"] == "computed" for b in doc["break_even_qps"])
+    assert doc["break_even_skew"] == [] or all(
+        s["basis"] == "computed" and s["p99_basis"] in ("measured", "given")
+        for s in doc["break_even_skew"]
+    )
+    p = doc["prices"]["prices"]
+    assert p["lakebase.cu_hour"]["basis"] == "given" and p["lakebase.cu_hour"]["price"] == 0.2
+    assert {v["basis"] for k, v in p.items() if k != "lakebase.cu_hour"} == {"default"}
+    nodes = doc["prices"]["elasticache_nodes"]
+    assert nodes["cache.t4g.micro"]["basis"] == "given"
+    assert {v["basis"] for k, v in nodes.items() if k != "cache.t4g.micro"} == {"default"}
+    # and the text output has the basis column and the prices with theirs
+    code, out, _ = run_cli(["cost", "--qps", "100", "--prices", str(prices)], capsys)
+    assert code == 0
+    for word in ("basis", "computed", "default", "given", "prices", "lakebase.cu_hour"):
+        assert word in out, word
+
+
+@pytest.mark.parametrize(
+    "server, label",
+    [
+        ({"embedded": True, "server": "moto (embedded)"}, "emulated"),  # a run before labels
+        ({"endpoint": "http://127.0.0.1:8000"}, "emulated"),  # DynamoDB Local, LocalStack
+        ({"endpoint": "https://dynamodb.eu-west-1.amazonaws.com"}, "measured"),
+        ({}, "measured"),  # no endpoint: AWS's own
+        ({"capacity_units": "emulated"}, "emulated"),  # as featbench records it now
+    ],
+)
+def test_emulated_read_units_are_not_priced(tmp_path: Path, server, label):
+    assert cm.capacity_units_label("dynamodb", server) == label
+    assert cm.capacity_units_label("postgres", server) is None
+    run = make_run(
+        tmp_path,
+        backend="dynamodb",
+        target="dynamodb://?region=us-east-1",
+        strategies=("batch",),
+        requests=50,
+        server=server,
+    )
+    doc = json.loads((run / "summary.json").read_text())
+    for sec in doc["sections"]:  # the store reported 40 units a request
+        for r in sec["ratios"]:
+            r["consumed_rcu_per_request"] = 40.0
+    doc["ratios"] = doc["sections"][0]["ratios"]
+    (run / "summary.json").write_text(json.dumps(doc))
+    rru = resolve_inputs(load_runs([run]), qps=100)["rru_per_request"]
+    if label == "measured":
+        assert rru.basis == "measured" and "ConsumedCapacity" in rru.source
+        assert rru.value == 40.0
+    else:
+        # the emulator's 40 units are replaced by the computed 30 items × 0.5
+        assert rru.basis == "computed" and "emulator" in rru.source and "not used" in rru.source
+        assert rru.value == 15.0
+
+
+def test_cost_of_a_run_sizes_from_its_recorded_scale(tmp_path: Path):
+    from featbench.spec import builtin_spec, scaled_rows
+
+    run = make_run(tmp_path, requests=50, scale=0.01)
+    inputs = resolve_inputs(load_runs([run]), qps=100)
+    want = sum(scaled_rows(t, 0.01) for t in builtin_spec("fraud-30").tables)
+    assert inputs["rows"].value == want and "scale 0.01" in inputs["rows"].source

@@ -262,6 +262,18 @@ def test_open_loop_corrected_latency_shows_a_stall_service_time_hides(
     assert sum(r["p99_ms"] >= 1000.0 for r in ts) <= 1
     assert sum(r["corrected_p99_ms"] >= 1000.0 for r in ts) >= 1
     assert validate_run(outcome.path) == []
+    # `show` prints corrected latency beside service time (issue 11 point 9)
+    from featbench.cli.run_cmd import corrected_table, wide_console
+    from featbench.results.load import load_run
+
+    t = corrected_table(load_run(outcome.path))
+    assert t is not None
+    con = wide_console()
+    with con.capture() as cap:
+        con.print(t)
+    text = cap.get()
+    assert "corrected" in text and "service" in text
+    assert f"{corrected['p99']:.2f}" in text and f"{service['p99']:.2f}" in text
 
 
 def test_concurrent_clients_share_one_plan(

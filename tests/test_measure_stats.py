@@ -173,7 +173,9 @@ def test_ratio_stats_summary_follows_the_contract() -> None:
         "blocks_per_request": 12.0,
         "sampled_requests": 1,
     }
-    assert r["rows_found_pct"] == pytest.approx(100 * 15 / 18, rel=1e-4)
+    # keys_found not given (None): same as rows found (5 of 6 lookups per successful request)
+    assert r["keys_found_pct"] == pytest.approx(100 * 15 / 18, rel=1e-4)
+    assert r["rows_per_lookup"] == pytest.approx(15 / 18, rel=1e-4)
     assert (
         r["latency_cache_corr"] is not None and r["latency_cache_corr"] < 0
     )  # hotter = faster here
@@ -187,7 +189,28 @@ def test_ratio_stats_unmeasurable_io_is_null() -> None:
         ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
     )
     assert st.to_summary()["latency_cache_corr"] is None
-    assert st.to_summary()["rows_found_pct"] is None
+    assert st.to_summary()["keys_found_pct"] is None
+    assert st.to_summary()["rows_per_lookup"] is None
+
+
+def test_keys_found_and_rows_per_lookup_with_several_rows_per_key() -> None:
+    """Six rows per key in one table: keys found stays a share (<= 100 %), rows per lookup > 1."""
+    st = RatioStats(0, ("e",))
+    rows = [  # 3 lookups: one table has 6 rows for the key, one has 1, one has none
+        {"seq": i, "start_ns": 0, "end_ns": 1000, "keys": ("k",), "hot": (False,),
+         "rows_found": 7, "lookups": 3, "keys_found": 2}
+        for i in range(4)
+    ]  # fmt: skip
+    st.add_batch(RequestBatch.from_rows(0, 0, rows, ("e",)))
+    s = st.to_summary()
+    assert s["keys_found_pct"] == pytest.approx(100 * 2 / 3, rel=1e-4)
+    assert s["rows_per_lookup"] == pytest.approx(7 / 3, rel=1e-4)
+    other = RatioStats(0, ("e",))
+    one = {"seq": 9, "start_ns": 0, "end_ns": 1000, "keys": ("k",), "hot": (False,),
+           "rows_found": 3, "lookups": 3}  # fmt: skip
+    other.add_batch(RequestBatch.from_rows(0, 0, [one], ("e",)))
+    st.extend(other)  # merged: keys found 8 + 3 of 15 lookups
+    assert st.to_summary()["keys_found_pct"] == pytest.approx(100 * 11 / 15, rel=1e-4)
 
 
 def test_ratio_stats_extend_equals_one_collector() -> None:

@@ -111,7 +111,8 @@ def test_a_run_follows_the_contract(
         assert r["entity_latency_ms"].keys() == set(SPEC3.entity_names)
         assert r["io"]["sampled_requests"] == 4 and r["io"]["blocks_per_request"] > 0
         assert r["io"]["buffer_hits"] > 0 and 0 <= r["io"]["hit_ratio"] <= 1
-        assert 0 < r["rows_found_pct"] <= 100
+        assert 0 < r["keys_found_pct"] <= 100
+        assert r["rows_per_lookup"] == pytest.approx(r["keys_found_pct"] / 100, rel=1e-3)
         # per-entity parts add up to (a little less than) the request
         parts = sum(t.column(f"{e}_latency_us").to_numpy() for e in SPEC3.entity_names)
         assert (parts <= lat + 1).all()

@@ -3,8 +3,10 @@
 A real run against `dynamodb://embedded` (moto): every measured request logs the read
 units the store charged (`requests.parquet` `consumed_units`), each ratio's mean is in
 summary.json (`consumed_rcu_per_request`), the session's own counts per section
-(`backend_stats`), the validator checks all of it, and the cost code prices DynamoDB
-from that measured figure and says so. PostgreSQL in the same run reports none: null.
+(`backend_stats`), the validator checks all of it. moto's units are its own arithmetic,
+not AWS's billing: the section says `capacity_units: emulated` and the cost code computes
+read units from item sizes instead (measured units from AWS are used: tests/test_cost.py).
+PostgreSQL in the same run reports none: null.
 """
 
 from __future__ import annotations
@@ -86,16 +88,29 @@ def test_consumed_units_logged_and_summarised(consumed_run: Path) -> None:
     assert pg["backend_stats"] is None  # PostgreSQL sessions keep none
 
 
-def test_cost_uses_the_measured_consumed_capacity(consumed_run: Path) -> None:
+def test_emulated_units_are_labelled_and_cost_computes_its_own(consumed_run: Path) -> None:
+    """The embedded DynamoDB is moto: its ConsumedCapacity is labelled `emulated` (not
+    measured) in summary.json, and cost computes read units from item sizes instead,
+    labelled computed and saying why."""
+    summary = json.loads((consumed_run / "summary.json").read_text())
+    ddb = next(s for s in summary["sections"] if s["backend"] == "dynamodb")
+    pg = next(s for s in summary["sections"] if s["backend"] == "postgres")
+    assert ddb["capacity_units"] == "emulated"
+    assert "capacity_units" not in pg
+    manifest = json.loads((consumed_run / "manifest.json").read_text())
+    srv = next(t["server"] for t in manifest["targets"] if t["backend"] == "dynamodb")
+    assert srv["capacity_units"] == "emulated"
+    # both targets recorded the data they hold: the run says where its scale came from
+    assert manifest["config"]["scale"] == float(SCALE)
+    assert manifest["config"]["scale_source"] == "recorded in the target"
+    assert manifest["config"]["data_seed"] == 3
     run = load_run(consumed_run)
     cost = cost_for_runs([run], qps=100.0)
     rru = next(i for i in cost.inputs if i.name == "rru_per_request")
-    summary = json.loads((consumed_run / "summary.json").read_text())
-    ddb = next(s for s in summary["sections"] if s["backend"] == "dynamodb")
-    n = sum(r["requests"] for r in ddb["ratios"])
-    want = sum(r["consumed_rcu_per_request"] * r["requests"] for r in ddb["ratios"]) / n
-    assert rru.value == pytest.approx(want)
-    assert rru.source.startswith("measured ConsumedCapacity"), rru.source
+    assert rru.basis == "computed" and rru.source.startswith("computed"), rru.source
+    assert "emulator" in rru.source and "not used" in rru.source
+    assert rru.value == 30 * 0.5  # 30 items of < 4 KB, eventually consistent
+    assert {i.basis for i in cost.inputs} <= {"measured", "computed", "given", "default"}
 
 
 def test_validator_catches_a_summary_that_disagrees_with_the_log(

@@ -31,8 +31,9 @@ class RequestResult:
     entity_ns: dict[str, int] | None = None  # time per entity where measured (serial)
     error: str | None = None
     consumed_units: float | None = None  # e.g. DynamoDB read capacity units charged
-    # lookups that returned at least one row; None: the same as rows_found (a store where
-    # a key has at most one row per table)
+    # lookups that returned at least one row; None means "same as rows_found" (a store
+    # where a key has at most one row per table). Differs from rows_found only on tables
+    # holding several rows per key (no primary key on the key column).
     keys_found: int | None = None
 
 
@@ -105,6 +106,17 @@ class Backend(Protocol):
 
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         """Cumulative server cache counters (e.g. buffer hits/reads), None if the store has none."""
+        ...
+
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """(scale, seed) featbench recorded when it loaded the spec's tables into the target;
+        None when it did not load them (existing tables) or the record does not cover them."""
+        ...
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing, one lookup per table with sampled keys: raise a FeatbenchError
+        (table, column, both types) when a key does not bind or a value does not decode as
+        the spec says; return warnings for other failures (the run measures those)."""
         ...
 
     def close(self) -> None: ...

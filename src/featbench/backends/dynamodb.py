@@ -70,6 +70,7 @@ from featbench.backends.kvstore import (
     check_loaded,
     check_namespace,
     keys_at,
+    loaded_dataset,
     new_meta,
     plan_load,
     request_tables,
@@ -442,6 +443,15 @@ class DynamoDBBackend:
             if "may not do this" not in str(e):  # ListTables denied: the tables may still be usable
                 raise
 
+    @property
+    def capacity_units(self) -> str:
+        """`emulated` for the embedded server or any endpoint off AWS, else `measured`."""
+        from featbench.measure.cost import is_aws_endpoint
+
+        if self.target.embedded or not is_aws_endpoint(self._endpoint):
+            return "emulated"
+        return "measured"
+
     # -- names -------------------------------------------------------------------------
     def table_name(self, table: Table | str) -> str:
         """The DynamoDB table holding a feature table's rows."""
@@ -615,9 +625,12 @@ class DynamoDBBackend:
             "read_units_per_full_request": (
                 sum(u for u in units if u is not None) if units and None not in units else None
             ),
+            # ConsumedCapacity from an emulator (moto, DynamoDB Local…) is its own
+            # arithmetic, not AWS's billing: labelled emulated, and cost does not use it
+            "capacity_units": self.capacity_units,
             "consumed_capacity_note": (
-                "moto reports its own capacity figures, not AWS's billing"
-                if self.target.embedded
+                "the server is an emulator: its capacity units are not AWS's billing"
+                if self.capacity_units == "emulated"
                 else None
             ),
             "cache_counters": None,
@@ -985,6 +998,36 @@ class DynamoDBBackend:
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
 
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """The scale and seed in featbench's meta records, when every table of the spec was
+        loaded (completely, from the same definition) with the same ones."""
+        return loaded_dataset(spec, self._metas(spec))
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing: each table's keys match its key schema, and the first item found
+        decodes, attribute by attribute, as the spec's types (ProbeError if not)."""
+        from featbench.backends.probe import ProbeError, decode_problem, first_keys, key_problem
+
+        for t in spec.tables:
+            keys = first_keys(keys_by_entity, t.entity)
+            if not keys:
+                continue
+            where = f"{self.where} {t.table_name}"
+            try:
+                found = self._get_many(spec, [(t, k) for k in keys])
+            except TargetError as e:
+                if "does not match the schema" in str(e):
+                    raise ProbeError(
+                        key_problem(spec, t, where=where, db_type=None, error=str(e))
+                    ) from None
+                raise
+            item = next(iter(found.values()), None)
+            if item is not None:
+                problem = decode_problem(t, item, DDB_DECODERS, where=where)
+                if problem:
+                    raise ProbeError(problem)
+        return []
+
     def drop(self) -> list[str]:
         """Delete what featbench loaded in this namespace and layout; returns the tables deleted.
 
@@ -1066,7 +1109,7 @@ class DynamoDBSession:
         except (ClientError, BotoCoreError, RetriesExhausted) as e:
             # A failed request is counted, not a crash; the client reconnects by itself.
             self.stats["errors"] += 1
-            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}")
+            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
 
     def _batch(self, keys: RequestKeys, looked_up: int) -> RequestResult:
         wanted = [(tn, build(k)) for e, k in keys.items() for tn, build in self._plan[e]]
@@ -1082,7 +1125,7 @@ class DynamoDBSession:
             got, units = batch_get(self._client, req, self._retry, self.stats)
             found += sum(len(v) for v in got.values())
             consumed = _add(consumed, units)
-        return RequestResult(found, looked_up, consumed_units=consumed)
+        return RequestResult(found, looked_up, consumed_units=consumed, keys_found=found)
 
     def _serial(self, keys: RequestKeys, looked_up: int) -> RequestResult:
         found = 0
@@ -1105,7 +1148,9 @@ class DynamoDBSession:
                     found += 1
                 consumed = _add(consumed, _consumed(r))
             entity_ns[e] = time.perf_counter_ns() - t0
-        return RequestResult(found, looked_up, entity_ns=entity_ns, consumed_units=consumed)
+        return RequestResult(
+            found, looked_up, entity_ns=entity_ns, consumed_units=consumed, keys_found=found
+        )
 
     def close(self) -> None:
         if self._owns_client:

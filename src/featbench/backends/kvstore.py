@@ -169,6 +169,20 @@ def check_loaded(
             raise FeatbenchError(f"table {t.table_name} in {where} was only partly loaded; {hint}")
 
 
+def loaded_dataset(
+    spec: WorkloadSpec, metas: dict[str, TableMeta | None]
+) -> tuple[float, int] | None:
+    """(scale, seed) when every table of the spec has a complete meta record of its own
+    definition and they all agree; None otherwise (not loaded by featbench, or mixed)."""
+    found = set()
+    for t in spec.tables:
+        m = metas.get(t.table_name)
+        if m is None or not m.complete or m.fingerprint != table_fingerprint(spec, t):
+            return None
+        found.add((float(m.scale), int(m.seed)))
+    return next(iter(found)) if len(found) == 1 else None
+
+
 # -- threaded chunked loading ----------------------------------------------------------
 ChunkWriter = Callable[[Table, Any], int]  # (table, pyarrow.RecordBatch) -> rows written
 

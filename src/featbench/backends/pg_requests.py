@@ -196,6 +196,95 @@ def fetch_rows(
     return out
 
 
+# -- the probe before timing ------------------------------------------------------------
+def _db_types(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec
+) -> dict[tuple[str, str], dict[str, str]]:
+    """Column types as the server names them, per (schema, table) of the spec."""
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN
+                  (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+        ([table_schema(schema, t) for t in spec.tables], [t.table_name for t in spec.tables]),
+    ).fetchall()
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for nsp, rel, att, typ in rows:
+        out.setdefault((nsp, rel), {})[att] = typ
+    return out
+
+
+# SQLSTATEs of a key that does not bind to the key column's type: invalid input syntax
+# (a bytea or uuid column given hex text), out of range, bad datetime, no operator for
+# the types, datatype mismatch. Any other error is the server's behaviour: the run goes
+# on and measures it.
+_KEY_BIND_ERRORS = ("22P02", "22003", "22007", "22008", "42883", "42804")
+
+
+def probe(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    spec: WorkloadSpec,
+    keys_by_entity: dict[str, list[Key]],
+) -> list[str]:
+    """Each table's lookup, exactly as the serial session binds it, with a sampled key; the
+    first row found is decoded and checked against the spec's types.
+
+    Raises ProbeError (one line: table, column, both types) on a mismatch; returns
+    warnings for other failed probe lookups (the run measures those as errors).
+    """
+    from psycopg.adapt import Transformer
+
+    from featbench.backends.probe import ProbeError, first_keys, key_problem, row_problem
+
+    types = _db_types(conn, schema, spec)
+    int_entities = {e.name for e in spec.entities if e.key_type == "bigint"}
+    pg = conn.pgconn
+    warnings: list[str] = []
+    for t in spec.tables:
+        sch = table_schema(schema, t)
+        where = f"{sch}.{t.table_name}"
+        key_col = spec.key_column_of(t)
+        db = types.get((sch, t.table_name), {})
+        q = sql.SQL("SELECT * FROM {} WHERE {} = $1").format(
+            table_ident(schema, t), sql.Identifier(key_col)
+        )
+        text = _sql_text(conn, q)
+        for key in first_keys(keys_by_entity, t.entity):
+            param = (
+                str(key).encode()
+                if t.entity in int_entities or not isinstance(key, str)
+                else key.encode()
+            )
+            res = pg.exec_params(text, [param])
+            if res.status != _TUPLES_OK:
+                state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                primary = res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
+                err = primary.decode(errors="replace") if primary else _err_text(res, pg)
+                res.clear()
+                if state in _KEY_BIND_ERRORS:
+                    raise ProbeError(
+                        key_problem(spec, t, where=where, db_type=db.get(key_col), error=err)
+                    )
+                warnings.append(f"probe lookup of table {where} failed: {err}")
+                break
+            if res.ntuples == 0:
+                res.clear()
+                continue
+            tx = Transformer(conn)
+            tx.set_pgresult(res)
+            names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]
+            (values,) = tx.load_rows(0, 1, tuple)
+            res.clear()
+            problem = row_problem(spec, t, dict(zip(names, values, strict=True)), where=where,
+                                  db_types=db)  # fmt: skip
+            if problem:
+                raise ProbeError(problem)
+            break
+    return warnings
+
+
 # -- cache counters -------------------------------------------------------------------
 def read_counters(conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec) -> dict[str, int]:
     """Cumulative heap/index blocks hit and read over the spec's tables (pg_statio_user_tables).
@@ -393,6 +482,7 @@ class SerialSession:
         clock = time.perf_counter_ns
         found = 0
         looked = 0
+        hit = 0  # lookups with at least one row (a table may hold several rows per key)
         entity_ns: dict[str, int] = {}
         try:
             for entity, stmts in self._plan:
@@ -401,14 +491,17 @@ class SerialSession:
                 for stmt in stmts:
                     res = pg.exec_prepared(stmt, params)
                     if res.status != _TUPLES_OK:
-                        return RequestResult(found, looked, entity_ns or None, _err_text(res, pg))
-                    found += res.ntuples
+                        err = _err_text(res, pg)
+                        return RequestResult(found, looked, entity_ns or None, err, keys_found=hit)
+                    n = res.ntuples
+                    found += n
+                    hit += n > 0
                     looked += 1
                     res.clear()
                 entity_ns[entity] = clock() - t0
         except psycopg.Error as e:
-            return RequestResult(found, looked, entity_ns or None, _first_line(e))
-        return RequestResult(found, looked, entity_ns)
+            return RequestResult(found, looked, entity_ns or None, _first_line(e), keys_found=hit)
+        return RequestResult(found, looked, entity_ns, keys_found=hit)
 
     def explain(self, keys: RequestKeys) -> IOSample:
         """The request as EXPLAIN (ANALYZE, BUFFERS): shared blocks hit/read per table."""

@@ -223,6 +223,31 @@ class PostgresBackend:
 
         return pg_requests.read_counters(self.conn, self.schema, spec)
 
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """The scale and seed in featbench's `_meta` of the schema, when the spec's tables are
+        the ones featbench loaded there: the same spec (fingerprint), or every table listed
+        as loaded in its load state. Tables elsewhere (`schema_name`) are not featbench's."""
+        from featbench.load.state import DataSet, read_meta, read_state
+
+        if any(t.schema_name not in (None, self.schema) for t in spec.tables):
+            return None
+        meta = read_meta(self.conn, self.schema)
+        ds = DataSet.from_meta(meta) if meta else None
+        if ds is None:
+            return None
+        if ds.spec_fingerprint != spec.fingerprint():
+            state = read_state(self.conn, self.schema)
+            done = {n for n, st in state.items() if st.status == "done"}
+            if not all(t.table_name in done for t in spec.tables):
+                return None
+        return ds.scale, ds.seed
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing: each table's lookup binds its key and decodes as the spec says."""
+        from featbench.backends import pg_requests
+
+        return pg_requests.probe(self.conn, self.schema, spec, keys_by_entity)
+
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
         try:

@@ -45,6 +45,7 @@ from featbench.backends.kvstore import (
     check_loaded,
     check_namespace,
     keys_at,
+    loaded_dataset,
     new_meta,
     plan_load,
     request_tables,
@@ -485,6 +486,33 @@ class RedisBackend:
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
 
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """The scale and seed in featbench's meta records, when every table of the spec was
+        loaded (completely, from the same definition) with the same ones."""
+        return loaded_dataset(spec, self._metas(spec))
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
+        """Before timing: the first stored row of each table found among sampled keys
+        decodes, field by field, as the spec's types (ProbeError naming the column if not)."""
+        from featbench.backends.probe import ProbeError, decode_problem, first_keys
+
+        for t in spec.tables:
+            keys = first_keys(keys_by_entity, t.entity)
+            if not keys:
+                continue
+            pipe = self.r.pipeline(transaction=False)
+            for k in keys:
+                pipe.hgetall(f"{self._prefix(t)}{k}")
+            found = next((h for h in self._call(pipe.execute) if h), None)
+            if found:
+                raw = {f.decode(errors="replace"): v for f, v in found.items()}
+                problem = decode_problem(
+                    t, raw, REDIS_DECODERS, where=f"{self.where} {t.table_name}"
+                )
+                if problem:
+                    raise ProbeError(problem)
+        return []
+
     def drop(self) -> int:
         """Delete what featbench loaded in the namespace; returns how many keys went.
 
@@ -573,7 +601,7 @@ class RedisSession:
                 for _ in cmds:
                     if conn.read_response():
                         found += 1
-                return RequestResult(found, looked_up)
+                return RequestResult(found, looked_up, keys_found=found)
             found = 0
             entity_ns: dict[str, int] = {}
             send, read = conn.send_command, conn.read_response
@@ -584,13 +612,13 @@ class RedisSession:
                     if read():
                         found += 1
                 entity_ns[e] = time.perf_counter_ns() - t0
-            return RequestResult(found, looked_up, entity_ns=entity_ns)
+            return RequestResult(found, looked_up, entity_ns=entity_ns, keys_found=found)
         except rexc.RedisError as e:
             # Counted as a failed request. Replies may be left unread, so drop the
             # connection; the next request reconnects.
             self.stats["errors"] += 1
             conn.disconnect()
-            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}")
+            return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
 
     def close(self) -> None:
         try:

@@ -16,6 +16,7 @@ import typer
 
 from featbench.cli.app import app
 from featbench.cli.options import JsonOpt
+from featbench.cli.run_cmd import DEMO_RATIOS, ThresholdOpt, run_exit_code
 from featbench.errors import FeatbenchError
 from featbench.progress import console
 
@@ -108,6 +109,7 @@ def demo(
         help="Leave the embedded PostgreSQL running afterwards (for psql, or more featbench commands).",
     ),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Where the run directory goes."),
+    threshold: list[str] = ThresholdOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start embedded servers, load fraud-30 at a small scale, verify it, run the hot/cold
@@ -127,6 +129,9 @@ def demo(
     from featbench.spec import builtin_spec, check_scale, scaled_rows
 
     kinds = parse_backends(backends)
+    from featbench.measure.thresholds import check_levels, parse_thresholds
+
+    check_levels(parse_thresholds(threshold or ()), DEMO_RATIOS)  # before anything starts
     if scale is None:
         scale = SCALE_WITH_DYNAMODB if "dynamodb" in kinds else SCALE_ONE
     check_scale(scale)
@@ -191,6 +196,7 @@ def demo(
                 targets=[DEMO_TARGETS[k] for k in kinds],
                 strategy=strategy,
                 requests_by_backend=caps,
+                thresholds=tuple(threshold or ()),
             )
     finally:
         status = None
@@ -275,6 +281,8 @@ def demo(
             print_headline_safe(run.path, report_path=report_path)
     if not ok:
         raise typer.Exit(2)
+    if run is not None and run_exit_code(run):
+        raise typer.Exit(run_exit_code(run))
 
 
 def _load_dict(r: Any) -> dict[str, Any]:

@@ -200,14 +200,23 @@ def verify(
 ) -> None:
     """Check that the target holds exactly the data set: tables, row counts, primary keys, sampled rows.
 
+    Scale and seed default to what featbench recorded when it loaded the data (else 1 and
+    42); a --scale or --seed that disagrees with that record is an error naming both.
     Exits with code 2 and names each failing table when anything differs.
 
-    Example: featbench verify --target postgresql://localhost/test --scale 0.1 --seed 7
+    Example: featbench verify --target postgresql://localhost/test
     """
-    s, scale, seed = resolve_dataset(spec, scale, seed, None)
+    from featbench.cli.dataset import resolve_loaded
+
+    s = load_spec(spec)
+    if scale is not None:
+        check_scale(scale)
     t = parse_target(target)
     backend = open_backend(t, schema=schema)
     try:
+        data = resolve_loaded([backend], s, scale=scale, seed=seed)
+        scale = data.scale
+        seed = DEFAULT_SEED if data.seed is None else data.seed
         checks = backend.verify(s, scale, seed, sample=sample)
     finally:
         backend.close()
@@ -221,6 +230,7 @@ def verify(
                     "spec": s.name,
                     "scale": scale,
                     "seed": seed,
+                    "scale_source": data.source,
                     "ok": ok,
                     "failed": [c.table for c in checks if not c.ok],
                     "checks": _checks_json(checks),

@@ -94,6 +94,8 @@ def report(
             console.print(
                 f"[yellow]note:[/] run {r.run_id} is {r.status}: the report shows what it measured, marked as such"
             )
+    for n in res.notes:
+        console.print(f"[yellow]note:[/] {n}", highlight=False)
     console.print(f"wrote {res.html} ({len(res.charts)} charts)")
     if res.pngs:
         console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}")
@@ -220,6 +222,7 @@ def _value(v: Any) -> str:
 
 
 def _print_cost(result: Any) -> None:
+    """Every figure with its basis: measured, computed, given or default."""
     from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
     from featbench.report.charts import fmt, money
 
@@ -228,20 +231,37 @@ def _print_cost(result: Any) -> None:
     inp.add_column("input", style="bold")
     inp.add_column("value", justify="right")
     inp.add_column("unit")
+    inp.add_column("basis")
     inp.add_column("source", overflow="fold", style="dim")
     for i in result.inputs:
-        inp.add_row(i.name, _value(i.value), i.unit, i.source)
+        inp.add_row(
+            i.name, _value(i.value), i.unit, i.basis, "" if i.source == i.basis else i.source
+        )
     res = RichTable(
-        title=f"cost in {result.prices.currency} (month = {HOURS_PER_MONTH:g} h = {MONTH_DAYS:.2f} days)",
+        title=f"cost in {result.prices.currency}, computed from the inputs and prices "
+        f"(month = {HOURS_PER_MONTH:g} h = {MONTH_DAYS:.2f} days)",
         title_justify="left",
     )
     for c in ("option", "per day", "per month", "per M requests"):
         res.add_column(c, justify="left" if c == "option" else "right")
     for o in result.options:
         res.add_row(o.label, money(o.per_day), money(o.per_month), money(o.per_million_requests))
+    prices = RichTable(title="prices", title_justify="left", box=None, pad_edge=False)
+    for c in ("price", "value", "unit", "basis", "source, date"):
+        prices.add_column(c, justify="right" if c == "value" else "left")
+    for k, p in result.prices.prices.items():
+        prices.add_row(k, _value(p.value), p.unit, p.basis, f"{p.source}, {p.date}")
+    for n in result.prices.nodes:
+        prices.add_row(
+            f"elasticache.nodes.{n.name}",
+            _value(n.hourly),
+            f"USD per node-hour, {n.memory_gib:g} GiB",
+            n.basis,
+            f"{n.source}, {n.date}",
+        )
     out.print(inp)
     out.print(res)
-    out.print("[bold]how[/]")
+    out.print("[bold]how[/] (computed)")
     for o in result.options:
         for x in o.lines:
             out.print(
@@ -249,14 +269,19 @@ def _print_cost(result: Any) -> None:
             )
         for n in o.notes:
             out.print(f"  [dim]{o.label}: {n}[/]", highlight=False)
-    out.print("[bold]break-even request rate[/]")
+    out.print("[bold]break-even request rate[/] (computed)")
     for b in result.break_even_rates:
         out.print(f"  {b.a} vs {b.b}: {b.note}", highlight=False)
     if result.break_even_skew:
-        out.print("[bold]break-even skew[/]")
+        out.print("[bold]break-even skew[/] (computed)")
         for s in result.break_even_skew:
-            tag = "" if s.basis == "measured" else " [yellow](assumption)[/]"
+            tag = (
+                " (from measured p99)"
+                if s.basis == "measured"
+                else " [yellow](from a given reference p99: an assumption)[/]"
+            )
             out.print(f"  {s.other}: {fmt(s.hot_pct, 1)}% hot{tag} — {s.note}", highlight=False)
     for n in result.notes:
         out.print(f"[yellow]note:[/] {n}", highlight=False)
+    out.print(prices)
     out.print(f"[dim]prices: {result.prices.origin}[/]", highlight=False)

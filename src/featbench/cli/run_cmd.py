@@ -12,9 +12,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt, ScaleOpt, SchemaOpt, SeedOpt, SpecOpt
+from featbench.cli.options import JsonOpt, SchemaOpt, SeedOpt, SpecOpt
 from featbench.errors import FeatbenchError
 from featbench.progress import console
 from featbench.results.load import Run, load_run
@@ -28,6 +29,30 @@ TargetsOpt = typer.Option(
     help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run several targets "
     "(keys are sampled from the first; every target must hold the same data).",
     metavar="URL",
+)
+
+
+RunScaleOpt = typer.Option(
+    None,
+    "--scale",
+    help="Scale of the data in the target. Default: what featbench recorded when it loaded "
+    "the data (else 1); a value that disagrees with that record is an error.",
+    min=0.0,
+)
+ThresholdOpt = typer.Option(
+    None,
+    "--threshold",
+    help="An SLO checked per ratio, as k6 does, e.g. 'p99<10ms', 'p99.9<50ms@hot=0', 'errors<0.1%' "
+    "(repeatable; metrics p50 p95 p99 p99.9 max mean errors; filters @hot=, @theta=, "
+    "@backend=, @strategy=). Any failed threshold: exit code 99, after everything is written.",
+    metavar="EXPR",
+)
+MaxErrorRateOpt = typer.Option(
+    0.01,
+    "--max-error-rate",
+    help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run "
+    "failed (exit code 1, no cost priced from it); 0.01 is 1%.",
+    metavar="FRACTION",
 )
 
 
@@ -140,6 +165,113 @@ def side_by_side_table(run: Run | dict[str, Any]) -> RichTable | None:
     return t
 
 
+def corrected_table(run: Run | dict[str, Any]) -> RichTable | None:
+    """Open-loop runs: latency from the intended start (corrected for coordinated omission)
+    beside service time, p50 / p99 per ratio and section; None in closed loop."""
+    from rich import box
+
+    summary = run.summary if isinstance(run, Run) else run
+    secs = [
+        s
+        for s in summary.get("sections", [])
+        if any(r.get("corrected_latency_ms") for r in s["ratios"])
+    ]
+    if not secs:
+        return None
+    key = "theta" if any("theta" in r for s in secs for r in s["ratios"]) else "hot_pct"
+    t = RichTable(
+        title="open loop, ms: service time (from the actual start) vs corrected latency "
+        "(from the intended start)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
+    t.add_column("section", no_wrap=True)
+    t.add_column("θ" if key == "theta" else "hot\n%", justify="right", no_wrap=True)
+    for col in ("service\np50", "corrected\np50", "service\np99", "corrected\np99"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for s in secs:
+        for r in s["ratios"]:
+            lat = r.get("latency_ms") or {}
+            cor = r.get("corrected_latency_ms") or {}
+            t.add_row(
+                f"{s['backend']} · {s['strategy']}",
+                f"{r.get(key):g}",
+                _f(lat.get("p50")),
+                _f(cor.get("p50")),
+                _f(lat.get("p99")),
+                _f(cor.get("p99")),
+            )
+    return t
+
+
+def thresholds_table(run: Run | dict[str, Any]) -> RichTable | None:
+    """The run's --threshold results, one row per expression and ratio; None without any."""
+    from rich import box
+
+    summary = run.summary if isinstance(run, Run) else run
+    rows = summary.get("thresholds") or []
+    if not rows:
+        return None
+    failed = sum(1 for x in rows if not x.get("passed"))
+    t = RichTable(
+        title=f"thresholds: {len(rows) - failed} passed, {failed} failed",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
+    for col in ("threshold", "section", "ratio", "value", ""):
+        t.add_column(col, justify="left" if col in ("threshold", "section") else "right")
+    for x in rows:
+        where = f"{x['backend']} · {x['strategy']}" if x.get("backend") else "–"
+        lvl = x.get("ratio")
+        ratio = (
+            "–"
+            if lvl is None
+            else (f"θ {lvl:g}" if x.get("level_key") == "theta" else f"{lvl:g}% hot")
+        )
+        value = "–" if x.get("value") is None else f"{x['value']:.3g} {x.get('unit', '')}"
+        verdict = "[green]pass[/]" if x.get("passed") else "[bold red]FAIL[/]"
+        t.add_row(Text(x["expression"]), where, ratio, value, verdict)
+    return t
+
+
+def first_request_error(run: Run) -> str | None:
+    """The error text of the first failed measured request (requests.parquet), if any."""
+    try:
+        t = run.requests()
+    except Exception:  # noqa: BLE001 - a missing or unreadable log only loses the detail
+        return None
+    if "error" not in t.column_names:
+        return None
+    import pyarrow.compute as pc
+
+    errs = pc.drop_null(t.column("error"))
+    return str(errs[0].as_py())[:200] if len(errs) else None
+
+
+def status_line(run: Run) -> str | None:
+    """The first line `show` and `run` print for a run that is not complete, else None."""
+    if run.status == "complete":
+        return None
+    reason = run.manifest.get("error")
+    tail = f": {reason}" if reason else ""
+    if run.status == "failed":
+        first = first_request_error(run)
+        tail += f"; first error: {first}" if first else ""
+    what = {
+        "failed": "its figures describe failed requests, not the store; no cost is priced from it",
+        "interrupted": "stopped before the end; the ratios it finished are kept",
+    }.get(run.status, "")
+    from rich.markup import escape  # error texts may hold [brackets]
+
+    return f"[bold red]run {run.run_id} {run.status.upper()}[/]{escape(tail)}" + (
+        f" — {what}" if what else ""
+    )
+
+
 def wide_console() -> Console:
     """Stdout console; when it is not a terminal, wide enough that tables are not squeezed."""
     return Console() if sys.stdout.isatty() else Console(width=200)
@@ -147,11 +279,14 @@ def wide_console() -> Console:
 
 def print_run(run: Run, out: Console | None = None) -> None:
     out = out or wide_console()
+    first = status_line(run)
+    if first is not None:  # a failed run says so before any number
+        out.print(first, highlight=False)
     for t in ratio_tables(run):
         out.print(t)
-    sbs = side_by_side_table(run)
-    if sbs is not None:
-        out.print(sbs)
+    for extra in (side_by_side_table(run), corrected_table(run), thresholds_table(run)):
+        if extra is not None:
+            out.print(extra)
     notes = run.manifest.get("warnings") or []
     for w in notes:
         out.print(f"[yellow]note:[/] {w}", highlight=False)
@@ -205,11 +340,36 @@ def parse_strategies(text: str) -> tuple[tuple[str, ...], dict[str, tuple[str, .
     return tuple(common or ["serial"]), {k: tuple(v) for k, v in per.items()}
 
 
+def check_run_limits(cfg: Any) -> None:
+    """--threshold and --max-error-rate, checked before anything connects or runs."""
+    from featbench.measure.status import check_max_error_rate
+    from featbench.measure.thresholds import check_levels, parse_thresholds
+
+    try:
+        check_max_error_rate(cfg.max_error_rate)
+    except ValueError as e:
+        raise FeatbenchError(str(e)) from None
+    parsed = parse_thresholds(cfg.thresholds)
+    skewed = cfg.distribution != "hotcold"
+    levels = (cfg.thetas or ()) if skewed else cfg.ratios
+    if levels:
+        check_levels(parsed, levels, "theta" if skewed else "hot_pct")
+
+
+def run_exit_code(run: Run) -> int:
+    """0 complete; 1 failed (or interrupted); 99 complete with a failed --threshold (k6's code)."""
+    from featbench.measure.thresholds import failed_thresholds
+
+    if run.status != "complete":
+        return 1
+    return 99 if failed_thresholds(run.summary) else 0
+
+
 def execute_run(
     *,
     targets: list[str],
     spec: str | None,
-    scale: float,
+    scale: float | None,
     schema: str,
     ratios: str,
     requests: int,
@@ -236,13 +396,16 @@ def execute_run(
     theta: float | None = None,
     thetas: str | None = None,
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
+    thresholds: tuple[str, ...] = (),
+    max_error_rate: float = 0.01,
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
     from featbench.runner.benchmark import RunConfig, run_benchmark
 
     s = load_spec(spec)
-    check_scale(scale)
+    if scale is not None:
+        check_scale(scale)
     common, per_kind = parse_strategies(strategy)
     cfg = RunConfig(
         ratios=parse_ratios(ratios),
@@ -257,7 +420,7 @@ def execute_run(
         strategies=common,
         strategy_by_backend=per_kind or None,
         requests_by_backend=requests_by_backend,
-        scale=scale,
+        scale=1.0 if scale is None else scale,
         distribution=distribution,
         concurrency=concurrency,
         rate=rate,
@@ -266,6 +429,8 @@ def execute_run(
         warmup_s=warmup_seconds,
         interval_s=interval,
         thetas=_thetas(theta, thetas),
+        thresholds=tuple(thresholds),
+        max_error_rate=max_error_rate,
     )
     cfg.resolve()  # rate, duration, θ… checked before connecting anywhere
     levels = len(cfg.thetas) if cfg.distribution != "hotcold" and cfg.thetas else len(cfg.ratios)
@@ -274,6 +439,7 @@ def execute_run(
     if not cfg.strategies:
         raise FeatbenchError("--strategy is empty (use e.g. serial)")
     cfg.plan_config(1).validate()  # cheap checks before connecting anywhere
+    check_run_limits(cfg)
     if keys_from is not None and not (keys_from / "manifest.json").exists():
         raise FeatbenchError(
             f"--keys-from {keys_from}: not a featbench run directory (no manifest.json)"
@@ -284,6 +450,12 @@ def execute_run(
     try:
         for t in targets:
             backends.append(open_backend(t, schema=schema))
+        from featbench.cli.dataset import resolve_loaded
+
+        # the data's scale is what featbench recorded when it loaded it (the manifest says
+        # so); an explicit --scale that disagrees is an error
+        data = resolve_loaded(backends, s, scale=scale)
+        cfg.scale, cfg.data_seed, cfg.scale_source = data.scale, data.seed, data.source
         n_sections = sum(len(cfg.strategies_for(b.kind)) for b in backends)
         # drawn by its own process: the measuring process only writes counters
         disp = LiveDisplay(levels, n_sections, interactive=live and sys.stderr.isatty())
@@ -311,6 +483,7 @@ def execute_run(
 
 
 # -- the benchmark part of `featbench demo` ------------------------------------------------
+DEMO_RATIOS = (100.0, 90.0, 80.0, 70.0, 60.0, 50.0, 30.0, 10.0, 0.0)
 DEMO_REQUESTS = 150  # per ratio: the full 9-ratio matrix in seconds on 2 cores
 DEMO_WARMUP = 50
 DEMO_KEYS = 2000
@@ -327,14 +500,16 @@ def demo_benchmark(
     targets: list[str] | None = None,
     strategy: str = "serial",
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
+    thresholds: tuple[str, ...] = (),
 ) -> Run:
     """Run the full hot/cold matrix on the embedded server(s) the demo loaded (fraud-30)."""
     return execute_run(
         targets=targets or ["embedded"], spec=None, scale=scale, schema=schema,
-        ratios="100,90,80,70,60,50,30,10,0", requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
+        ratios=",".join(f"{r:g}" for r in DEMO_RATIOS), requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
         keys=DEMO_KEYS, hot_fraction=0.01, io_sample_every=DEMO_IO_SAMPLE_EVERY, seed=seed,
         out=out, run_id=None, overwrite=False, keys_from=None, strategy=strategy,
         ratio_order="cold-first", live=live, requests_by_backend=requests_by_backend,
+        thresholds=thresholds,
     )  # fmt: skip
 
 
@@ -379,7 +554,7 @@ def hit_ratio_trend(run: Run) -> str:
 def run(
     target: list[str] = TargetsOpt,
     spec: str = SpecOpt,
-    scale: float = ScaleOpt,
+    scale: float = RunScaleOpt,
     schema: str = SchemaOpt,
     ratios: str = typer.Option(
         "100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."
@@ -473,11 +648,16 @@ def run(
         "--thetas",
         help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.",
     ),
+    threshold: list[str] = ThresholdOpt,
+    max_error_rate: float = MaxErrorRateOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
 
-    Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500
+    Exit code: 0 complete; 1 failed (a ratio's error rate above --max-error-rate); 99 when
+    a --threshold failed; 2 bad input.
+
+    Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500 --threshold 'p99<10ms'
     """
     try:
         r = execute_run(
@@ -487,15 +667,31 @@ def run(
             strategy=strategy, ratio_order=ratio_order, live=not as_json,
             concurrency=concurrency, rate=rate, arrival=arrival, duration=duration,
             warmup_seconds=warmup_seconds, interval=interval, distribution=distribution,
-            theta=theta, thetas=thetas,
+            theta=theta, thetas=thetas, thresholds=tuple(threshold or ()),
+            max_error_rate=max_error_rate,
         )  # fmt: skip
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)"
         )
         raise typer.Exit(130) from None
+    print_run_result(r, as_json)
+    code = run_exit_code(r)
+    if code:
+        raise typer.Exit(code)
+
+
+def run_json(r: Run) -> str:
+    doc = {"path": str(r.path), "status": r.status}
+    if r.manifest.get("error"):
+        doc["error"] = r.manifest["error"]
+    return json.dumps({**doc, **r.summary}, indent=2)
+
+
+def print_run_result(r: Run, as_json: bool) -> None:
+    """What `run`, `show` and `demo` print for a run: JSON, or tables and the headline."""
     if as_json:
-        typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
+        typer.echo(run_json(r))
     else:
         print_run(r)
         print_headline_safe(r.path)
@@ -514,11 +710,7 @@ def show(
     Example: featbench show results/20261126T081500Z-3f2a1c
     """
     r = load_run(run_dir)
-    if as_json:
-        typer.echo(json.dumps({"path": str(r.path), "status": r.status, **r.summary}, indent=2))
-    else:
-        print_run(r)
-        print_headline_safe(r.path)
+    print_run_result(r, as_json)
 
 
 def _jsonable(v: Any) -> Any:
@@ -568,9 +760,15 @@ def get(
     b = open_backend(target, schema=schema)
     try:
         rows = b.fetch(s, keys)
+        from featbench.cli.dataset import recorded
+
+        loaded = recorded([b], s)
     finally:
         b.close()
     doc = {
+        # the data the rows come from, as featbench recorded it when loading (null: not
+        # loaded by featbench)
+        "data": None if loaded is None else {"scale": loaded[0], "seed": loaded[1]},
         "keys": keys,
         "tables": {
             t: (None if r is None else {k: _jsonable(v) for k, v in r.items()})

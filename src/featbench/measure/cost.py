@@ -87,6 +87,50 @@ class OptionCost:
         }
 
 
+# -- where a capacity figure comes from -----------------------------------------------
+# Hosts of AWS's own DynamoDB endpoints (regional, FIPS, VPC endpoints, China, dual-stack).
+AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+
+
+def is_aws_endpoint(url: str | None) -> bool:
+    """True for AWS's own endpoints (None = the default regional one); False for anything
+    else — a local emulator (moto, DynamoDB Local, LocalStack) or a host of one's own."""
+    if not url:
+        return True
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url if "://" in url else f"//{url}").hostname or "").lower().rstrip(".")
+    return host.endswith(AWS_ENDPOINT_SUFFIXES)
+
+
+def capacity_units_label(backend: str, server: dict[str, Any]) -> str | None:
+    """`measured` or `emulated` for the capacity units a DynamoDB target reported; None for
+    other stores. An emulator's ConsumedCapacity is its own arithmetic, not AWS's billing:
+    the embedded server (moto) and any endpoint off AWS count as emulated. Runs recorded
+    before the label existed are judged from their `embedded` flag and endpoint."""
+    if backend != "dynamodb":
+        return None
+    label = server.get("capacity_units")
+    if label in ("measured", "emulated"):
+        return str(label)
+    if server.get("embedded"):
+        return "emulated"
+    return "measured" if is_aws_endpoint(server.get("endpoint")) else "emulated"
+
+
+def label_capacity_units(
+    sections: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any]]
+) -> None:
+    """Set summary.json sections' `capacity_units` (`measured` | `emulated`) for DynamoDB
+    sections, from the manifest's target descriptions; other sections are left alone."""
+    servers = {t.get("target"): t for t in targets if isinstance(t, dict)}
+    for sec in sections:
+        t = servers.get(sec.get("target")) or {}
+        label = capacity_units_label(str(sec.get("backend")), t.get("server") or {})
+        if label is not None:
+            sec["capacity_units"] = label
+
+
 # -- helpers ------------------------------------------------------------------------
 def _check(
     name: str, value: float, *, low: float = 0.0, strict: bool = False, high: float | None = None

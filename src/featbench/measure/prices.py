@@ -46,9 +46,16 @@ class Price:
     unit: str
     source: str
     date: str
+    basis: str = "default"  # default (shipped with featbench) | given (a user's prices file)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"price": self.value, "unit": self.unit, "source": self.source, "date": self.date}
+        return {
+            "price": self.value,
+            "unit": self.unit,
+            "basis": self.basis,
+            "source": self.source,
+            "date": self.date,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,14 @@ class NodeType:
     hourly: float
     source: str
     date: str
+    basis: str = "default"  # default | given
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "price": self.hourly,
             "memory_gib": self.memory_gib,
             "unit": "USD per node-hour",
+            "basis": self.basis,
             "source": self.source,
             "date": self.date,
         }
@@ -185,7 +194,26 @@ def _override(old: dict[str, Any], new: dict[str, Any], origin: str) -> dict[str
     return merged
 
 
-def _build(data: dict[str, Any], origin: str) -> PriceBook:
+def _given_names(user: dict[str, Any]) -> set[str]:
+    """`section.name` (and `elasticache.nodes.<node>`) of every entry a user's file sets."""
+    out = set()
+    for section, body in user.items():
+        if not isinstance(body, dict):
+            continue
+        for name, entry in body.items():
+            if name == "nodes" and isinstance(entry, dict):
+                out.update(f"{section}.nodes.{node}" for node in entry)
+            else:
+                out.add(f"{section}.{name}")
+    return out
+
+
+def _build(data: dict[str, Any], origin: str, given: set[str] | None = None) -> PriceBook:
+    """The price book; entries named in `given` (all when None) came from the user."""
+
+    def basis(key: str) -> str:
+        return "given" if given is None or key in given else "default"
+
     prices: dict[str, Price] = {}
     for section, name in REQUIRED:
         where = f"{origin}: {section}.{name}"
@@ -203,6 +231,7 @@ def _build(data: dict[str, Any], origin: str) -> PriceBook:
             unit=str(entry.get("unit", "")),
             source=str(entry["source"]),
             date=str(entry["date"]),
+            basis=basis(f"{section}.{name}"),
         )
     if prices["elasticache.reserved_memory_fraction"].value >= 1:
         raise PricesError(f"{origin}: elasticache.reserved_memory_fraction must be < 1")
@@ -219,6 +248,7 @@ def _build(data: dict[str, Any], origin: str) -> PriceBook:
                 hourly=float(nbody["price"]),
                 source=str(nbody.get("source", "")),
                 date=str(nbody.get("date", "")),
+                basis=basis(f"elasticache.nodes.{node}"),
             )
         )
     if not nodes:
@@ -236,6 +266,7 @@ def load_prices(user_file: str | Path | None = None) -> PriceBook:
     """The shipped prices, with `user_file` (if given) merged over them."""
     data = _parse(default_prices_text(), "featbench/data/prices.toml")
     origin = "featbench defaults (featbench/data/prices.toml)"
+    given: set[str] = set()
     if user_file is not None:
         p = Path(user_file)
         try:
@@ -248,7 +279,8 @@ def load_prices(user_file: str | Path | None = None) -> PriceBook:
         _check_user_file(user, str(p))
         data = _merge(data, user, str(p))
         origin = f"{p} merged over featbench defaults"
-    return _build(data, origin)
+        given = _given_names(user)
+    return _build(data, origin, given)
 
 
 def prices_from_text(text: str, origin: str = "<prices>") -> PriceBook:

@@ -161,6 +161,7 @@ class RatioStats:
     hot_entity_sum: int = 0
     rows_found: int = 0
     rows_looked_up: int = 0
+    keys_found: int = 0  # lookups that returned at least one row
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     corrected: LatencyHistogram = field(default_factory=LatencyHistogram)
     entity_latency: dict[str, LatencyHistogram] = field(default_factory=dict)
@@ -217,6 +218,7 @@ class RatioStats:
                     h.record_ns(col)
         self.rows_found += int(b.rows_found[ok].sum())
         self.rows_looked_up += int(b.lookups[ok].sum())
+        self.keys_found += int(b.keys_found[ok].sum())
         if b.consumed_units is not None:
             u = b.consumed_units[ok]
             u = u[~np.isnan(u)]
@@ -247,6 +249,7 @@ class RatioStats:
         self.hot_entity_sum += o.hot_entity_sum
         self.rows_found += o.rows_found
         self.rows_looked_up += o.rows_looked_up
+        self.keys_found += o.keys_found
         self.consumed_sum += o.consumed_sum
         self.consumed_n += o.consumed_n
         self.latency.extend(o.latency)
@@ -318,7 +321,12 @@ class RatioStats:
             else None,
             "latency_cache_corr": finite_or_none(self.corr.correlation(), 6),
             "io": self.io_summary(),
-            "rows_found_pct": finite_or_none(100.0 * self.rows_found / self.rows_looked_up, 4)
+            # lookups that returned >= 1 row (0–100), and rows returned per lookup (> 1 only
+            # on tables holding several rows per key)
+            "keys_found_pct": finite_or_none(100.0 * self.keys_found / self.rows_looked_up, 4)
+            if self.rows_looked_up
+            else None,
+            "rows_per_lookup": finite_or_none(self.rows_found / self.rows_looked_up, 4)
             if self.rows_looked_up
             else None,
             # mean read units charged per request, measured by the store (null: not reported)

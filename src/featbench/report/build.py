@@ -31,6 +31,7 @@ class ReportResult:
                 {"run_id": r.run_id, "status": r.status, "path": str(r.path)} for r in self.runs
             ],
             "cost": self.cost.as_dict() if self.cost is not None else None,
+            "notes": list(self.notes),
         }
 
 
@@ -64,7 +65,13 @@ def make_report(
     """
     runs = load_runs(list(run_dirs))
     cost = None
-    if qps is not None:
+    notes: list[str] = []
+    failed = [r.run_id for r in runs if r.status == "failed"]
+    if qps is not None and failed:
+        notes.append(
+            f"no cost table: run {', '.join(failed)} failed, and no cost is priced from it"
+        )
+    elif qps is not None:
         cost = cost_for_runs(
             runs,
             qps=qps,
@@ -82,4 +89,4 @@ def make_report(
         from featbench.report.png import write_pngs
 
         pngs = write_pngs(charts, Path(png_dir))
-    return ReportResult(html=html_path, pngs=pngs, charts=charts, runs=runs, cost=cost)
+    return ReportResult(html=html_path, pngs=pngs, charts=charts, runs=runs, cost=cost, notes=notes)

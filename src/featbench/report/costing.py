@@ -1,10 +1,12 @@
 """From runs (or explicit sizes) to priced options: the glue between run directories and
 the pure cost model in ``featbench.measure.cost``.
 
-Every input is a ``CostInput`` carrying where it came from — ``given`` (a flag),
-``measured`` (a run recorded it), ``estimated`` (derived from the workload spec) or
-``default`` — so a cost table can always show its inputs beside its results, and a
-figure that was estimated is never presented as measured.
+Every input is a ``CostInput`` carrying where it came from: its ``basis`` is one of
+``measured`` (a run recorded it), ``computed`` (derived: from the workload spec, from
+item sizes, …), ``given`` (a flag) or ``default``, and ``source`` says exactly how. So a
+cost table always shows its inputs beside its results, and a figure that was computed
+is never presented as measured. Capacity units an emulator reported (moto, DynamoDB
+Local: summary.json labels them ``emulated``) are never used: the units are computed.
 """
 
 from __future__ import annotations
@@ -39,15 +41,36 @@ DEFAULTS = {
 }
 
 
+BASES = ("measured", "computed", "given", "default")
+
+
+def basis_of(source: str) -> str:
+    """measured | given | default when the source says so, else computed (an estimate from
+    the spec, a figure derived from other inputs)."""
+    s = source.lower()
+    return next((b for b in ("measured", "given", "default") if s.startswith(b)), "computed")
+
+
 @dataclass
 class CostInput:
     name: str
     value: Any
     unit: str
-    source: str  # given | measured … | estimated … | default
+    source: str  # how exactly: "measured (run …)", "estimated from spec …", "given", …
+    basis: str = ""  # measured | computed | given | default (from `source` when empty)
+
+    def __post_init__(self) -> None:
+        if not self.basis:
+            self.basis = basis_of(self.source)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "unit": self.unit, "source": self.source}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "basis": self.basis,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -70,9 +93,17 @@ class CostResult:
             "month_days": cm.MONTH_DAYS,
             "currency": self.prices.currency,
             "inputs": [i.as_dict() for i in self.inputs],
-            "options": [o.as_dict() for o in self.options],
-            "break_even_qps": [b.as_dict() for b in self.break_even_rates],
-            "break_even_skew": [s.as_dict() for s in self.break_even_skew],
+            # every cost and break-even figure is computed from the inputs and prices
+            "options": [{**o.as_dict(), "basis": "computed"} for o in self.options],
+            "break_even_qps": [{**b.as_dict(), "basis": "computed"} for b in self.break_even_rates],
+            "break_even_skew": [
+                {
+                    **s.as_dict(),
+                    "basis": "computed",
+                    "p99_basis": "measured" if s.basis == "measured" else "given",
+                }
+                for s in self.break_even_skew
+            ],
             "prices": self.prices.as_dict(),
             "notes": list(self.notes),
         }
@@ -177,6 +208,16 @@ def find_measured(
     return None
 
 
+def emulated_dynamodb(run: RunData) -> str | None:
+    """What emulated the run's DynamoDB target(s), when its capacity units are `emulated`
+    (the embedded moto server, or an endpoint off AWS); None when measured or absent."""
+    for t in run.targets:
+        if cm.capacity_units_label(t["backend"], t["server"]) == "emulated":
+            srv = t["server"]
+            return str(srv.get("server") or srv.get("endpoint") or t["target"])
+    return None
+
+
 def _consumed_from_log(run: RunData, backend: str | None) -> float | None:
     """Mean `consumed_units` per request from requests.parquet, when the run logged it."""
     t = run.requests
@@ -217,6 +258,17 @@ def _mean_of(value: Any) -> float | None:
 
 
 # -- resolving inputs ------------------------------------------------------------------
+def check_priceable(runs: list[RunData]) -> None:
+    """A failed run's requests mostly errored: nothing measured in it prices a request."""
+    for r in runs:
+        if r.status == "failed":
+            reason = r.manifest.get("error") or "see its manifest.json"
+            raise FeatbenchError(
+                f"run {r.run_id} failed ({reason}): featbench prices no failed run; fix the "
+                "cause and run again, or price sizes given with --rows, --item-bytes and --tables"
+            )
+
+
 def resolve_inputs(
     runs: list[RunData],
     *,
@@ -240,6 +292,7 @@ def resolve_inputs(
     """Every input of the cost model with its provenance; flags win over runs, runs over
     spec estimates."""
     cm.check_traffic(qps, hours_per_day if hours_per_day is not None else DEFAULTS["hours_per_day"])
+    check_priceable(runs)
     for name, v in (
         ("--rows", rows),
         ("--item-bytes", item_bytes),
@@ -347,8 +400,21 @@ def resolve_inputs(
         raise FeatbenchError("give --item-bytes (mean item size in bytes) with --rows")
     out["_item_sizes"] = CostInput("_item_sizes", sizes, "bytes", out["item_bytes"].source)
 
-    # Read units per request: measured ConsumedCapacity wins.
-    cons = find_measured(runs, MEASURED_CONSUMED, "dynamodb")
+    # Read units per request: measured ConsumedCapacity wins, unless an emulator reported
+    # it (its arithmetic is not AWS's billing): then the units are computed.
+    emulated = {r.run_id: e for r in runs if (e := emulated_dynamodb(r))}
+    cons = find_measured(
+        [r for r in runs if r.run_id not in emulated], MEASURED_CONSUMED, "dynamodb"
+    )
+    ignored = (
+        "; run "
+        + ", ".join(
+            f"{rid}'s read units came from an emulator ({e})" for rid, e in emulated.items()
+        )
+        + ": not AWS's billing, not used"
+        if emulated
+        else ""
+    )
     if cons is not None and _num(_mean_of(cons[0])) and (_mean_of(cons[0]) or 0) > 0:
         put(
             "rru_per_request",
@@ -364,7 +430,8 @@ def resolve_inputs(
             cm.rru_per_request(sizes, str(out["consistency"].value)),
             "read units per request",
             f"computed: {n_tables} items × ceil(size/4 KB)"
-            + (" × 0.5 (eventually consistent)" if out["consistency"].value == "eventual" else ""),
+            + (" × 0.5 (eventually consistent)" if out["consistency"].value == "eventual" else "")
+            + ignored,
         )
 
     # PostgreSQL storage.

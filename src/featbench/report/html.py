@@ -158,13 +158,48 @@ def _run_header(run: RunData) -> str:
             f"<h3>target {_e(t['target'])} <small>({_e(t['backend'])})</small></h3>"
             f"<details open><summary>server version and settings</summary>{_kv(t['server'])}</details>"
         )
-    banner = ""
-    if run.partial:
-        banner = (
-            f'<div class="banner {_e(status)}">⚠ {_e(status.upper())}: this run did not finish; '
-            "the report shows the ratios it completed.</div>"
+    # a run that is not a result is announced by the report's first line (render_html)
+    return (
+        f'<section class="run" data-run-id="{_e(run.run_id)}"><h2>Run {_e(run.run_id)}</h2>'
+        f'<dl class="kv">{kv}</dl>{_thresholds(run)}{"".join(targets)}</section>'
+    )
+
+
+def status_sentence(run: RunData) -> str:
+    """One line on a run that is not a result: the report's first line for it."""
+    reason = run.manifest.get("error")
+    if run.status == "failed":
+        return (
+            f"⚠ run {run.run_id} FAILED"
+            + (f": {reason}" if reason else "")
+            + ". Its figures describe failed requests, not the store; no cost is priced from it."
         )
-    return f'<section class="run" data-run-id="{_e(run.run_id)}">{banner}<h2>Run {_e(run.run_id)}</h2><dl class="kv">{kv}</dl>{"".join(targets)}</section>'
+    return (
+        f"⚠ run {run.run_id} {run.status.upper()}: it did not finish; "
+        "the report shows the ratios it completed."
+    )
+
+
+def _thresholds(run: RunData) -> str:
+    rows = run.summary.get("thresholds") or []
+    if not rows:
+        return ""
+    failed = sum(1 for x in rows if not x.get("passed"))
+    body = [
+        [
+            x["expression"],
+            f"{x['backend']} · {x['strategy']}" if x.get("backend") else "—",
+            "—" if x.get("ratio") is None else x["ratio"],
+            "—" if x.get("value") is None else f"{x['value']:.4g} {x.get('unit', '')}",
+            "pass" if x.get("passed") else "FAIL",
+        ]
+        for x in rows
+    ]
+    cls = "failed" if failed else "complete"
+    return (
+        f'<h3 class="thresholds status-{cls}">thresholds: {len(rows) - failed} passed, {failed} failed</h3>'
+        + _table(["threshold", "section", "ratio", "value", "result"], body)
+    )
 
 
 def _chart_html(chart: Chart, index: int) -> str:
@@ -261,6 +296,11 @@ def render_html(
         f'<body data-chart-count="{len(charts)}" data-status="{_e(",".join(status_words))}">',
         f'<header><h1>featbench report</h1><div class="meta">featbench {_e(featbench.__version__)} · generated {_e(now)} · '
         f"{len(runs)} run(s): {_e(', '.join(r.run_id for r in runs))}</div></header><main>",
+        *(
+            f'<div class="banner {_e(r.status)}" data-first-line="status">{_e(status_sentence(r))}</div>'
+            for r in runs
+            if r.partial
+        ),
         warn,
         *(_run_header(r) for r in runs),
         f'<nav class="toc">{toc}</nav>',

@@ -52,6 +52,24 @@ def headline_data(
                 ],
             }
         )
+    if r.status == "failed":
+        # a failed run's requests mostly errored: a cost per request from it would price
+        # failures, so none is given
+        reason = r.manifest.get("error") or "see manifest.json"
+        return {
+            "run_id": r.run_id,
+            "status": r.status,
+            "error": reason,
+            "sections": sections,
+            "thresholds": _threshold_counts(r.summary),
+            "cost": {
+                "qps": None,
+                "qps_source": None,
+                "per_million_requests": None,
+                "error": "the run failed: no cost per request is priced from it",
+            },
+            "report": _report(r),
+        }
     rate_source = "given"
     if qps is None:
         measured = headline_qps(r)
@@ -72,13 +90,31 @@ def headline_data(
             cost["error"] = str(e)
     else:
         cost["error"] = "no request rate: the run has no per-request log; give --qps"
-    report = r.path / "report.html"
     return {
         "run_id": r.run_id,
         "status": r.status,
+        "error": r.manifest.get("error"),
         "sections": sections,
+        "thresholds": _threshold_counts(r.summary),
         "cost": cost,
-        "report": str(report) if report.is_file() else None,
+        "report": _report(r),
+    }
+
+
+def _report(r: RunData) -> str | None:
+    report = r.path / "report.html"
+    return str(report) if report.is_file() else None
+
+
+def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
+    rows = summary.get("thresholds") or []
+    if not rows:
+        return None
+    failed = [x for x in rows if not x.get("passed")]
+    return {
+        "passed": len(rows) - len(failed),
+        "failed": len(failed),
+        "failed_expressions": sorted({x["expression"] for x in failed}),
     }
 
 
@@ -86,6 +122,9 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
     parts: list[Any] = []
     status = data["status"]
     title = f"run {data['run_id']}" + ("" if status == "complete" else f"  [{status.upper()}]")
+    if status != "complete":  # first line: a run that is not a result says so
+        why = f": {data['error']}" if data.get("error") else ""
+        parts.append(Text(f"run {data['run_id']} {status.upper()}{why}", style="bold red"))
     for s in data["sections"]:
         t = Table(title=f"{title} — {s['label']}", title_justify="left")
         t.add_column("hot %" if s["x"] == "hot_pct" else "θ", justify="right")
@@ -102,6 +141,15 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
                 fmt(r["errors"]),
             )
         parts.append(t)
+    th = data.get("thresholds")
+    if th:
+        failed = f": {', '.join(th['failed_expressions'])}" if th["failed"] else ""
+        parts.append(
+            Text(
+                f"thresholds: {th['passed']} passed, {th['failed']} failed{failed}",
+                style="bold red" if th["failed"] else "green",
+            )
+        )
     c = data["cost"]
     if c.get("per_million_requests"):
         items = "  ".join(

@@ -37,10 +37,14 @@ _DDL = [
         latency_cache_corr double precision,
         buffer_hits bigint, buffer_reads bigint, hit_ratio double precision,
         blocks_per_request double precision, sampled_requests integer,
-        rows_found_pct double precision,
+        keys_found_pct double precision, rows_per_lookup double precision,
         ratio jsonb NOT NULL,
         PRIMARY KEY (run_id, target, strategy, hot_pct)
     )""",
+    # tables created by featbench before keys_found_pct replaced rows_found_pct (the
+    # old column stays, null from then on)
+    """ALTER TABLE {s}.run_results ADD COLUMN IF NOT EXISTS keys_found_pct double precision,
+        ADD COLUMN IF NOT EXISTS rows_per_lookup double precision""",
     """CREATE TABLE IF NOT EXISTS {s}.run_keys (
         run_id text NOT NULL,
         entity text NOT NULL,
@@ -103,7 +107,8 @@ class PgResultTables:
             "hit_ratio": io["hit_ratio"],
             "blocks_per_request": io["blocks_per_request"],
             "sampled_requests": io["sampled_requests"],
-            "rows_found_pct": ratio["rows_found_pct"],
+            "keys_found_pct": ratio.get("keys_found_pct"),
+            "rows_per_lookup": ratio.get("rows_per_lookup"),
             "ratio": Jsonb(ratio),
         }
         cols = list(values)

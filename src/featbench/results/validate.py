@@ -64,12 +64,16 @@ RATIO_KEYS = (
     "mixed_pct",
     "latency_cache_corr",
     "io",
-    "rows_found_pct",
+    "keys_found_pct",
+    "rows_per_lookup",
 )
 # Added after schema version 1 shipped: validated when present, not required, so runs
 # written before them stay valid.
 OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request",)
-OPTIONAL_SECTION_KEYS = ("backend_stats",)
+# Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
+# instead (a share of rows, which could exceed 100 with several rows per key).
+LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
+OPTIONAL_SECTION_KEYS = ("backend_stats", "capacity_units")
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -134,6 +138,8 @@ def validate_manifest(m: Any, path: Path | None = None) -> list[str]:
         p.append(
             f"manifest.json: run_id {m['run_id']!r} differs from the directory name {path.name!r}"
         )
+    if m["status"] == "failed" and not (isinstance(m.get("error"), str) and m["error"].strip()):
+        p.append("manifest.json: status failed without a reason (`error`)")
     if not ISO.match(m["started_at"]):
         p.append("manifest.json: started_at is not a UTC ISO timestamp")
     fin = m.get("finished_at")
@@ -178,7 +184,9 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
     if len(levels) != 1:
         p.append(f"{where}: needs exactly one of {', '.join(LEVEL_KEYS)}")
     expected = set(RATIO_KEYS) | set(levels) | set(OPTIONAL_RATIO_KEYS)
-    missing = [k for k in RATIO_KEYS if k not in r]
+    replaced = {n for old, new in LEGACY_RATIO_KEYS.items() if old in r for n in new}
+    expected |= {old for old in LEGACY_RATIO_KEYS if old in r}
+    missing = [k for k in RATIO_KEYS if k not in r and k not in replaced]
     extra = sorted(set(r) - expected)
     if missing:
         p.append(f"{where}: missing {', '.join(missing)}")
@@ -246,10 +254,74 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
             p.append(f"{where}: io.hit_ratio must be in [0, 1] or null")
         if not _opt_num(io["blocks_per_request"], 0):
             p.append(f"{where}: io.blocks_per_request must be >= 0 or null")
-    if not _opt_num(r["rows_found_pct"], 0, 100):
-        p.append(f"{where}: rows_found_pct must be in 0–100 or null")
+    if not _opt_num(r.get("keys_found_pct"), 0, 100):
+        p.append(f"{where}: keys_found_pct must be in 0–100 or null")
+    if not _opt_num(r.get("rows_per_lookup"), 0):
+        p.append(f"{where}: rows_per_lookup must be >= 0 or null")
+    if not _opt_num(r.get("rows_found_pct"), 0):
+        p.append(f"{where}: rows_found_pct (older runs) must be >= 0 or null")
     if not _opt_num(r.get("consumed_rcu_per_request"), 0):
         p.append(f"{where}: consumed_rcu_per_request must be >= 0 or null")
+    return p
+
+
+THRESHOLD_KEYS = ("expression", "section", "ratio", "metric", "limit", "unit", "value", "passed")
+
+
+def validate_thresholds(rows: Any, sections: list[Any]) -> list[str]:
+    """summary.json `thresholds`: the shape, and each verdict re-derived from its expression
+    and the ratio it names (so a file cannot claim a pass its numbers do not support)."""
+    from featbench.measure.thresholds import ThresholdError, measured_value, parse_threshold
+
+    if not isinstance(rows, list):
+        return ["summary.json: thresholds must be a list"]
+    p: list[str] = []
+    for i, x in enumerate(rows):
+        where = f"summary.json: thresholds[{i}]"
+        if not isinstance(x, dict) or any(k not in x for k in THRESHOLD_KEYS):
+            p.append(f"{where} needs {', '.join(THRESHOLD_KEYS)}")
+            continue
+        if not isinstance(x["passed"], bool) or x["unit"] not in ("ms", "%"):
+            p.append(f"{where}: passed must be true/false and unit ms or %")
+            continue
+        if not _opt_num(x["value"], 0) or not _num(x["limit"]):
+            p.append(f"{where}: value must be a number >= 0 or null, limit a number")
+            continue
+        try:
+            t = parse_threshold(str(x["expression"]))
+        except ThresholdError as e:
+            p.append(f"{where}: {e}")
+            continue
+        want = x["value"] is not None and t.holds(float(x["value"]))
+        if x["passed"] != want:
+            p.append(
+                f"{where}: passed is {x['passed']} but {x['expression']} on {x['value']} is {want}"
+            )
+        sec = x["section"]
+        if sec is None:
+            if x["passed"] or x["value"] is not None:
+                p.append(f"{where}: a threshold matching no ratio has no value and fails")
+            continue
+        if not isinstance(sec, int) or not 0 <= sec < len(sections):
+            p.append(f"{where}: section {sec!r} is not a section of the summary")
+            continue
+        key = "theta" if x.get("level_key") == "theta" else "hot_pct"
+        r = next(
+            (
+                r
+                for r in sections[sec].get("ratios", [])
+                if isinstance(r, dict) and r.get(key) == x["ratio"]
+            ),
+            None,
+        )
+        if r is None:
+            p.append(f"{where}: section {sec} has no ratio {key}={x['ratio']}")
+            continue
+        got = measured_value(t, r)
+        if (got is None) != (x["value"] is None) or (
+            got is not None and abs(got - float(x["value"])) > 1e-6 * max(1.0, got)
+        ):
+            p.append(f"{where}: value {x['value']} differs from the ratio's {got}")
     return p
 
 
@@ -282,8 +354,13 @@ def validate_summary(s: Any, run_id: str | None, entities: list[str] | None) -> 
             p.append(
                 f"summary.json: sections[{i}].backend_stats must be null or counts (integers >= 0)"
             )
+        cu = sec.get("capacity_units")
+        if cu is not None and cu not in ("measured", "emulated"):
+            p.append(f"summary.json: sections[{i}].capacity_units must be measured or emulated")
         for j, r in enumerate(sec["ratios"]):
             p += validate_ratio(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
+    if "thresholds" in s:
+        p += validate_thresholds(s["thresholds"], s["sections"])
     if s["sections"]:
         first = s["sections"][0]
         if isinstance(first, dict) and (

@@ -12,6 +12,7 @@ stamps the manifest with the final status.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,8 +27,10 @@ from featbench.events import (
     RunFinished,
     SectionInfo,
 )
+from featbench.measure.cost import label_capacity_units
 from featbench.measure.histogram import Interval, hlog_text
 from featbench.measure.stats import StatsCollector
+from featbench.measure.thresholds import Threshold, evaluate_thresholds
 from featbench.results import rundir
 
 
@@ -125,6 +128,7 @@ class ResultsWriter:
         level_key: str = "hot_pct",
         flush_rows: int = 5000,
         clock_origin_s: float = 0.0,
+        thresholds: Sequence[Threshold] = (),
     ) -> None:
         self.path = path
         self.run_id = run_id
@@ -135,6 +139,7 @@ class ResultsWriter:
         self.level_key = level_key
         self.flush_rows = flush_rows
         self.clock_origin_s = clock_origin_s
+        self.thresholds = list(thresholds)
         self.sections: dict[int, SectionInfo] = {}
         self.warnings: list[str] = []
         self._req_schema = requests_schema(entities, level_key)
@@ -275,8 +280,10 @@ class ResultsWriter:
 
     def summary(self) -> dict[str, Any]:
         sections = self.stats.sections_summary()
+        # DynamoDB sections say whether their capacity units are measured or emulated
+        label_capacity_units(sections, self.manifest.get("targets") or [])
         first = sections[0] if sections else None
-        return {
+        doc: dict[str, Any] = {
             "schema_version": rundir.SCHEMA_VERSION,
             "run_id": self.run_id,
             "backend": first["backend"] if first else None,
@@ -284,6 +291,9 @@ class ResultsWriter:
             "ratios": first["ratios"] if first else [],
             "sections": sections,
         }
+        if self.thresholds:  # over the ratios finished so far; final at finalize
+            doc["thresholds"] = evaluate_thresholds(self.thresholds, sections)
+        return doc
 
     def _write_summary(self) -> None:
         rundir.write_json(self.path / rundir.SUMMARY, self.summary())

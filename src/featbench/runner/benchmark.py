@@ -169,6 +169,14 @@ def run_benchmark(
         raise FeatbenchError(
             f"--hot-fraction must be between 0 and 1 (exclusive), got {config.hot_fraction}"
         )
+    from featbench.measure.status import check_max_error_rate
+    from featbench.measure.thresholds import parse_thresholds
+
+    try:
+        check_max_error_rate(config.max_error_rate)
+    except ValueError as e:
+        raise FeatbenchError(str(e)) from None
+    thresholds = parse_thresholds(config.thresholds)
     run_id = rundir.check_run_id(run_id) if run_id else rundir.new_run_id()
     target_dir = out / run_id
     if target_dir.exists() and not overwrite:
@@ -208,13 +216,20 @@ def run_benchmark(
     else:
         plan = build_plan(keyset, config.plan_config(n_plans))
     load_report: list[dict[str, Any]] = []  # per-level client CPU / rate adherence
+    # Before timing, one lookup per table with a sampled key: a key that does not bind or
+    # values that do not decode as the spec says stop the run here (nothing written).
+    probe_notes: list[str] = []
+    for b in backends:
+        probe = getattr(b, "probe", None)
+        if probe is not None:
+            probe_notes += probe(spec, {e: list(keyset.keys[e]) for e in keyset.entities})
 
     # -- the run directory ------------------------------------------------------------------
     started = rundir.utc_now()
     origin_ns = time.perf_counter_ns()
     origin_wall = time.time()
     path = rundir.prepare_run_dir(out, run_id, overwrite=overwrite)
-    warnings: list[str] = []
+    warnings: list[str] = list(probe_notes)
     for e in keyset.entities:
         if len(keyset.keys[e]) < config.n_keys and keys_from is None:
             warnings.append(
@@ -274,6 +289,7 @@ def run_benchmark(
         sinks=sinks,
         level_key=level_key,
         clock_origin_s=origin_wall,
+        thresholds=thresholds,
     )
     events.listen(writer)
     from featbench.results.timeseries import TimeSeries
@@ -345,7 +361,10 @@ def run_benchmark(
                     ctx,
                     PoolOptions(config.concurrency, config.rate, config.arrival, config.seed),
                 ).run(sec_plan)
-        status = "complete"
+        from featbench.measure.status import run_status
+
+        # complete, or failed when a ratio's error rate exceeds --max-error-rate
+        status, error = run_status(writer.summary(), config.max_error_rate)
     except KeyboardInterrupt:
         status = "interrupted"
         raise

@@ -27,7 +27,9 @@ class RunConfig:
     seed: int = 42
     ratio_order: RatioOrder = "cold-first"
     strategies: tuple[str, ...] = ("serial",)
-    scale: float = 1.0
+    scale: float = 1.0  # of the data in the targets (what featbench recorded when it loaded it)
+    data_seed: int | None = None  # the data's generation seed, when recorded or given
+    scale_source: str = "default"  # recorded in the target | given | default
     distribution: str = "hotcold"
     loop: str = "closed"
     # pg_stat_reset() at the start, as the original benchmark did: opt-in, because it wipes
@@ -49,6 +51,10 @@ class RunConfig:
     # requests of each level of the same plan (same keys, fewer of them) — for a store too
     # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
     requests_by_backend: dict[str, tuple[int, int]] | None = None
+    # A ratio whose error rate (errors / requests) exceeds this makes the run `failed`.
+    max_error_rate: float = 0.01
+    # SLO expressions (measure/thresholds.py), evaluated per ratio into summary.json.
+    thresholds: tuple[str, ...] = ()
 
     def strategies_for(self, kind: str) -> tuple[str, ...]:
         if self.strategy_by_backend and kind in self.strategy_by_backend:
