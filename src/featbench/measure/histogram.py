@@ -4,7 +4,7 @@ Percentiles follow featbench's one definition (`featbench.measure.percentiles.ra
 value at rank max(1, ceil(q·n))), and each comes with its distribution-free 95% interval
 (`intervals_ms`). A value read from a histogram is HdrHistogram's *highest equivalent value*
 of the bucket holding the value at that rank: at most 0.1% (3 significant digits) above the
-raw value, never below it.
+value recorded, which is the latency truncated to whole microseconds.
 
 Pure: no files are opened here. `encode`/`decode` give the compressed base64 payload
 the HdrHistogram log format uses, and `hlog_text`/`parse_hlog` turn a list of

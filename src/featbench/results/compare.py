@@ -59,9 +59,7 @@ def significance(
     return False
 
 
-def _latencies_ms(
-    run: Run, target: str, strategy: str, level_key: str, level: float
-) -> np.ndarray:
+def _latencies_ms(run: Run, target: str, strategy: str, level_key: str, level: float) -> np.ndarray:
     t = run.requests()
     if t.num_rows == 0 or level_key not in t.column_names:
         return np.empty(0)
