@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from featbench.cli import main
-from featbench.measure.percentiles import mark
+from featbench.measure.percentiles import interval, mark
 from featbench.report.build import make_report
 from featbench.report.charts import fmt, fmt_ci
 from featbench.report.png import find_chrome
@@ -117,8 +117,9 @@ def test_worst_case_percentiles_come_from_the_request_log(pg_run: Path):
     cold = lat[(hot == 0) & ~err]
     row = worst.table.rows[0]
     assert row[1] == cold.size > 0
-    assert row[4] == fmt(rank_percentile(cold, 99))  # featbench's one definition
-    assert row[5] == fmt(float(cold.max()))
+    p99 = rank_percentile(cold, 99)  # featbench's one definition
+    assert row[4] == fmt(p99) + mark(p99, list(interval(cold, 0.99)))
+    assert row[6] == fmt(float(cold.max()))
 
 
 def test_distribution_expectation_is_r_to_the_e(pg_run: Path):

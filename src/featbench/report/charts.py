@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from featbench.measure import cost as cm
-from featbench.measure.percentiles import LEGEND, mark, percentile
+from featbench.measure.percentiles import LEGEND, interval, mark, percentile
 from featbench.report.costing import CostResult
 from featbench.report.rundata import RunData, Section
 
@@ -713,6 +713,7 @@ def chart_worst_case(runs: Sequence[RunData]) -> Chart:
         "p50 ms",
         "p95 ms",
         "p99 ms",
+        "p99 95% CI",
         "max ms",
         "all requests p99 ms",
     ]
@@ -738,13 +739,15 @@ def chart_worst_case(runs: Sequence[RunData]) -> Chart:
                     histnorm="percent",
                 )
             )
+            ci99 = list(interval(cold, 0.99))
             rows.append(
                 [
                     s.label,
                     int(cold.size),
                     fmt(_pct(cold, 50)),
                     fmt(_pct(cold, 95)),
-                    fmt(_pct(cold, 99)),
+                    fmt_marked(_pct(cold, 99), ci99),
+                    fmt_ci(ci99),
                     fmt(float(cold.max())),
                     fmt(_pct(lat, 99)),
                 ]
