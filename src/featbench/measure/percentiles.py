@@ -24,8 +24,8 @@ tails a = (1 - confidence) / 2:
 and widen to l <= k <= u if needed (never the case in practice; widening keeps coverage), so
 lo <= value <= hi always holds. The binomial tails are exact sums of the probability mass
 function (log-gamma at one end of a window of ±(20 sd + 40) around q·n, then the exact
-ratio pmf(k+1)/pmf(k)); the mass outside the window is below 1e-40 and cannot move a
-comparison with a. No resampling, no distribution assumed, only independence: requests
+ratio pmf(k+1)/pmf(k)); the mass outside the window is below 1e-26 on each side
+(Bernstein's inequality) and cannot move a comparison with a. No resampling, no distribution assumed, only independence: requests
 whose latencies are correlated in time (a stall hits several in a row) make the interval
 optimistic.
 
@@ -99,7 +99,7 @@ def percentile_rows(values: np.ndarray, q: float) -> np.ndarray:
 # -- the interval ----------------------------------------------------------------------------
 def _binomial_window(n: int, q: float) -> tuple[int, np.ndarray]:
     """(k0, pmf) with pmf[i] = P(B = k0 + i), B ~ Binomial(n, q), over a window holding all
-    but < 1e-40 of the mass (the whole range 0..n when n is small)."""
+    but < 1e-26 of the mass on each side (the whole range 0..n when n is small)."""
     mean = n * q
     w = 20.0 * math.sqrt(n * q * (1.0 - q)) + 40.0
     k0 = max(0, math.floor(mean - w))
