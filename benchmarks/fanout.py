@@ -41,6 +41,7 @@ from psycopg import sql
 from featbench.backends import pg_strategies as S
 from featbench.backends.base import RequestKeys
 from featbench.generate import csv_bytes, generate_batch, keys_for
+from featbench.measure.percentiles import percentile
 from featbench.spec import SQL_TYPES, WorkloadSpec, builtin_spec, scaled_rows
 from featbench.target import redact
 
@@ -251,6 +252,12 @@ def run_interleaved(
 
 
 # -- the floor -------------------------------------------------------------------------------
+def _p50(x: Any) -> float:
+    v = percentile(x, 0.5)
+    assert v is not None
+    return v
+
+
 def floor_us(
     dsn: str, schema: str, spec: WorkloadSpec, requests: list[RequestKeys]
 ) -> dict[str, float]:
@@ -289,9 +296,10 @@ def floor_us(
             r = pg.exec_prepared(b"fb_explain_single", [params[single_lk.entity_index]])
             ex_s.append(json.loads(r.get_value(0, 0))[0]["Execution Time"] * 1000)
     out = {
-        "round_trip_us": float(np.percentile(np.array(rt) / 1000, 50)),
-        "union_execution_us": float(np.percentile(ex_u[100:], 50)),
-        "single_execution_us": float(np.percentile(ex_s[100:], 50)),
+        # featbench's one percentile definition (nearest rank), as everywhere else
+        "round_trip_us": _p50(np.array(rt) / 1000),
+        "union_execution_us": _p50(ex_u[100:]),
+        "single_execution_us": _p50(ex_s[100:]),
     }
     out["floor_us"] = out["round_trip_us"] + out["union_execution_us"]
     return out
@@ -341,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
     def pct(x: np.ndarray, q: float) -> float:
-        return float(np.percentile(x / 1000.0, q))
+        v = percentile(x / 1000.0, q / 100.0)
+        assert v is not None
+        return v
 
     single = pct(lat["single lookup"], 50)
     table = []

@@ -43,6 +43,7 @@ import psycopg
 from psycopg import sql
 
 from featbench.backends.base import open_backend
+from featbench.measure.percentiles import percentile
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
 
@@ -145,7 +146,7 @@ def session_round(conninfo: str, schema: str, requests: int, seed: int) -> dict[
         s.close()
     a = np.array(lat[200:], dtype=np.float64) / 1000.0
     return {
-        "p50_us": float(np.percentile(a, 50, method="inverted_cdf")),
+        "p50_us": percentile(a, 0.5),
         "mean_us": float(a.mean()),
         "requests": int(a.size),
     }
@@ -175,7 +176,7 @@ def pgbench_round(
             lat.append(int(parts[2]))  # client_id transaction_no time(us) script_no epoch us
     a = np.array(lat[200:], dtype=np.float64)  # the first 200 are its warm-up, like featbench's
     return {
-        "p50_us": float(np.percentile(a, 50, method="inverted_cdf")),
+        "p50_us": percentile(a, 0.5),
         "mean_us": float(a.mean()),
         "requests": int(a.size),
     }

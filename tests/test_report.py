@@ -14,12 +14,14 @@ import pytest
 from rich.console import Console
 
 from featbench.cli import main
+from featbench.measure.percentiles import interval, mark
 from featbench.report.build import make_report
-from featbench.report.charts import fmt
+from featbench.report.charts import fmt, fmt_ci
 from featbench.report.png import find_chrome
 from featbench.report.rundata import RunDirError, load_run
 from featbench.report.terminal import print_headline
 from runfactory import make_run
+from test_measure_stats import rank_percentile
 
 SEVEN = ["latency", "break_even", "cache", "entities", "distribution", "io", "worst_case"]
 SECRET = "hunter2secret"
@@ -86,10 +88,21 @@ def test_chart_tables_hold_the_summary_numbers(pg_run: Path):
     summary = json.loads((pg_run / "summary.json").read_text())
     by_hot = {float(r["hot_pct"]): r for r in summary["ratios"]}
     assert len(latency.table.rows) == len(by_hot)
+    col = {c: i for i, c in enumerate(latency.table.columns)}
     for row in latency.table.rows:
         r = by_hot[float(row[1].rstrip("%"))]
-        assert row[6] == fmt(r["latency_ms"]["p99"])
-        assert row[4] == fmt(r["latency_ms"]["p50"])
+        ci = r["latency_ci_ms"]
+        # each percentile with its interval's mark (? open, ~ wide), then the interval
+        assert row[col["p99 ms"]] == fmt(r["latency_ms"]["p99"]) + mark(
+            r["latency_ms"]["p99"], ci["p99"]
+        )
+        assert row[col["p99 95% CI"]] == fmt_ci(ci["p99"])
+        assert row[col["p50 ms"]] == fmt(r["latency_ms"]["p50"]) + mark(
+            r["latency_ms"]["p50"], ci["p50"]
+        )
+    assert any("Error bars" in n for n in latency.notes)
+    p99_trace = next(t for t in latency.figure.data if t.name.endswith(" p99"))
+    assert p99_trace.error_y.array is not None  # the intervals are drawn
     html = res.html.read_text()
     assert fmt(by_hot[0.0]["latency_ms"]["p99"]) in html
 
@@ -104,8 +117,9 @@ def test_worst_case_percentiles_come_from_the_request_log(pg_run: Path):
     cold = lat[(hot == 0) & ~err]
     row = worst.table.rows[0]
     assert row[1] == cold.size > 0
-    assert row[4] == fmt(float(np.percentile(cold, 99)))
-    assert row[5] == fmt(float(cold.max()))
+    p99 = rank_percentile(cold, 99)  # featbench's one definition
+    assert row[4] == fmt(p99) + mark(p99, list(interval(cold, 0.99)))
+    assert row[6] == fmt(float(cold.max()))
 
 
 def test_distribution_expectation_is_r_to_the_e(pg_run: Path):

@@ -91,8 +91,12 @@ def test_run_show_get_compare(
 
     code, out, _ = cli(capsys, "show", tmp_path / "a")
     assert code == 0 and "p99.9" in out and "plan" in out and "80 requests/ratio" in out
+    # 80 requests cannot bound p99 from above: its interval is open, marked and explained
+    assert "95% CI" in out and "–?" in out and "? = 95% interval open" in out
     code, out, _ = cli(capsys, "show", tmp_path / "a", "--json")
     assert code == 0 and json.loads(out)["run_id"] == "a"
+    ci = json.loads(out)["ratios"][0]["latency_ci_ms"]
+    assert ci["p50"][0] is not None and ci["p99"][1] is None
 
     # get: the feature rows of one request, typed values as JSON
     keys = {}
@@ -128,8 +132,9 @@ def test_run_show_get_compare(
     cmp = json.loads(out)
     assert len(cmp["sections"][0]["ratios"]) == 3
     assert all(r["p50"]["significant"] in (True, False) for r in cmp["sections"][0]["ratios"])
+    assert all(r["p99"]["significant"] in (True, None) for r in cmp["sections"][0]["ratios"])
     code, out, _ = cli(capsys, "compare", tmp_path / "a", tmp_path / "b")
-    assert code == 0 and ("noise" in out or "%" in out)
+    assert code == 0 and ("noise" in out or "%" in out) and "do not overlap" in out
 
     # keys from a run: same spec fine, another spec refused
     code, _, err = cli(

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from featbench.backends.base import open_backend
 from featbench.errors import FeatbenchError
+from featbench.measure.percentiles import interval
 from featbench.results.load import load_run
 from featbench.results.validate import validate_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
@@ -107,6 +108,16 @@ def test_a_run_follows_the_contract(
         for key, q in (("p50", 50), ("p95", 95), ("p99", 99), ("p999", 99.9)):
             exact = rank_percentile(lat, q)
             assert abs(r["latency_ms"][key] * 1000 - exact) <= exact * 1e-3 + 1, (key, r["hot_pct"])
+            # its 95% interval: the raw order statistics at the binomial ranks (HDR precision)
+            lo, hi = interval(lat, q / 100)
+            got = r["latency_ci_ms"][key]
+            for raw, hdr in ((lo, got[0]), (hi, got[1])):
+                assert (raw is None) == (hdr is None), (key, got)
+                if raw is not None:
+                    assert abs(hdr * 1000 - raw) <= raw * 1e-3 + 1, (key, got, raw)
+        # 200 requests - errors: p50 and p95 pinned down, p99 has no upper bound (needs 368)
+        ci = r["latency_ci_ms"]
+        assert None not in ci["p50"] and ci["p99"][1] is None and ci["p999"][1] is None
         assert abs(r["latency_ms"]["max"] * 1000 - lat.max()) <= lat.max() * 1e-3 + 1
         assert r["entity_latency_ms"].keys() == set(SPEC3.entity_names)
         assert r["io"]["sampled_requests"] == 4 and r["io"]["blocks_per_request"] > 0

@@ -61,13 +61,39 @@ def _f(x: Any, fmt: str = "{:.2f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
+def _marked_column(pairs: list[tuple[float | None, Any]]) -> list[str]:
+    """Percentiles of one column (value, interval) with their marks; when any is marked,
+    the others get a space so the decimal points stay aligned."""
+    from featbench.measure.percentiles import mark
+
+    marks = [mark(v, ci) for v, ci in pairs]
+    pad = " " if any(marks) else ""
+    return [_f(v) + (m or pad) for (v, _), m in zip(pairs, marks, strict=True)]
+
+
+def _has_marks(summary: dict[str, Any]) -> bool:
+    from featbench.measure.percentiles import mark
+
+    return any(
+        mark((r.get("latency_ms") or {}).get(k), (r.get("latency_ci_ms") or {}).get(k))
+        for s in summary.get("sections", [])
+        for r in s["ratios"]
+        for k in ("p50", "p95", "p99", "p999")
+    )
+
+
 def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
     """One rich table per section, one row per ratio, as the seed's results query showed.
 
-    Compact enough for an 80-column terminal: request counts go in the title, and an
-    error column appears only when there were errors; numbers are never truncated.
+    Compact enough for an 80-column terminal: request counts go in the title, an error
+    column appears only when there were errors, hit ratio and blk/req only when the store
+    has them; numbers are never truncated. Each percentile carries its interval's mark
+    (measure/percentiles.py: ? open, ~ wider than ±25%); p99's 95% interval has a column
+    (`show --json` has every percentile's).
     """
     from rich import box
+
+    from featbench.report.charts import fmt_ci
 
     summary = run.summary if isinstance(run, Run) else run
     run_id = summary.get("run_id", "")
@@ -81,6 +107,9 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
             else f"{counts[0]}–{counts[-1]} requests/ratio"
         )
         errors = any(r["errors"] for r in ratios)
+        io_cols = any(r["io"]["hit_ratio"] is not None for r in ratios) or any(
+            r["io"]["blocks_per_request"] is not None for r in ratios
+        )
         title = (
             f"{run_id}  {sec['backend']} · {sec['strategy']} · {sec['target']}\n{n}, latency in ms"
         )
@@ -88,39 +117,40 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
             title=title,
             title_justify="left",
             box=box.SIMPLE_HEAD,
-            padding=(0, 0, 0, 1),
+            padding=(0, 0, 0, 0),
             pad_edge=False,
         )  # the box's one-space column separator is the only gap: fits 80 columns
         theta = any("theta" in r for r in ratios)
         heads = ["θ" if theta else "hot\n%"] + (["err"] if errors else [])
-        heads += [
-            "p50",
-            "p95",
-            "p99",
-            "p99.9",
-            "plan\nhot",
-            "hit\nratio",
-            "blk/\nreq",
-            "all\nhot %",
-            "all\ncold %",
-            "corr",
-        ]
+        heads += ["p50", "p95", "p99", "p99\n95% CI", "p99.9", "plan\nhot"]
+        heads += ["hit\nratio", "blk/\nreq"] if io_cols else []
+        heads += ["all\nhot %", "all\ncold %", "corr"]
+        pcols = {
+            k: _marked_column(
+                [(r["latency_ms"][k], (r.get("latency_ci_ms") or {}).get(k)) for r in ratios]
+            )
+            for k in ("p50", "p95", "p99", "p999")
+        }
         rows = []
-        for r in ratios:
-            lat = r["latency_ms"]
+        for i, r in enumerate(ratios):
+            ci = r.get("latency_ci_ms") or {}
             io = r["io"]
             lvl = r.get("hot_pct", r.get("theta"))
             cells = [f"{lvl:g}"] + ([str(r["errors"])] if errors else [])
+            cells += [pcols[k][i] for k in ("p50", "p95", "p99")]
             cells += [
-                _f(lat["p50"]),
-                _f(lat["p95"]),
-                _f(lat["p99"]),
-                _f(lat["p999"]),
+                fmt_ci(ci.get("p99")) if r["latency_ms"]["p99"] is not None else "–",
+                pcols["p999"][i],
                 _f(r["planned_hot_fraction"], "{:.3f}"),
-                _f(io["hit_ratio"], "{:.4f}"),
-                _f(io["blocks_per_request"], "{:.1f}"),
-                _f(r["fully_hot_pct"], "{:.1f}"),
-                _f(r["fully_cold_pct"], "{:.1f}"),
+            ]
+            if io_cols:
+                cells += [
+                    _f(io["hit_ratio"], "{:.3f}"),
+                    _f(io["blocks_per_request"], "{:.1f}"),
+                ]
+            cells += [
+                _f(r["fully_hot_pct"], "{:.0f}"),
+                _f(r["fully_cold_pct"], "{:.0f}"),
                 _f(r["latency_cache_corr"], "{:+.2f}"),
             ]
             rows.append(cells)
@@ -136,7 +166,7 @@ def ratio_tables(run: Run | dict[str, Any]) -> list[RichTable]:
 
 def side_by_side_table(run: Run | dict[str, Any]) -> RichTable | None:
     """p50 / p99 of every section in one table, one row per ratio (runs of several targets
-    or strategies); None for a run of one section."""
+    or strategies), each with its interval's mark; None for a run of one section."""
     from rich import box
 
     summary = run.summary if isinstance(run, Run) else run
@@ -155,13 +185,24 @@ def side_by_side_table(run: Run | dict[str, Any]) -> RichTable | None:
     for s in secs:
         t.add_column(f"{s['backend']}\n{s['strategy']}", justify="right", no_wrap=True)
     levels = sorted({r[key] for s in secs for r in s["ratios"]}, reverse=True)
-    for lvl in levels:
-        cells = [f"{lvl:g}"]
-        for s in secs:
-            r = next((x for x in s["ratios"] if x[key] == lvl), None)
-            lat = (r or {}).get("latency_ms") or {}
-            cells.append(f"{_f(lat.get('p50'))} / {_f(lat.get('p99'))}" if r else "–")
-        t.add_row(*cells)
+    columns = []
+    for s in secs:
+        rs = [next((x for x in s["ratios"] if x[key] == lvl), None) for lvl in levels]
+        p50, p99 = (
+            _marked_column(
+                [
+                    (
+                        ((r or {}).get("latency_ms") or {}).get(k),
+                        ((r or {}).get("latency_ci_ms") or {}).get(k),
+                    )
+                    for r in rs
+                ]
+            )
+            for k in ("p50", "p99")
+        )
+        columns.append([f"{a} / {b}" if r else "–" for r, a, b in zip(rs, p50, p99, strict=True)])
+    for i, lvl in enumerate(levels):
+        t.add_row(f"{lvl:g}", *(c[i] for c in columns))
     return t
 
 
@@ -290,10 +331,14 @@ def print_run(run: Run, out: Console | None = None) -> None:
     notes = run.manifest.get("warnings") or []
     for w in notes:
         out.print(f"[yellow]note:[/] {w}", highlight=False)
+    from featbench.measure.percentiles import LEGEND
+
     out.print(
         f"status: {run.status}   run directory: {run.path}\n"
         "plan hot = the seed's cache score (share of hot entities); hit ratio = shared-buffer "
-        "hits / (hits + reads) measured by the server; blk/req from EXPLAIN samples.",
+        "hits / (hits + reads) measured by the server; blk/req from EXPLAIN samples.\n"
+        "p99 95% CI: distribution-free interval of p99 (order statistics)"
+        + (f"; {LEGEND}." if _has_marks(run.summary) else "."),
         highlight=False,
     )
 
@@ -484,10 +529,14 @@ def execute_run(
 
 # -- the benchmark part of `featbench demo` ------------------------------------------------
 DEMO_RATIOS = (100.0, 90.0, 80.0, 70.0, 60.0, 50.0, 30.0, 10.0, 0.0)
-DEMO_REQUESTS = 150  # per ratio: the full 9-ratio matrix in seconds on 2 cores
+# Per ratio. p99's 95% interval is closed from 368 requests on (measure/percentiles.py
+# min_n_closed); 400 keeps it closed with up to 32 failed requests per ratio.
+DEMO_REQUESTS = 400
 DEMO_WARMUP = 50
-DEMO_KEYS = 2000
-DEMO_IO_SAMPLE_EVERY = 25  # 6 EXPLAIN samples per ratio
+# The plan draws ~4.1 × (requests + warm-up) cold keys per entity over the 9 ratios, never
+# reusing one: 1,845 at 400 + 50.
+DEMO_KEYS = 2500
+DEMO_IO_SAMPLE_EVERY = 25  # 16 EXPLAIN samples per ratio
 
 
 def demo_benchmark(
@@ -787,7 +836,9 @@ def compare(
     force: bool = typer.Option(False, "--force", help="Compare even if the workload specs differ."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Per-ratio deltas (B − A) of p50/p95/p99 and hit ratio; changes within noise are marked.
+    """Per-ratio deltas (B − A) of p50/p95/p99 and hit ratio: significant (bold) when the
+    two runs' 95% intervals do not overlap, (noise) when they do, (?) undecidable when an
+    interval is open. Works from summary.json alone.
 
     Example: featbench compare results/run-a results/run-b
     """
@@ -797,35 +848,6 @@ def compare(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
-    out = wide_console()
-    for w in doc["warnings"]:
-        out.print(f"[yellow]note:[/] {w}", highlight=False)
-    for sec in doc["sections"]:
-        t = RichTable(
-            title=f"{doc['a']['run_id']} → {doc['b']['run_id']}  {sec['a']['backend']} · {sec['a']['strategy']}",
-            title_justify="left",
-        )
-        t.add_column("hot %", justify="right")
-        for stat in ("p50", "p95", "p99"):
-            t.add_column(f"{stat} A→B ms", justify="right")
-            t.add_column(f"Δ{stat}", justify="right")
-        t.add_column("hit ratio A→B", justify="right")
-        for r in sec["ratios"]:
-            cells = [f"{r.get('hot_pct', r.get('theta')):g}"]
-            for stat in ("p50", "p95", "p99"):
-                d = r[stat]
-                cells.append(f"{_f(d['a_ms'])} → {_f(d['b_ms'])}")
-                pct = _f(d["delta_pct"], "{:+.1f}%")
-                if d["significant"] is None:
-                    cells.append(f"{pct} [dim](too few)[/]")
-                elif d["significant"]:
-                    cells.append(f"[bold]{pct}[/]")
-                else:
-                    cells.append(f"[dim]{pct} (noise)[/]")
-            h = r["hit_ratio"]
-            cells.append(f"{_f(h['a'], '{:.4f}')} → {_f(h['b'], '{:.4f}')}")
-            t.add_row(*cells)
-        out.print(t)
-    out.print(
-        f"significance: {doc['method']}; '(noise)' = the interval contains 0", highlight=False
-    )
+    from featbench.report.terminal import render_compare
+
+    wide_console().print(render_compare(doc), highlight=False)

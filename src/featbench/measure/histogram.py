@@ -1,5 +1,11 @@
 """Latency histograms: HdrHistogram (3 significant digits, values in microseconds), mergeable.
 
+Percentiles follow featbench's one definition (`featbench.measure.percentiles.rank`: the
+value at rank max(1, ceil(q·n))), and each comes with its distribution-free 95% interval
+(`intervals_ms`). A value read from a histogram is HdrHistogram's *highest equivalent value*
+of the bucket holding the value at that rank: at most 0.1% (3 significant digits) above the
+value recorded, which is the latency truncated to whole microseconds.
+
 Pure: no files are opened here. `encode`/`decode` give the compressed base64 payload
 the HdrHistogram log format uses, and `hlog_text`/`parse_hlog` turn a list of
 interval histograms into that log's text and back, so workers (threads, processes,
@@ -15,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+
+from featbench.measure import percentiles as pctl
 
 SIGNIFICANT_FIGURES = 3
 LOWEST_US = 1
@@ -122,22 +130,53 @@ class LatencyHistogram:
         # zero-copy view of the ctypes counters (word size 8: int64)
         return np.frombuffer(self._sync().counts, dtype=np.int64)
 
+    def _cumulative(self) -> np.ndarray:
+        return np.cumsum(self._counts())
+
+    def value_at_rank(self, k: int, _cum: np.ndarray | None = None) -> int:
+        """The k-th smallest value (1-based), as its bucket's highest equivalent value (µs)."""
+        n = self.count
+        if not 1 <= k <= n:
+            raise ValueError(f"rank {k} outside 1..{n}")
+        hi, _ = _index_values(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+        cum = self._cumulative() if _cum is None else _cum
+        return int(hi[int(np.searchsorted(cum, k, side="left"))])
+
     def percentiles_us(self, pcts: Iterable[float]) -> list[int] | None:
-        """Values at percentiles, HdrHistogram's definition (nearest rank, highest equivalent)."""
+        """Values at percentiles (in percent, e.g. 99.9): the value at rank ceil(q·n)."""
         total = self.count
         if not total:
             return None
-        hi, _ = _index_values(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-        cum = np.cumsum(self._counts())
-        out = []
-        for p in pcts:
-            target = max(int(min(p, 100.0) * total / 100 + 0.5), 1)
-            out.append(int(hi[int(np.searchsorted(cum, target, side="left"))]))
-        return out
+        cum = self._cumulative()
+        return [self.value_at_rank(_rank_of_percent(total, p), cum) for p in pcts]
 
     def percentile_us(self, pct: float) -> int | None:
         v = self.percentiles_us([pct])
         return v[0] if v else None
+
+    def interval_us(
+        self, q: float, confidence: float = pctl.CONFIDENCE, _cum: np.ndarray | None = None
+    ) -> tuple[int | None, int | None]:
+        """Distribution-free interval of the q-quantile (0 < q <= 1): the values at
+        `percentiles.ci_ranks`; a bound is None when this many values cannot give it."""
+        lo, hi = pctl.ci_ranks(self.count, q, confidence)
+        cum = self._cumulative() if _cum is None else _cum
+        return (
+            self.value_at_rank(lo, cum) if lo is not None else None,
+            self.value_at_rank(hi, cum) if hi is not None else None,
+        )
+
+    def intervals_ms(self, confidence: float = pctl.CONFIDENCE) -> dict[str, list[float | None]]:
+        """summary.json's `latency_ci_ms`: {p50, p95, p99, p999: [lo, hi]} in ms, a bound
+        null where n cannot give it (both null when the histogram is empty)."""
+        if not self.count:
+            return {k: [None, None] for k in pctl.QUANTILES}
+        cum = self._cumulative()
+        out: dict[str, list[float | None]] = {}
+        for k, q in pctl.QUANTILES.items():
+            lo, hi = self.interval_us(q, confidence, cum)
+            out[k] = [None if lo is None else _ms(lo), None if hi is None else _ms(hi)]
+        return out
 
     def max_us(self) -> int | None:
         return int(self._sync().get_max_value()) if self.count else None
@@ -180,6 +219,11 @@ class LatencyHistogram:
 
     def __repr__(self) -> str:
         return f"LatencyHistogram(count={self.count})"
+
+
+def _rank_of_percent(n: int, p: float) -> int:
+    """Rank of the p-th percentile (p in percent; <= 0 is the minimum, >= 100 the maximum)."""
+    return 1 if p <= 0 else pctl.rank(n, pctl.percent_to_q(min(p, 100.0)))
 
 
 def _ms(us: float) -> float:

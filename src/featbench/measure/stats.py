@@ -32,6 +32,7 @@ from featbench.events import (
     SectionInfo,
 )
 from featbench.measure.histogram import LatencyHistogram
+from featbench.measure.percentiles import QUANTILES, percentile_rows, percentiles
 
 # Counter names read from the server (pg_statio_user_tables); sums of these make the
 # buffer hits and reads of a ratio.
@@ -305,7 +306,13 @@ class RatioStats:
             "requests": n,
             "errors": self.errors,
             "latency_ms": self.latency.summary_ms(),
+            # distribution-free 95% intervals of p50/p95/p99/p999 ([lo, hi], null bound where
+            # n cannot give one): measure/percentiles.py
+            "latency_ci_ms": self.latency.intervals_ms(),
             "corrected_latency_ms": corrected,
+            "corrected_latency_ci_ms": self.corrected.intervals_ms()
+            if self.corrected.count
+            else None,
             "entity_latency_ms": {
                 name: self.entity_latency[name].entity_summary_ms()
                 for name in self.entities
@@ -416,11 +423,12 @@ class BootstrapDelta:
     significant: bool | None  # None when it cannot be decided (too few values)
 
 
-def _stat(values: np.ndarray, stat: str, axis: int | None = None) -> Any:
+def _stat(values: np.ndarray, stat: str) -> Any:
+    """The statistic of a 1-D array, or of each row of a 2-D one (percentiles: the one
+    definition of measure/percentiles.py)."""
     if stat == "mean":
-        return values.mean(axis=axis)
-    q = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}[stat]
-    return np.percentile(values, q, axis=axis, method="inverted_cdf")
+        return values.mean(axis=-1)
+    return percentile_rows(values, QUANTILES[stat])
 
 
 def bootstrap_delta(
@@ -455,7 +463,8 @@ def bootstrap_delta(
         m = min(chunk, n_boot - i)
         ra = xa[rng.integers(0, xa.size, size=(m, xa.size))]
         rb = xb[rng.integers(0, xb.size, size=(m, xb.size))]
-        deltas[i : i + m] = _stat(rb, stat, axis=1) - _stat(ra, stat, axis=1)
+        deltas[i : i + m] = _stat(rb, stat) - _stat(ra, stat)
     alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(deltas, [alpha, 1.0 - alpha])
-    return BootstrapDelta(va, vb, delta, float(lo), float(hi), not (lo <= 0.0 <= hi))
+    lo, hi = percentiles(deltas, [alpha, 1.0 - alpha])
+    assert lo is not None and hi is not None  # n_boot >= 1
+    return BootstrapDelta(va, vb, delta, lo, hi, not (lo <= 0.0 <= hi))

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from featbench.measure import cost as cm
+from featbench.measure.percentiles import LEGEND, interval, mark, percentile
 from featbench.report.costing import CostResult
 from featbench.report.rundata import RunData, Section
 
@@ -68,6 +69,27 @@ def fmt(v: Any, digits: int = 2) -> str:
             return f"{v:.{digits}g}"
         return f"{v:,.{digits}f}"
     return str(v)
+
+
+def short(v: float | None) -> str:
+    """A latency in ms in at most 4 characters below 10 s (3 significant digits): 5.97, 12.3, 181."""
+    if v is None:
+        return "?"
+    if v < 9.995:  # what rounds to 10.00 is written 10.0
+        return f"{v:.2f}"
+    return f"{v:.1f}" if v < 99.95 else f"{v:.0f}"
+
+
+def fmt_ci(ci: Sequence[float | None] | None) -> str:
+    """A 95% interval as "lo–hi" ("?" for an open bound); "—" when none was recorded."""
+    if ci is None or len(ci) != 2:
+        return "—"
+    return f"{short(ci[0])}–{short(ci[1])}"
+
+
+def fmt_marked(v: float | None, ci: Sequence[float | None] | None, digits: int = 2) -> str:
+    """A percentile with its interval's mark ("?" open, "~" wider than ±25%)."""
+    return fmt(v, digits) + mark(v, ci)
 
 
 def money(v: float | None) -> str:
@@ -154,6 +176,60 @@ def _get(r: dict[str, Any], *path: str) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+CI_NOTE = (
+    "Error bars: each percentile's distribution-free 95% interval (order statistics over the "
+    "ratio's requests, summary.json latency_ci_ms). Hollow markers: the interval is open (too "
+    "few requests for a bound; the bar is drawn on the side that has one) or wider than ±25% of "
+    "the value. In the table: " + LEGEND + "."
+)
+
+
+CI_NOTE_BARS = CI_NOTE.replace("Hollow markers", "Hatched bars")
+
+
+def _ci(r: dict[str, Any], key: str, q: str) -> list[float | None] | None:
+    """The recorded interval of percentile q of `key` (latency_ms → latency_ci_ms)."""
+    ci = (r.get(key.replace("_ms", "_ci_ms")) or {}).get(q)
+    return ci if isinstance(ci, list) and len(ci) == 2 else None
+
+
+def _ci_style(
+    rs: Sequence[dict[str, Any]], key: str, q: str, width: float = 1.5, *, bar: bool = False
+) -> dict[str, Any]:
+    """Trace arguments drawing percentile q's intervals: error bars to the bounds, and hollow
+    markers (hatched bars) where the interval is open or wide; nothing for runs that record
+    none."""
+    cis = [_ci(r, key, q) for r in rs]
+    if all(c is None for c in cis):
+        return {}
+    plus, minus, symbols = [], [], []
+    for r, ci in zip(rs, cis, strict=True):
+        v = _get(r, key, q)
+        lo, hi = ci if ci is not None else (None, None)
+        plus.append(hi - v if v is not None and hi is not None else None)
+        minus.append(v - lo if v is not None and lo is not None else None)
+        symbols.append("circle-open" if mark(v, ci) else "circle")
+    err = {"type": "data", "array": plus, "arrayminus": minus, "thickness": width}
+    if bar:
+        hatch = ["/" if m == "circle-open" else "" for m in symbols]
+        return {"error_y": err, "marker_pattern_shape": hatch}
+    return {"error_y": err, "marker": {"symbol": symbols, "size": 8}}
+
+
+def _has_ci(sections: Sequence[Section]) -> bool:
+    return any(r.get("latency_ci_ms") for s in sections for r in s.ratios)
+
+
+def _pct_cells(r: dict[str, Any], key: str, qs: Sequence[str]) -> list[str]:
+    """Table cells: each percentile (with its mark) followed by its 95% interval."""
+    lat = r.get(key) or {}
+    out = []
+    for q in qs:
+        ci = _ci(r, key, q)
+        out += [fmt_marked(_get(lat, q), ci), fmt_ci(ci) if _get(lat, q) is not None else "—"]
+    return out
+
+
 # -- 1. latency vs hot % ----------------------------------------------------------------
 def chart_latency(sections: Sequence[Section]) -> Chart:
     title = "Latency vs hot traffic"
@@ -172,35 +248,28 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
                     mode="lines+markers",
                     line={"color": colors[s.label], "dash": dash, "width": width},
                     legendgroup=s.label,
+                    **_ci_style(rs, "latency_ms", q, 1.5 if q == "p99" else 1.0),
                 )
             )
         for r in rs:
             lat = r.get("latency_ms") or {}
             rows.append(
                 [s.label, _xfmt(s, r), r.get("requests"), r.get("errors")]
-                + [fmt(_get(lat, q)) for q in ("p50", "p95", "p99", "p999", "max", "mean")]
+                + _pct_cells(r, "latency_ms", ("p50", "p95", "p99", "p999"))
+                + [fmt(_get(lat, q)) for q in ("max", "mean")]
             )
+    ci_cols = [c for q in ("p50", "p95", "p99", "p99.9") for c in (f"{q} ms", f"{q} 95% CI")]
     return Chart(
         "latency",
         title,
         "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic ratio, "
-        "per target and strategy: the core story of how skew moves the tail.",
+        "per target and strategy, with their 95% intervals: the core story of how skew moves the tail.",
         _auto_log(_base_layout(fig, title, _xtitle(sections), "latency (ms)")),
         TableData(
-            [
-                "series",
-                "hot",
-                "requests",
-                "errors",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "max ms",
-                "mean ms",
-            ],
+            ["series", "hot", "requests", "errors", *ci_cols, "max ms", "mean ms"],
             rows,
         ),
+        [CI_NOTE] if _has_ci(sections) else [],
     )
 
 
@@ -230,6 +299,7 @@ def chart_break_even(
                 name=f"{s.label} p99",
                 mode="lines+markers",
                 line={"color": colors[s.label], "width": 3},
+                **_ci_style(rs, "latency_ms", "p99"),
             )
         )
     if reference_p99 is not None:
@@ -254,7 +324,7 @@ def chart_break_even(
             font={"size": 11},
             bgcolor="rgba(255,255,255,0.8)",
         )
-    notes = []
+    notes = [CI_NOTE] if _has_ci(hot) else []
     if not crossings:
         notes.append(
             "These runs hold one store only: add a run of another store to the report, or pass "
@@ -298,6 +368,7 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
                     textposition="top center",
                     line={"color": colors[s.label], "width": 3},
                     marker={"size": 9},
+                    error_y=_ci_style(rs, "latency_ms", "p99").get("error_y"),
                 )
             )
         fig.add_trace(
@@ -319,11 +390,12 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
                     fmt(pl, 3),
                     fmt(h, 4),
                     fmt(_get(r, "latency_ms", "p50")),
-                    fmt(lat),
+                    fmt_marked(lat, _ci(r, "latency_ms", "p99")),
+                    fmt_ci(_ci(r, "latency_ms", "p99")),
                     fmt(_get(r, "latency_cache_corr"), 3),
                 ]
             )
-    notes = []
+    notes = [CI_NOTE] if _has_ci(sections) and any_hit else []
     if not any_hit:
         notes.append(
             "No buffer-cache counters in these runs (DynamoDB and Redis expose none): only the planned hot fraction is shown."
@@ -342,6 +414,7 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
                 "measured hit ratio",
                 "p50 ms",
                 "p99 ms",
+                "p99 95% CI",
                 "latency–hot corr",
             ],
             rows,
@@ -627,7 +700,8 @@ def _section_requests(
 
 
 def _pct(a: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(a, q)) if a.size else None
+    """Percentile q (in percent) of raw values, by featbench's one definition."""
+    return percentile(a, q / 100.0)
 
 
 # -- 7. worst case: fully cold requests ------------------------------------------------------------
@@ -639,6 +713,7 @@ def chart_worst_case(runs: Sequence[RunData]) -> Chart:
         "p50 ms",
         "p95 ms",
         "p99 ms",
+        "p99 95% CI",
         "max ms",
         "all requests p99 ms",
     ]
@@ -664,13 +739,15 @@ def chart_worst_case(runs: Sequence[RunData]) -> Chart:
                     histnorm="percent",
                 )
             )
+            ci99 = list(interval(cold, 0.99))
             rows.append(
                 [
                     s.label,
                     int(cold.size),
                     fmt(_pct(cold, 50)),
                     fmt(_pct(cold, 95)),
-                    fmt(_pct(cold, 99)),
+                    fmt_marked(_pct(cold, 99), ci99),
+                    fmt_ci(ci99),
                     fmt(float(cold.max())),
                     fmt(_pct(lat, 99)),
                 ]
@@ -717,17 +794,13 @@ def chart_strategies(sections: Sequence[Section]) -> Chart | None:
                     y=[_get(r, "latency_ms", "p99") for r in rs],
                     name=f"{name} p99",
                     marker_color=PALETTE[(i * 4 + j) % len(PALETTE)],
+                    **_ci_style(rs, "latency_ms", "p99", bar=True),
                 )
             )
             for r in rs:
                 rows.append(
-                    [
-                        s.target,
-                        s.strategy,
-                        _xfmt(s, r),
-                        fmt(_get(r, "latency_ms", "p50")),
-                        fmt(_get(r, "latency_ms", "p99")),
-                    ]
+                    [s.target, s.strategy, _xfmt(s, r), fmt(_get(r, "latency_ms", "p50"))]
+                    + _pct_cells(r, "latency_ms", ("p99",))
                 )
     fig.update_layout(barmode="group")
     return Chart(
@@ -736,7 +809,8 @@ def chart_strategies(sections: Sequence[Section]) -> Chart | None:
         "p99 of each execution strategy on the same target at each ratio: what the way a request is "
         "executed (round trips, batching) is worth.",
         _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
-        TableData(["target", "strategy", "hot", "p50 ms", "p99 ms"], rows),
+        TableData(["target", "strategy", "hot", "p50 ms", "p99 ms", "p99 95% CI"], rows),
+        [CI_NOTE_BARS] if _has_ci(sections) else [],
     )
 
 
@@ -764,18 +838,14 @@ def chart_targets(sections: Sequence[Section]) -> Chart | None:
                 y=[_get(r, "latency_ms", "p99") for r in rs],
                 name=f"{best.backend} ({best.strategy})",
                 marker_color=PALETTE[i % len(PALETTE)],
+                **_ci_style(rs, "latency_ms", "p99", bar=True),
             )
         )
         for r in rs:
             rows.append(
-                [
-                    target,
-                    best.backend,
-                    best.strategy,
-                    _xfmt(best, r),
-                    fmt(_get(r, "latency_ms", "p50")),
-                    fmt(_get(r, "latency_ms", "p99")),
-                ]
+                [target, best.backend, best.strategy, _xfmt(best, r)]
+                + [fmt(_get(r, "latency_ms", "p50"))]
+                + _pct_cells(r, "latency_ms", ("p99",))
             )
     fig.update_layout(barmode="group")
     return Chart(
@@ -783,7 +853,8 @@ def chart_targets(sections: Sequence[Section]) -> Chart | None:
         title,
         "p99 of each target (with its best strategy) at each ratio: the stores compared on the same workload.",
         _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
-        TableData(["target", "backend", "strategy", "hot", "p50 ms", "p99 ms"], rows),
+        TableData(["target", "backend", "strategy", "hot", "p50 ms", "p99 ms", "p99 95% CI"], rows),
+        [CI_NOTE_BARS] if _has_ci(sections) else [],
     )
 
 
@@ -822,7 +893,7 @@ def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
                     continue
                 xs.append(edges[b])
                 tput.append(sel.size / width)
-                p99.append(float(np.percentile(sel, 99)))
+                p99.append(percentile(sel, 0.99))
             c = colors[s.label]
             fig.add_trace(
                 go.Scatter(x=xs, y=tput, name=f"{s.label} req/s", mode="lines", line={"color": c}),
@@ -900,6 +971,7 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
                 name=f"{s.label} service-time p99",
                 mode="lines+markers",
                 line={"color": c},
+                **_ci_style(rs, "latency_ms", "p99"),
             )
         )
         fig.add_trace(
@@ -909,18 +981,15 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
                 name=f"{s.label} corrected p99",
                 mode="lines+markers",
                 line={"color": c, "dash": "dash"},
+                **_ci_style(rs, "corrected_latency_ms", "p99"),
             )
         )
         for r in rs:
             rows.append(
-                [
-                    s.label,
-                    _xfmt(s, r),
-                    fmt(_get(r, "latency_ms", "p50")),
-                    fmt(_get(r, "corrected_latency_ms", "p50")),
-                    fmt(_get(r, "latency_ms", "p99")),
-                    fmt(_get(r, "corrected_latency_ms", "p99")),
-                ]
+                [s.label, _xfmt(s, r)]
+                + [fmt(_get(r, k, "p50")) for k in ("latency_ms", "corrected_latency_ms")]
+                + _pct_cells(r, "latency_ms", ("p99",))
+                + _pct_cells(r, "corrected_latency_ms", ("p99",))
             )
     return Chart(
         "corrected",
@@ -935,10 +1004,13 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
                 "service p50 ms",
                 "corrected p50 ms",
                 "service p99 ms",
+                "service p99 95% CI",
                 "corrected p99 ms",
+                "corrected p99 95% CI",
             ],
             rows,
         ),
+        [CI_NOTE] if _has_ci(with_c) else [],
     )
 
 

@@ -75,9 +75,10 @@ def ratio_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
         return None
     s = st.to_summary()
     lvl = f"θ {ev.level:>5g} " if st.level_key == "theta" else f"hot {ev.level:>5g}%"
+    p99, ci99 = s["latency_ms"]["p99"], s["latency_ci_ms"]["p99"]
     return (
-        f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(s['latency_ms']['p99'])} ms  "
-        f"hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
+        f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(p99)} ms "
+        f"[{_f(ci99[0])}, {_f(ci99[1])}]  hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
     )
 
 

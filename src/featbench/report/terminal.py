@@ -1,5 +1,6 @@
-"""The headline printed at the end of `run`, `demo` and by `show`: p99 per ratio, the
-measured hit ratio, cost per million requests and where the report is.
+"""The headline printed at the end of `run`, `demo` and by `show`: p99 per ratio with its
+95% interval, the measured hit ratio, cost per million requests and where the report is;
+and the table `compare` prints.
 
 Usage from another command::
 
@@ -21,7 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from featbench.errors import FeatbenchError
-from featbench.report.charts import fmt, money
+from featbench.measure.percentiles import LEGEND, mark
+from featbench.report.charts import fmt, fmt_ci, money
 from featbench.report.rundata import RunData, load_run
 
 
@@ -44,6 +46,8 @@ def headline_data(
                     {
                         s.x_key: ratio.get(s.x_key),
                         "p99_ms": (ratio.get("latency_ms") or {}).get("p99"),
+                        # null: a run written before summaries held intervals
+                        "p99_ci_ms": (ratio.get("latency_ci_ms") or {}).get("p99"),
                         "hit_ratio": (ratio.get("io") or {}).get("hit_ratio"),
                         "requests": ratio.get("requests"),
                         "errors": ratio.get("errors"),
@@ -125,22 +129,29 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
     if status != "complete":  # first line: a run that is not a result says so
         why = f": {data['error']}" if data.get("error") else ""
         parts.append(Text(f"run {data['run_id']} {status.upper()}{why}", style="bold red"))
+    marked = False
     for s in data["sections"]:
         t = Table(title=f"{title} — {s['label']}", title_justify="left")
         t.add_column("hot %" if s["x"] == "hot_pct" else "θ", justify="right")
         t.add_column("p99 ms", justify="right")
+        t.add_column("p99 95% CI", justify="right")
         t.add_column("hit ratio", justify="right")
         t.add_column("requests", justify="right")
         t.add_column("errors", justify="right")
         for r in s["ratios"]:
+            m = mark(r["p99_ms"], r.get("p99_ci_ms"))
+            marked = marked or bool(m)
             t.add_row(
                 fmt(r[s["x"]], 0) if s["x"] == "hot_pct" else fmt(r[s["x"]]),
-                fmt(r["p99_ms"]),
+                fmt(r["p99_ms"]) + (m or " "),
+                fmt_ci(r.get("p99_ci_ms")),
                 fmt(r["hit_ratio"], 3),
                 fmt(r["requests"]),
                 fmt(r["errors"]),
             )
         parts.append(t)
+    if marked:
+        parts.append(Text(LEGEND))
     th = data.get("thresholds")
     if th:
         failed = f": {', '.join(th['failed_expressions'])}" if th["failed"] else ""
@@ -188,3 +199,53 @@ def print_headline(
     data["path"] = str(run.path if isinstance(run, RunData) else run)
     (console or default_console).print(render_headline(data, report_path=report_path))
     return data
+
+
+# -- compare ---------------------------------------------------------------------------------
+def _verdict(d: dict[str, Any]) -> str:
+    pct = fmt(d["delta_pct"], 1)
+    pct = pct if pct == "—" or pct.startswith("-") else f"+{pct}"
+    pct += "%" if d["delta_pct"] is not None else ""
+    if d["significant"] is None:
+        return f"{pct} (?)"
+    if d["significant"]:
+        return f"[bold]{pct}[/]"
+    return f"[dim]{pct} (noise)[/]"
+
+
+COMPARE_FOOTNOTE = (
+    "bold: significant, the two runs' 95% intervals of that percentile do not overlap; "
+    "(noise): they overlap; (?): undecidable, they overlap and one is open (too few "
+    "requests for that percentile) or a run records no interval. Intervals are "
+    "distribution-free, from order statistics (summary.json latency_ci_ms; in full in "
+    "`compare --json`)."
+)
+
+
+def render_compare(doc: dict[str, Any], stats: tuple[str, ...] = ("p50", "p95", "p99")) -> Group:
+    """`featbench compare`: per section, one row per ratio, A → B and the verdict per
+    percentile (the JSON document of results.compare.compare_runs)."""
+    parts: list[Any] = [Text(f"note: {w}", style="yellow") for w in doc["warnings"]]
+    for sec in doc["sections"]:
+        t = Table(
+            title=f"{doc['a']['run_id']} → {doc['b']['run_id']}  "
+            f"{sec['a']['backend']} · {sec['a']['strategy']}",
+            title_justify="left",
+        )
+        key = "theta" if sec["ratios"] and "theta" in sec["ratios"][0] else "hot_pct"
+        t.add_column("θ" if key == "theta" else "hot %", justify="right")
+        for stat in stats:
+            t.add_column(f"{stat} A→B ms", justify="right")
+            t.add_column(f"Δ{stat}", justify="right")
+        t.add_column("hit ratio A→B", justify="right")
+        for r in sec["ratios"]:
+            cells = [fmt(r[key], 0) if key == "hot_pct" else fmt(r[key])]
+            for stat in stats:
+                d = r[stat]
+                cells += [f"{fmt(d['a_ms'])} → {fmt(d['b_ms'])}", _verdict(d)]
+            h = r["hit_ratio"]
+            cells.append(f"{fmt(h['a'], 4)} → {fmt(h['b'], 4)}")
+            t.add_row(*cells)
+        parts.append(t)
+    parts.append(Text(COMPARE_FOOTNOTE))
+    return Group(*parts)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from featbench.errors import FeatbenchError
 from featbench.measure.histogram import ENTITY_KEYS, LATENCY_KEYS, parse_hlog
+from featbench.measure.percentiles import QUANTILES
 from featbench.results import rundir
 from featbench.target import redact
 
@@ -69,10 +70,13 @@ RATIO_KEYS = (
 )
 # Added after schema version 1 shipped: validated when present, not required, so runs
 # written before them stay valid.
-OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request",)
+OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request", "latency_ci_ms", "corrected_latency_ci_ms")
 # Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
 # instead (a share of rows, which could exceed 100 with several rows per key).
 LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
+# summary key of a percentile's 95% interval -> the key of the percentiles it bounds
+CI_PERCENTILES = tuple(QUANTILES)  # p50, p95, p99, p999
+CI_KEYS = {"latency_ci_ms": "latency_ms", "corrected_latency_ci_ms": "corrected_latency_ms"}
 OPTIONAL_SECTION_KEYS = ("backend_stats", "capacity_units")
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
@@ -219,6 +223,9 @@ def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> lis
         ordered = [lat[k] for k in ("p50", "p95", "p99", "p999", "max") if lat[k] is not None]
         if any(a > b + 1e-9 for a, b in zip(ordered, ordered[1:], strict=False)):
             p.append(f"{where}: {name} percentiles are not non-decreasing")
+    for name, of in CI_KEYS.items():
+        if name in r:
+            p += _validate_ci(r[name], r[of], f"{where}: {name}")
     ent = r["entity_latency_ms"]
     if not isinstance(ent, dict):
         p.append(f"{where}: entity_latency_ms must be an object")
@@ -322,6 +329,35 @@ def validate_thresholds(rows: Any, sections: list[Any]) -> list[str]:
             got is not None and abs(got - float(x["value"])) > 1e-6 * max(1.0, got)
         ):
             p.append(f"{where}: value {x['value']} differs from the ratio's {got}")
+    return p
+
+
+def _validate_ci(ci: Any, lat: Any, where: str) -> list[str]:
+    """{p50, p95, p99, p999: [lo, hi]}, bounds null or numbers with lo <= value <= hi;
+    null as a whole exactly when the percentiles it bounds are null (closed loop)."""
+    if ci is None or lat is None:
+        return (
+            []
+            if ci is None and lat is None
+            else [f"{where} is null but the percentiles are not (or the reverse)"]
+        )
+    if not isinstance(ci, dict) or set(ci) != set(CI_PERCENTILES):
+        return [f"{where} must have exactly {', '.join(CI_PERCENTILES)}"]
+    p: list[str] = []
+    for k in CI_PERCENTILES:
+        b = ci[k]
+        if not isinstance(b, list) or len(b) != 2 or not all(_opt_num(x, 0) for x in b):
+            p.append(f"{where}.{k} must be [lo, hi], each a non-negative number or null")
+            continue
+        lo, hi = b
+        v = lat.get(k) if isinstance(lat, dict) else None
+        if v is None and (lo is not None or hi is not None):
+            p.append(f"{where}.{k} has bounds but the percentile is null")
+        elif v is not None and _num(v):
+            if lo is not None and lo > v + 1e-9:
+                p.append(f"{where}.{k}: lower bound {lo} is above the value {v}")
+            if hi is not None and hi < v - 1e-9:
+                p.append(f"{where}.{k}: upper bound {hi} is below the value {v}")
     return p
 
 
