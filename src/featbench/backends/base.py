@@ -22,9 +22,12 @@ RequestKeys = dict[str, Key]  # entity name -> key
 Row = dict[str, Any]  # column -> typed value (int, float, str, bool, datetime)
 
 
-@dataclass
+@dataclass(slots=True)  # built once per timed request: slots make it cheaper to build and read
 class RequestResult:
-    """What one timed request returns. Row values are not decoded on the timed path."""
+    """What one timed request returns. Row values are not decoded on the timed path.
+
+    Sessions build it with positional arguments on the timed path (a third of the cost
+    of keyword arguments)."""
 
     rows_found: int
     rows_looked_up: int

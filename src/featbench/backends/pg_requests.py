@@ -466,6 +466,8 @@ class SerialSession:
                 names.append(name_b)
             plan.append((e, names))
         self._plan = plan
+        # per entity: (entity, statements, key sent as its own text?) for the timed path
+        self._lookups = [(e, names, e not in self._int_entities) for e, names in plan]
         self._conn = conn
         self._pg = pg
         self.backend_pid = pg.backend_pid
@@ -480,19 +482,19 @@ class SerialSession:
     def execute(self, keys: RequestKeys) -> RequestResult:
         pg = self._pg
         clock = time.perf_counter_ns
-        found = 0
-        looked = 0
-        hit = 0  # lookups with at least one row (a table may hold several rows per key)
+        ok = _TUPLES_OK
+        found = looked = hit = 0
         entity_ns: dict[str, int] = {}
         try:
-            for entity, stmts in self._plan:
-                params = [self._param(entity, keys[entity])]
+            for entity, stmts, as_text in self._lookups:
+                key = keys[entity]
+                params = [key.encode() if as_text and key.__class__ is str else str(key).encode()]
                 t0 = clock()
                 for stmt in stmts:
                     res = pg.exec_prepared(stmt, params)
-                    if res.status != _TUPLES_OK:
+                    if res.status != ok:
                         err = _err_text(res, pg)
-                        return RequestResult(found, looked, entity_ns or None, err, keys_found=hit)
+                        return RequestResult(found, looked, entity_ns or None, err, None, hit)
                     n = res.ntuples
                     found += n
                     hit += n > 0
@@ -500,8 +502,8 @@ class SerialSession:
                     res.clear()
                 entity_ns[entity] = clock() - t0
         except psycopg.Error as e:
-            return RequestResult(found, looked, entity_ns or None, _first_line(e), keys_found=hit)
-        return RequestResult(found, looked, entity_ns, keys_found=hit)
+            return RequestResult(found, looked, entity_ns or None, _first_line(e), None, hit)
+        return RequestResult(found, looked, entity_ns, None, None, hit)
 
     def explain(self, keys: RequestKeys) -> IOSample:
         """The request as EXPLAIN (ANALYZE, BUFFERS): shared blocks hit/read per table."""

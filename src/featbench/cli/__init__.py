@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import typer
+# Arrow's default allocator (mimalloc) keeps freed pages: ~15-20 MB more resident memory
+# in a long run (benchmarks/tail_overhead.py). The system allocator returns them.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-from featbench.cli.app import app
-from featbench.errors import FeatbenchError
-from featbench.progress import console
+import typer  # noqa: E402
+
+from featbench.cli.app import app  # noqa: E402
+from featbench.errors import FeatbenchError  # noqa: E402
+from featbench.progress import console  # noqa: E402
 
 # Each module attaches its commands to `app` on import.
 _COMMAND_MODULES = [

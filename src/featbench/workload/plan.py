@@ -113,7 +113,7 @@ class LevelPlan:
     level: float
     phase: str  # touch | warmup | measure
     hot: np.ndarray  # (n, E) bool
-    key_idx: np.ndarray  # (n, E) int32: rank of the key in KeySet.keys[entity]
+    key_idx: np.ndarray  # (n, E) int16 or int32: rank of the key in KeySet.keys[entity]
     io_sample: np.ndarray  # (n,) bool
 
     def __len__(self) -> int:
@@ -166,6 +166,11 @@ def io_mask(timed: int, every: int) -> np.ndarray:
     return (j + 1) % (every + 1) == 0
 
 
+def key_index_type(n_keys: int) -> type[np.signedinteger]:
+    """The narrowest signed integer holding a key's rank (-1 marks "not yet allocated")."""
+    return np.int16 if n_keys < 2**15 else np.int32
+
+
 def _hot_draws(rng: np.random.Generator, n: int, e: int, p: float) -> np.ndarray:
     """rng.random((n, e)) < p, drawn in row blocks: the same values from the same stream,
     without an n × e float array in memory."""
@@ -192,6 +197,7 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
     e_count = len(ents)
     n_hot = np.array([keyset.n_hot[e] for e in ents])
     order = config.run_order()
+    idx_type = key_index_type(max(len(keyset.keys[e]) for e in ents))
     drafts: list[tuple[int, LevelPlan | None, list[tuple[LevelPlan, LevelPlan]]]] = []
     for s in range(config.sections):
         touch = None
@@ -201,7 +207,7 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
                 100.0,
                 "touch",
                 np.ones((m, e_count), dtype=bool),
-                (np.arange(m)[:, None] % n_hot[None, :]).astype(np.int32),
+                (np.arange(m)[:, None] % n_hot[None, :]).astype(idx_type),
                 np.zeros(m, dtype=bool),
             )
         levels = []
@@ -214,7 +220,7 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
                 io = io_mask(timed, config.io_sample_every if name == "measure" else 0)
                 rng = _rng(config.seed, s, phase, lvl)
                 hot = _hot_draws(rng, len(io), e_count, lvl / 100.0)
-                key_idx = rng.integers(0, n_hot[None, :], size=(len(io), e_count)).astype(np.int32)
+                key_idx = rng.integers(0, n_hot[None, :], size=(len(io), e_count)).astype(idx_type)
                 key_idx[~hot] = -1  # cold keys are allocated below
                 pair.append(LevelPlan(lvl, name, hot, key_idx, io))
             levels.append((pair[0], pair[1]))
