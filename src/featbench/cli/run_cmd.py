@@ -180,6 +180,13 @@ class LiveStatus:
         self.t0 = time.perf_counter()
         self.lines: list[str] = []
 
+    def on_warning(self, msg: str) -> None:
+        # on screen as soon as known (e.g. "the data fits in shared_buffers" before timing);
+        # the live display only renders the line, no I/O here
+        self.lines.append(f"note: {msg}")
+        if not sys.stderr.isatty():
+            console.print(self.lines[-1], highlight=False)
+
     def on_ratio_start(self, ev: Any) -> None:
         self.current = (ev.section, ev.level)
         self.planned = ev.planned_requests
@@ -296,6 +303,7 @@ def execute_run(
     theta: float | None = None,
     thetas: str | None = None,
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
+    evict_os_cache: bool | None = None,
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
@@ -327,6 +335,7 @@ def execute_run(
         warmup_s=warmup_seconds,
         interval_s=interval,
         thetas=_thetas(theta, thetas),
+        evict_os_cache=evict_os_cache,
     )
     from featbench.runner.load_loop import apply_load_config
 
@@ -472,6 +481,15 @@ def run(
         "--io-sample-every",
         help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).",
     ),
+    evict_os_cache: bool = typer.Option(
+        None,
+        "--evict-os-cache/--no-evict-os-cache",
+        help="Before each ratio, CHECKPOINT and drop the tables' and indexes' files from the OS "
+        "page cache, so cold keys that miss shared_buffers read the disk. Default: on for the "
+        "embedded server, off otherwise; needs a server on this machine whose data directory "
+        "featbench can read.",
+        show_default=False,
+    ),
     reset_stats: bool = typer.Option(
         False,
         "--stats-reset/--no-stats-reset",
@@ -556,7 +574,7 @@ def run(
         r = execute_run(
             targets=target, spec=spec, scale=scale, schema=schema, ratios=ratios, requests=requests,
             warmup=warmup, keys=keys, hot_fraction=hot_fraction, io_sample_every=io_sample_every,
-            reset_stats=reset_stats, seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
+            reset_stats=reset_stats, evict_os_cache=evict_os_cache, seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
             strategy=strategy, ratio_order=ratio_order, live=not as_json,
             concurrency=concurrency, rate=rate, arrival=arrival, duration=duration,
             warmup_seconds=warmup_seconds, interval=interval, distribution=distribution,

@@ -27,6 +27,7 @@ from featbench.results import rundir
 from featbench.results.load import load_run
 from featbench.results.writer import ResultSink, ResultsWriter
 from featbench.runner.closed_loop import ClosedLoop, LoopContext
+from featbench.runner.cold import prepare_cold
 from featbench.runner.events import RunEvents, RunFinished, SectionInfo
 from featbench.spec import WorkloadSpec
 from featbench.workload.keys import KeySet, sample_keyset
@@ -74,6 +75,9 @@ class RunConfig:
     # requests of each level of the same plan (same keys, fewer of them) — for a store too
     # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
     requests_by_backend: dict[str, tuple[int, int]] | None = None
+    # empty the OS page cache of the spec's files before each ratio (runner/cold.py);
+    # None: each backend's default (on for the embedded PostgreSQL, off elsewhere)
+    evict_os_cache: bool | None = None
 
     def strategies_for(self, kind: str) -> tuple[str, ...]:
         if self.strategy_by_backend and kind in self.strategy_by_backend:
@@ -246,6 +250,7 @@ def run_benchmark(
     check_targets(backends, spec, config.strategies, config)
     for b in backends:
         load_loop.check_capacity([b], spec, config.strategies_for(b.kind), config.concurrency)
+    cold = {id(b): prepare_cold(b, spec, config.evict_os_cache, names[id(b)]) for b in backends}
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
     keys_source: dict[str, Any]
@@ -293,6 +298,8 @@ def run_benchmark(
         except Exception as e:  # noqa: BLE001 - a description is nice to have, not required
             server = {"error": f"describe() failed: {type(e).__name__}"}
         targets_doc.append({"target": names[id(b)], "backend": b.kind, "server": server})
+        targets_doc[-1].update(cache=cold[id(b)].cache, os_cache_eviction=cold[id(b)].eviction)
+        warnings.extend(cold[id(b)].warnings)
     manifest = rundir.new_manifest(
         run_id=run_id,
         started_at=started,
@@ -391,6 +398,7 @@ def run_benchmark(
                 clock_origin_ns=origin_ns,
                 progress=progress,
                 event_batch=event_batch,
+                before_level=cold[id(b)].before_level(index, events.warning.fire),
             )
             if config.concurrency > 1 or config.rate is not None:
                 load_loop.LoadLoop(

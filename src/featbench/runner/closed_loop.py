@@ -55,6 +55,8 @@ class LoopContext:
     clock_origin_ns: int = 0  # perf_counter_ns() at the run's clock origin
     progress: Callable[[str, int], None] | None = None  # (phase, n done) for displays
     event_batch: int = 64  # request events delivered to listeners this many at a time
+    # called with the level before each level's warm-up (e.g. OS page-cache eviction)
+    before_level: Callable[[float], None] | None = None
 
 
 def add_session_stats(acc: dict[str, int] | None, session: Any) -> dict[str, int] | None:
@@ -268,6 +270,8 @@ class ClosedLoop:
             if section.touch is not None:
                 self._unmeasured(section.touch)
             for pos, (warm, meas) in enumerate(section.levels):
+                if self.ctx.before_level is not None:
+                    self.ctx.before_level(meas.level)
                 self._unmeasured(warm)
                 before = self._counters()
                 self.events.ratio_start.fire(

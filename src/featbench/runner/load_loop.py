@@ -536,6 +536,8 @@ class LoadLoop:
             if section.touch is not None:
                 self._phase(section.touch, 1, measured=False, paced=False)
             for pos, (warm, meas) in enumerate(section.levels):
+                if self.ctx.before_level is not None:
+                    self.ctx.before_level(meas.level)
                 self._phase(warm, 2 + 2 * pos, measured=False)
                 before = self._flush_and_count()
                 self.events.ratio_start.fire(
