@@ -360,10 +360,10 @@ def run_benchmark(
             show=timeseries_show,
         )
     )
-    for w in warnings:
-        events.warning.fire(w)
     for lst in listeners or []:
         events.listen(lst)
+    for w in warnings:  # after the caller's listeners: a display shows them before timing
+        events.warning.fire(w)
     if config.concurrency == 1 and config.rate is None:  # client CPU of the single closed loop
         events.listen(load_loop.ProcessCpu(load_report, events.warning.fire))
 
