@@ -68,6 +68,14 @@ def test_fit_warning_says_what_the_sweep_cannot_show() -> None:
     assert big.warning("pg") is None
 
 
+def test_hot_set_estimate_and_warning() -> None:
+    n_hot = {"ent0": 10, "ent1": 5}  # SPEC: 2 tables per entity
+    assert pg_cache.hot_set_bytes(n_hot, SPEC, 8192) == (2 * (2 * 10 + 2) + 2 * (2 * 5 + 2)) * 8192
+    assert pg_cache.hot_set_warning("pg", 2**20, 15, 4, 2**21) is None
+    w = pg_cache.hot_set_warning("embedded", 48 * 2**20, 300, 30, 32 * 2**20)
+    assert w and "up to 48 MB" in w and "shared_buffers (32 MB)" in w and "hot keys may miss" in w
+
+
 def test_local_hosts() -> None:
     assert pg_cache.is_local_host("/var/run/postgresql")
     assert pg_cache.is_local_host("localhost") and pg_cache.is_local_host("127.0.0.1")

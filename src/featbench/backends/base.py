@@ -119,11 +119,16 @@ class Backend(Protocol):
         ...
 
     def cache_fit(
-        self, spec: WorkloadSpec, *, os_cache_evicted: bool = False
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
     ) -> dict[str, Any] | None:
-        """The spec's data size against the server's buffer cache (bytes, settings, `fits_*`
-        flags, and `warning`: text when cold keys cannot miss the cache); None for a store
-        without such a cache (Redis, DynamoDB)."""
+        """The spec's data (and the hot set of `n_hot` keys per entity) against the server's
+        buffer cache: bytes, settings, `fits_*` flags, and `warnings` (text when cold keys
+        cannot miss the cache, or hot keys may not stay in it); None for a store without
+        such a cache (Redis, DynamoDB)."""
         ...
 
     def os_cache_eviction(

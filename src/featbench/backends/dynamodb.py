@@ -933,7 +933,13 @@ class DynamoDBBackend:
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None
 
-    def cache_fit(self, spec: WorkloadSpec, *, os_cache_evicted: bool = False) -> None:
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> None:
         return None  # not capable: no buffer cache to compare the data with
 
     def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:

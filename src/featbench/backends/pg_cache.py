@@ -55,6 +55,7 @@ class CacheFit:
     effective_cache_size_bytes: int
     fits_shared_buffers: bool
     fits_effective_cache_size: bool
+    block_size: int = 8192
 
     @property
     def data_to_shared_buffers(self) -> float | None:
@@ -86,6 +87,23 @@ class CacheFit:
                 "data directory)"
             )
         return None
+
+
+def hot_set_bytes(n_hot: dict[str, int], spec: WorkloadSpec, block_size: int) -> int:
+    """Upper bound of the pages the hot set keeps busy: per table, a heap page and an index
+    leaf page per hot key, plus the index's root and an inner page (keys sharing pages
+    make it less)."""
+    return sum((2 * n_hot.get(t.entity, 0) + 2) * block_size for t in spec.tables)
+
+
+def hot_set_warning(target: str, hot_bytes: int, n_hot: int, tables: int, sb: int) -> str | None:
+    if hot_bytes <= sb:
+        return None
+    return (
+        f"{target}: the hot set ({n_hot:,} keys over {tables} tables) needs up to "
+        f"{_mb(hot_bytes)} of pages, more than shared_buffers ({_mb(sb)}): hot keys may miss "
+        "the buffer cache too (fewer --keys or a smaller --hot-fraction, or more shared_buffers)"
+    )
 
 
 def _mb(n: int) -> str:
@@ -134,6 +152,7 @@ def cache_fit(conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec) ->
     n, data = int(row[0]), int(row[1])
     sb = _setting_bytes(conn, "shared_buffers")
     ecs = _setting_bytes(conn, "effective_cache_size")
+    block = _setting_bytes(conn, "block_size") or 8192
     return CacheFit(
         data_bytes=data,
         relations=n,
@@ -141,6 +160,7 @@ def cache_fit(conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec) ->
         effective_cache_size_bytes=ecs,
         fits_shared_buffers=data <= sb,
         fits_effective_cache_size=data <= ecs,
+        block_size=block,
     )
 
 

@@ -216,16 +216,35 @@ class PostgresBackend:
         return pg_requests.read_counters(self.conn, self.schema, spec)
 
     # -- is cold cold? (featbench.backends.pg_cache) ---------------------------------
-    def cache_fit(self, spec: WorkloadSpec, *, os_cache_evicted: bool = False) -> dict[str, Any]:
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
         from featbench.backends import pg_cache
 
         fit = pg_cache.cache_fit(self.conn, self.schema, spec)
         direct = pg_cache.direct_io(self.conn)
-        return {
-            **fit.to_dict(),
-            "direct_io": direct,
-            "warning": fit.warning(self.redacted, os_cache_evicted=os_cache_evicted or direct),
-        }
+        warnings = [fit.warning(self.redacted, os_cache_evicted=os_cache_evicted or direct)]
+        doc = {**fit.to_dict(), "direct_io": direct}
+        if n_hot is not None:
+            hot = pg_cache.hot_set_bytes(n_hot, spec, fit.block_size)
+            doc["hot_set_bytes_max"] = hot
+            doc["hot_set_fits_shared_buffers"] = hot <= fit.shared_buffers_bytes
+            if not fit.fits_shared_buffers:
+                warnings.append(
+                    pg_cache.hot_set_warning(
+                        self.redacted,
+                        hot,
+                        sum(n_hot.values()),
+                        len(spec.tables),
+                        fit.shared_buffers_bytes,
+                    )  # fmt: skip
+                )
+        doc["warnings"] = [w for w in warnings if w]
+        return doc
 
     def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> OsCacheEviction:
         """On by default for the embedded server (featbench runs it and can read its files),

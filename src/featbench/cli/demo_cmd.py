@@ -143,12 +143,6 @@ def demo(
             "and its latency is not AWS's",
             highlight=False,
         )
-    if "postgres" in kinds and scale < 0.1:
-        console.print(
-            "  at this scale the data fits in PostgreSQL's shared_buffers: its hit ratio stays "
-            f"high (the default scale {SCALE_ONE:g}, PostgreSQL alone, shows it fall)",
-            highlight=False,
-        )
 
     ok = True
     pg_result = None
@@ -227,6 +221,7 @@ def demo(
             "report": str(report_path) if report_path else None,
             "report_error": report_error,
             "headline": _quiet(headline_data, run.path) if run is not None else None,
+            "cold_vs_hot": cold_story(run.path) if run is not None else None,
         }
         typer.echo(json.dumps(doc, indent=2, default=str))
     else:
@@ -259,11 +254,12 @@ def demo(
                     "server stopped (data kept; featbench embedded stop --purge removes it)"
                 )
         if run is not None:
-            from featbench.cli.run_cmd import hit_ratio_trend, print_headline_safe, print_run
+            from featbench.cli.run_cmd import print_headline_safe, print_run
 
             print_run(run)
-            if kinds[0] == "postgres":
-                console.print(hit_ratio_trend(run), highlight=False)
+            story = cold_story(run.path)
+            if story is not None:
+                console.print(story["text"], highlight=False)
             if "dynamodb" in kinds:
                 console.print(
                     "note: DynamoDB here is moto, a Python emulator on this machine — its "
@@ -275,6 +271,68 @@ def demo(
             print_headline_safe(run.path, report_path=report_path)
     if not ok:
         raise typer.Exit(2)
+
+
+def cold_story(run_dir: Path) -> dict[str, Any] | None:
+    """What the demo is about, in figures: PostgreSQL at 0% hot against 100% hot (p50, p99,
+    buffer reads per request, hit ratio) and whether reads went to the disk (OS page cache
+    emptied before each ratio, direct I/O). None when the run lacks those two ratios."""
+    from featbench.cli.run_cmd import _f as f
+    from featbench.results.load import load_run
+
+    run = load_run(run_dir)
+    sections = run.summary.get("sections") or []
+    idx = next((i for i, s in enumerate(sections) if s.get("backend") == "postgres"), None)
+    if idx is None:
+        return None
+    by_pct = {r.get("hot_pct"): r for r in sections[idx]["ratios"]}
+    hot, cold = by_pct.get(100), by_pct.get(0)
+    if hot is None or cold is None:
+        return None
+
+    def reads(r: dict[str, Any]) -> float | None:
+        n, rd = r.get("requests") or 0, (r.get("io") or {}).get("buffer_reads")
+        return None if rd is None or n == 0 else rd / n
+
+    def times(key: str) -> float | None:
+        a, b = hot["latency_ms"].get(key), cold["latency_ms"].get(key)
+        return None if not a or b is None else round(b / a, 2)
+
+    target = sections[idx].get("target")
+    tdoc = next((t for t in run.manifest.get("targets", []) if t.get("target") == target), {})
+    evicted = bool((tdoc.get("os_cache_eviction") or {}).get("enabled"))
+    direct = bool((tdoc.get("cache") or {}).get("direct_io"))
+    doc: dict[str, Any] = {
+        "target": target,
+        "p50_ms": [hot["latency_ms"].get("p50"), cold["latency_ms"].get("p50")],
+        "p99_ms": [hot["latency_ms"].get("p99"), cold["latency_ms"].get("p99")],
+        "p50_x": times("p50"),
+        "p99_x": times("p99"),
+        "reads_per_request": [reads(hot), reads(cold)],
+        "hit_ratio": [
+            (hot.get("io") or {}).get("hit_ratio"),
+            (cold.get("io") or {}).get("hit_ratio"),
+        ],
+        "os_cache_evicted": evicted,
+        "direct_io": direct,
+        "order": "[100% hot, 0% hot]",
+    }
+    where = (
+        "reads go to the disk: direct I/O, and the tables' files are dropped from the OS page "
+        "cache before each ratio"
+        if direct and evicted
+        else "reads go to the disk at the start of each ratio (OS page cache emptied)"
+        if evicted
+        else "reads may come from the OS page cache (not emptied)"
+    )
+    doc["text"] = (
+        f"cold keys cost reads: p50 {f(doc['p50_ms'][0])} -> {f(doc['p50_ms'][1])} ms "
+        f"({f(doc['p50_x'], '{:.1f}')}x), p99 {f(doc['p99_ms'][0])} -> {f(doc['p99_ms'][1])} ms "
+        f"({f(doc['p99_x'], '{:.1f}')}x) from 100% to 0% hot; buffer reads per request "
+        f"{f(doc['reads_per_request'][0], '{:.1f}')} -> {f(doc['reads_per_request'][1], '{:.1f}')}, "
+        f"hit ratio {f(doc['hit_ratio'][0], '{:.3f}')} -> {f(doc['hit_ratio'][1], '{:.3f}')}; {where}"
+    )
+    return doc
 
 
 def _load_dict(r: Any) -> dict[str, Any]:

@@ -298,8 +298,8 @@ def run_benchmark(
         except Exception as e:  # noqa: BLE001 - a description is nice to have, not required
             server = {"error": f"describe() failed: {type(e).__name__}"}
         targets_doc.append({"target": names[id(b)], "backend": b.kind, "server": server})
+        warnings.extend(cold[id(b)].check_fit(b, spec, keyset.n_hot))
         targets_doc[-1].update(cache=cold[id(b)].cache, os_cache_eviction=cold[id(b)].eviction)
-        warnings.extend(cold[id(b)].warnings)
     manifest = rundir.new_manifest(
         run_id=run_id,
         started_at=started,
