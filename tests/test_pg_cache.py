@@ -74,6 +74,9 @@ def test_hot_set_estimate_and_warning() -> None:
     assert pg_cache.hot_set_warning("pg", 2**20, 15, 4, 2**21) is None
     w = pg_cache.hot_set_warning("embedded", 48 * 2**20, 300, 30, 32 * 2**20)
     assert w and "up to 48 MB" in w and "shared_buffers (32 MB)" in w and "hot keys may miss" in w
+    assert "more shared_buffers" in w
+    fixed = pg_cache.hot_set_warning("embedded", 48 * 2**20, 300, 30, 32 * 2**20, fixed_sb=True)
+    assert fixed and "more shared_buffers" not in fixed and "--keys" in fixed
 
 
 def test_local_hosts() -> None:

@@ -96,13 +96,19 @@ def hot_set_bytes(n_hot: dict[str, int], spec: WorkloadSpec, block_size: int) ->
     return sum((2 * n_hot.get(t.entity, 0) + 2) * block_size for t in spec.tables)
 
 
-def hot_set_warning(target: str, hot_bytes: int, n_hot: int, tables: int, sb: int) -> str | None:
+def hot_set_warning(
+    target: str, hot_bytes: int, n_hot: int, tables: int, sb: int, *, fixed_sb: bool = False
+) -> str | None:
+    """`fixed_sb`: shared_buffers is featbench's own setting (the embedded server)."""
     if hot_bytes <= sb:
         return None
+    fix = "fewer --keys or a smaller --hot-fraction" + (
+        "" if fixed_sb else ", or more shared_buffers"
+    )
     return (
         f"{target}: the hot set ({n_hot:,} keys over {tables} tables) needs up to "
         f"{_mb(hot_bytes)} of pages, more than shared_buffers ({_mb(sb)}): hot keys may miss "
-        "the buffer cache too (fewer --keys or a smaller --hot-fraction, or more shared_buffers)"
+        f"the buffer cache too ({fix})"
     )
 
 

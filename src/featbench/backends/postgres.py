@@ -241,6 +241,7 @@ class PostgresBackend:
                         sum(n_hot.values()),
                         len(spec.tables),
                         fit.shared_buffers_bytes,
+                        fixed_sb=self.embedded,
                     )  # fmt: skip
                 )
         doc["warnings"] = [w for w in warnings if w]

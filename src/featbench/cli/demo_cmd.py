@@ -32,7 +32,7 @@ SIDE_BY_SIDE_STRATEGY = {"postgres": "union", "redis": "pipeline", "dynamodb": "
 # BatchGetItem on 2 cores. So with DynamoDB in the demo the data set is small (about 29k
 # rows, ~16 s to load into moto; still >= 1,160 keys per entity, enough cold keys for the
 # plan) and DynamoDB replays only the first requests of each ratio of the same plan.
-SCALE_ONE = 0.2
+SCALE_ONE = 0.5  # ~220 MB: several times the embedded server's shared_buffers (32 MB)
 SCALE_WITH_DYNAMODB = 0.02
 DYNAMODB_REQUESTS = 40  # measured per ratio (a prefix of the plan every store replays)
 DYNAMODB_WARMUP = 10
@@ -87,7 +87,7 @@ def demo(
     scale: float = typer.Option(
         None,
         "--scale",
-        help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 290k rows, ~60 MB; "
+        help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 734k rows, ~220 MB; "
         f"{SCALE_WITH_DYNAMODB:g} when DynamoDB is in --backends).",
     ),
     seed: int = typer.Option(42, "--seed", help="Seed of data generation."),

@@ -17,7 +17,7 @@ from featbench.load.loader import PgLoadReport, default_streams
 from featbench.spec import WorkloadSpec, builtin_spec, check_scale
 from featbench.target import parse_target
 
-DEMO_SCALE = 0.2
+DEMO_SCALE = 0.5  # ~220 MB of tables + indexes: 6.6x the embedded shared_buffers
 DEMO_SEED = 42
 DEMO_SCHEMA = "featbench"
 
