@@ -87,9 +87,7 @@ def main() -> None:
                 drop_file(path)
                 print(f"round {r + 1}: resident before '{name}' {resident_bytes(path) >> 20} MB")
                 results.setdefault(name, []).extend(_reads(path, a.reads, seed + 7, 0, advice))
-            results.setdefault("O_DIRECT", []).extend(
-                _reads(path, a.reads, seed + 13, os.O_DIRECT)
-            )
+            results.setdefault("O_DIRECT", []).extend(_reads(path, a.reads, seed + 13, os.O_DIRECT))
     print(f"\n{a.mb} MB file, {a.reads} random 8 KB reads x {a.rounds} rounds per variant")
     for name, xs in results.items():
         xs.sort()

@@ -198,22 +198,14 @@ def test_evict_os_cache_on_a_local_server_records_each_ratio(
 # -- the embedded server: featbench runs it, so eviction is on by default --------------------
 @pytest.fixture(scope="module")
 def emb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
-    d = tmp_path_factory.mktemp("coldhome")
-    old = os.environ.get("FEATBENCH_HOME")
-    os.environ["FEATBENCH_HOME"] = str(d)
-    try:
-        srv = embedded.start()
-        schema = "fbt_cold_emb"
-        fill_tables(srv.uri, schema, SPEC)
-        yield srv.uri, schema, srv.pgdata
-    finally:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEATBENCH_HOME", str(tmp_path_factory.mktemp("coldhome")))
         try:
-            embedded.stop(purge=True)
+            srv = embedded.start()
+            fill_tables(srv.uri, "fbt_cold_emb", SPEC)
+            yield srv.uri, "fbt_cold_emb", srv.pgdata
         finally:
-            if old is None:
-                os.environ.pop("FEATBENCH_HOME", None)
-            else:
-                os.environ["FEATBENCH_HOME"] = old
+            embedded.stop(purge=True)
 
 
 def test_eviction_empties_the_page_cache_of_every_relation_file(
