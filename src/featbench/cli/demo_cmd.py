@@ -34,6 +34,13 @@ SIDE_BY_SIDE_STRATEGY = {"postgres": "union", "redis": "pipeline", "dynamodb": "
 # plan) and DynamoDB replays only the first requests of each ratio of the same plan.
 SCALE_ONE = 0.5  # ~220 MB: several times the embedded server's shared_buffers (32 MB)
 SCALE_WITH_DYNAMODB = 0.02
+# PostgreSQL alone: warm-up requests per ratio. With cold-first order the cold ratios
+# evict the hot set from the embedded server's 32 MB shared_buffers, and each ratio's
+# warm-up must bring its ~55 hot keys per entity back: 50 warm-up requests left 100%-hot
+# lookups missing (hit ratio 0.945 in one run); 200 (~4x the hot keys) gave 1.000 in every
+# run. (Side by side, at scale 0.02, the data fits in shared_buffers anyway, and there are
+# too few keys for 200 cold warm-up keys per ratio.)
+PG_DEMO_WARMUP = 200
 DYNAMODB_REQUESTS = 40  # measured per ratio (a prefix of the plan every store replays)
 DYNAMODB_WARMUP = 10
 MOTO_ROWS_PER_S = 1800  # measured (README): for the load-time warning only
@@ -185,6 +192,7 @@ def demo(
                 targets=[DEMO_TARGETS[k] for k in kinds],
                 strategy=strategy,
                 requests_by_backend=caps,
+                warmup=PG_DEMO_WARMUP if kinds == ["postgres"] else None,
             )
     finally:
         status = None
@@ -325,8 +333,16 @@ def cold_story(run_dir: Path) -> dict[str, Any] | None:
         if evicted
         else "reads may come from the OS page cache (not emptied)"
     )
+    cold_reads = doc["reads_per_request"][1]
+    fits = bool((tdoc.get("cache") or {}).get("fits_shared_buffers"))
+    if cold_reads is not None and cold_reads >= 1:
+        lead = "cold keys cost reads"
+    else:  # say why the sweep shows little, instead of claiming what it did not measure
+        lead = "cold keys cost almost no reads here" + (
+            " (the data fits in shared_buffers)" if fits else ""
+        )
     doc["text"] = (
-        f"cold keys cost reads: p50 {f(doc['p50_ms'][0])} -> {f(doc['p50_ms'][1])} ms "
+        f"{lead}: p50 {f(doc['p50_ms'][0])} -> {f(doc['p50_ms'][1])} ms "
         f"({f(doc['p50_x'], '{:.1f}')}x), p99 {f(doc['p99_ms'][0])} -> {f(doc['p99_ms'][1])} ms "
         f"({f(doc['p99_x'], '{:.1f}')}x) from 100% to 0% hot; buffer reads per request "
         f"{f(doc['reads_per_request'][0], '{:.1f}')} -> {f(doc['reads_per_request'][1], '{:.1f}')}, "

@@ -394,11 +394,7 @@ def execute_run(
 
 # -- the benchmark part of `featbench demo` ------------------------------------------------
 DEMO_REQUESTS = 150  # per ratio: the full 9-ratio matrix in seconds on 2 cores
-# Warm-up per ratio: with cold-first order the cold ratios evict the hot set from the
-# embedded server's 32 MB shared_buffers, and a ratio's warm-up must bring its 55 hot keys
-# per entity back (50 warm-up requests left ~6% of 100%-hot reads missing; ~4x the hot
-# keys per entity covers them).
-DEMO_WARMUP = 200
+DEMO_WARMUP = 50  # the PostgreSQL-alone demo passes demo_cmd.PG_DEMO_WARMUP instead
 # Enough cold keys for up to 1000 requests a ratio plus warm-ups (the plan needs ~5,100
 # per entity then); 1% hot = 55 keys per entity, a hot set of at most ~27 MB of pages.
 DEMO_KEYS = 5500
@@ -415,11 +411,13 @@ def demo_benchmark(
     targets: list[str] | None = None,
     strategy: str = "serial",
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
+    warmup: int | None = None,
 ) -> Run:
     """Run the full hot/cold matrix on the embedded server(s) the demo loaded (fraud-30)."""
     return execute_run(
         targets=targets or ["embedded"], spec=None, scale=scale, schema=schema,
-        ratios="100,90,80,70,60,50,30,10,0", requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
+        ratios="100,90,80,70,60,50,30,10,0", requests=DEMO_REQUESTS,
+        warmup=DEMO_WARMUP if warmup is None else warmup,
         keys=DEMO_KEYS, hot_fraction=0.01, io_sample_every=DEMO_IO_SAMPLE_EVERY, seed=seed,
         out=out, run_id=None, overwrite=False, keys_from=None, strategy=strategy,
         ratio_order="cold-first", live=live, requests_by_backend=requests_by_backend,
