@@ -252,7 +252,8 @@ def resident_bytes(path: Path | str) -> int:
             vec = ctypes.create_string_buffer(pages)
             if libc.mincore(addr, size, vec) != 0:
                 raise OSError(ctypes.get_errno(), f"mincore failed for {path}")
-            resident = sum(b & 1 for b in vec.raw)
+            raw = vec.raw
+            resident = len(raw) - raw.count(0)  # only bit 0 is defined: non-zero = resident
         finally:
             libc.munmap(addr, size)
     finally:
