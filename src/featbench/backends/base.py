@@ -67,6 +67,20 @@ class LoadReport:
     checks: list[TableCheck] = field(default_factory=list)
 
 
+@dataclass
+class OsCacheEviction:
+    """Whether a backend empties the OS page cache of the spec's files before each ratio.
+
+    `evict()` does it and returns what the manifest records (files, bytes, residency
+    before/after, time taken); `reason` says why eviction is on or off.
+    """
+
+    enabled: bool
+    reason: str
+    method: str | None = None
+    evict: Callable[[], dict[str, Any]] | None = None
+
+
 @runtime_checkable
 class Session(Protocol):
     """One client connection executing requests with one strategy."""
@@ -120,6 +134,26 @@ class Backend(Protocol):
         """Before timing, one lookup per table with sampled keys: raise a FeatbenchError
         (table, column, both types) when a key does not bind or a value does not decode as
         the spec says; return warnings for other failures (the run measures those)."""
+
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> dict[str, Any] | None:
+        """The spec's data (and the hot set of `n_hot` keys per entity) against the server's
+        buffer cache: bytes, settings, `fits_*` flags, and `warnings` (text when cold keys
+        cannot miss the cache, or hot keys may not stay in it); None for a store without
+        such a cache (Redis, DynamoDB)."""
+        ...
+
+    def os_cache_eviction(
+        self, spec: WorkloadSpec, requested: bool | None
+    ) -> OsCacheEviction | None:
+        """Set up OS page-cache eviction of the spec's files (`requested` None: the backend's
+        default). None for a store that keeps no files in the OS page cache; raises
+        FeatbenchError when `requested` is True and eviction is impossible here."""
         ...
 
     def close(self) -> None: ...

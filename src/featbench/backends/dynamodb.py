@@ -1028,6 +1028,18 @@ class DynamoDBBackend:
                     raise ProbeError(problem)
         return []
 
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> None:
+        return None  # not capable: no buffer cache to compare the data with
+
+    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
+        return None  # not capable: DynamoDB keeps no files featbench can reach
+
     def drop(self) -> list[str]:
         """Delete what featbench loaded in this namespace and layout; returns the tables deleted.
 

@@ -11,6 +11,14 @@ Settings that matter to the benchmark are set by featbench (ALTER SYSTEM, i.e.
 `postgresql.auto.conf`) and reported by `PostgresBackend.describe()`. shared_buffers is
 deliberately small so that even the demo's data set is larger than the buffer cache
 and the hit ratio falls as traffic gets colder — the effect the benchmark measures.
+
+Cold must be cold: where the data directory's file system allows it, relation files
+are opened with direct I/O (`debug_io_direct = data`, PostgreSQL 16+), so a
+shared-buffer miss reads the disk for the whole ratio. Emptying the OS page cache
+once before each ratio (`pg_cache.OsCacheEvictor`, which runs too) is not enough on
+its own: measured here, kernel readahead brought 75 MB of an 85 MB data set back into
+the page cache within one 500-request ratio, after which "reads" cost ~3 µs again
+(README, "Cold is cold"). Set FEATBENCH_EMBEDDED_DIRECT_IO=off to compare.
 Works as root: pgserver then runs the server as a `pgserver` system user.
 """
 
@@ -47,8 +55,11 @@ SETTINGS: dict[str, str] = {
     "track_io_timing": "on",
     "huge_pages": "off",
 }
+# Direct I/O for relation files (see the module docstring); only where supported.
+DIRECT_IO = ("debug_io_direct", "data")
+DIRECT_IO_ENV = "FEATBENCH_EMBEDDED_DIRECT_IO"
 # Settings that only take effect after a restart (the rest are applied with a reload).
-_RESTART = {"shared_buffers", "max_connections", "huge_pages"}
+_RESTART = {"shared_buffers", "max_connections", "huge_pages", "debug_io_direct"}
 _log = logging.getLogger(__name__)
 
 
@@ -171,12 +182,40 @@ def _running(info: Any) -> bool:
         return False
 
 
-def _current(conn: Any) -> dict[str, str]:
+def _current(conn: Any, names: list[str]) -> dict[str, str]:
     rows = conn.execute(
         "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
-        (list(SETTINGS),),
+        (names,),
     ).fetchall()
     return dict(rows)
+
+
+def direct_io_supported(d: Path) -> str | None:
+    """None when files in directory `d` can be opened with O_DIRECT; otherwise why not
+    (no O_DIRECT on this OS, tmpfs, some network file systems, or turned off)."""
+    if os.environ.get(DIRECT_IO_ENV, "").lower() in ("0", "off", "no", "false"):
+        return f"turned off ({DIRECT_IO_ENV})"
+    if not hasattr(os, "O_DIRECT"):
+        return "this OS has no O_DIRECT"
+    probe = d / ".featbench-direct-io-test"
+    try:
+        fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
+        os.close(fd)
+        return None
+    except OSError as e:
+        return f"the file system of {d} refuses O_DIRECT ({e.strerror or type(e).__name__})"
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _wanted(conn: Any, d: Path) -> dict[str, str]:
+    """SETTINGS plus direct I/O where the server (16+) and the file system support it."""
+    wanted = dict(SETTINGS)
+    name, value = DIRECT_IO
+    known = conn.execute("SELECT 1 FROM pg_settings WHERE name = %s", (name,)).fetchone()
+    if known is not None:
+        wanted[name] = value if direct_io_supported(d) is None else ""
+    return wanted
 
 
 def _apply_settings(srv: Any, uri: str) -> dict[str, str]:
@@ -184,11 +223,12 @@ def _apply_settings(srv: Any, uri: str) -> dict[str, str]:
     from psycopg import sql
 
     with psycopg.connect(uri, autocommit=True) as conn:
-        cur = _current(conn)
-        wrong = {k: v for k, v in SETTINGS.items() if cur.get(k, "").lower() != v.lower()}
+        wanted = _wanted(conn, Path(srv.pgdata).parent)
+        cur = _current(conn, list(wanted))
+        wrong = {k: v for k, v in wanted.items() if cur.get(k, "").lower() != v.lower()}
         if not wrong:
             return cur
-        for k, v in SETTINGS.items():
+        for k, v in wanted.items():
             conn.execute(
                 sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(k), sql.Literal(v))
             )
@@ -196,7 +236,7 @@ def _apply_settings(srv: Any, uri: str) -> dict[str, str]:
     if set(wrong) & _RESTART:
         _restart(srv)
     with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
-        return _current(conn)
+        return _current(conn, list(wanted))
 
 
 def _restart(srv: Any) -> None:

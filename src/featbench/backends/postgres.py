@@ -19,7 +19,15 @@ import psycopg
 from psycopg import sql
 
 from featbench.backends import pgconn
-from featbench.backends.base import Key, LoadReport, RequestKeys, Row, Session, TableCheck
+from featbench.backends.base import (
+    Key,
+    LoadReport,
+    OsCacheEviction,
+    RequestKeys,
+    Row,
+    Session,
+    TableCheck,
+)
 from featbench.errors import FeatbenchError, TargetError
 from featbench.spec import WorkloadSpec
 from featbench.target import Target
@@ -41,6 +49,7 @@ DESCRIBED_SETTINGS = (
     "max_parallel_workers_per_gather",
     "synchronous_commit",
     "track_io_timing",
+    "debug_io_direct",  # PostgreSQL 16+: relation files bypass the OS page cache
     "wal_level",
     "block_size",
     "server_encoding",
@@ -247,6 +256,66 @@ class PostgresBackend:
         from featbench.backends import pg_requests
 
         return pg_requests.probe(self.conn, self.schema, spec, keys_by_entity)
+
+    # -- is cold cold? (featbench.backends.pg_cache) ---------------------------------
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        from featbench.backends import pg_cache
+
+        fit = pg_cache.cache_fit(self.conn, self.schema, spec)
+        direct = pg_cache.direct_io(self.conn)
+        warnings = [fit.warning(self.redacted, os_cache_evicted=os_cache_evicted or direct)]
+        doc = {**fit.to_dict(), "direct_io": direct}
+        if n_hot is not None:
+            hot = pg_cache.hot_set_bytes(n_hot, spec, fit.block_size)
+            doc["hot_set_bytes_max"] = hot
+            doc["hot_set_fits_shared_buffers"] = hot <= fit.shared_buffers_bytes
+            if not fit.fits_shared_buffers:
+                warnings.append(
+                    pg_cache.hot_set_warning(
+                        self.redacted,
+                        hot,
+                        sum(n_hot.values()),
+                        len(spec.tables),
+                        fit.shared_buffers_bytes,
+                        fixed_sb=self.embedded,
+                    )  # fmt: skip
+                )
+        doc["warnings"] = [w for w in warnings if w]
+        return doc
+
+    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> OsCacheEviction:
+        """On by default for the embedded server (featbench runs it and can read its files),
+        off otherwise; `requested=True` on a server whose data directory is not readable
+        here raises a one-line FeatbenchError."""
+        from featbench.backends import pg_cache
+
+        if requested is False:
+            return OsCacheEviction(False, "off (--no-evict-os-cache)")
+        if requested is None and not self.embedded:
+            return OsCacheEviction(
+                False,
+                "off by default on a server featbench does not run (--evict-os-cache turns it "
+                "on where the data directory is readable here)",
+            )
+        ev, why = pg_cache.open_evictor(self.conn, self.schema, spec, self.embedded_data_dir)
+        if ev is None:
+            if requested:
+                raise pg_cache.eviction_error(self.redacted, why)
+            return OsCacheEviction(False, f"not possible: {why}")
+        reason = "embedded server (featbench runs it)" if requested is None else "--evict-os-cache"
+        method = ev.method
+        if pg_cache.direct_io(self.conn):
+            method += (
+                "; relation files are opened with direct I/O (debug_io_direct=data), so "
+                "shared-buffer misses read the disk for the whole ratio"
+            )
+        return OsCacheEviction(True, reason, method, lambda: ev.evict().to_dict())
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:

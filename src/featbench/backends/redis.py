@@ -513,6 +513,18 @@ class RedisBackend:
                     raise ProbeError(problem)
         return []
 
+    def cache_fit(
+        self,
+        spec: WorkloadSpec,
+        *,
+        os_cache_evicted: bool = False,
+        n_hot: dict[str, int] | None = None,
+    ) -> None:
+        return None  # not capable: no buffer cache to compare the data with
+
+    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
+        return None  # not capable: Redis keeps its data in memory
+
     def drop(self) -> int:
         """Delete what featbench loaded in the namespace; returns how many keys went.
 

@@ -318,7 +318,10 @@ def wide_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def print_run(run: Run, out: Console | None = None) -> None:
+def print_run(run: Run, out: Console | None = None, *, notes: bool = True) -> None:
+    """The tables of a run; `notes=False` when its warnings were already shown live."""
+    from rich.markup import escape
+
     out = out or wide_console()
     first = status_line(run)
     if first is not None:  # a failed run says so before any number
@@ -328,9 +331,8 @@ def print_run(run: Run, out: Console | None = None) -> None:
     for extra in (side_by_side_table(run), corrected_table(run), thresholds_table(run)):
         if extra is not None:
             out.print(extra)
-    notes = run.manifest.get("warnings") or []
-    for w in notes:
-        out.print(f"[yellow]note:[/] {w}", highlight=False)
+    for w in run.manifest.get("warnings") or [] if notes else []:
+        out.print(f"[yellow]note:[/] {escape(w)}", highlight=False)
     from featbench.measure.percentiles import LEGEND
 
     out.print(
@@ -443,6 +445,7 @@ def execute_run(
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
     thresholds: tuple[str, ...] = (),
     max_error_rate: float = 0.01,
+    evict_os_cache: bool | None = None,
 ) -> Run:
     """Check inputs, open targets, run, and return the run directory (library entry for CLI/demo)."""
     from featbench.backends.base import open_backend
@@ -476,6 +479,7 @@ def execute_run(
         thetas=_thetas(theta, thetas),
         thresholds=tuple(thresholds),
         max_error_rate=max_error_rate,
+        evict_os_cache=evict_os_cache,
     )
     cfg.resolve()  # rate, duration, θ… checked before connecting anywhere
     levels = len(cfg.thetas) if cfg.distribution != "hotcold" and cfg.thetas else len(cfg.ratios)
@@ -503,7 +507,10 @@ def execute_run(
         cfg.scale, cfg.data_seed, cfg.scale_source = data.scale, data.seed, data.source
         n_sections = sum(len(cfg.strategies_for(b.kind)) for b in backends)
         # drawn by its own process: the measuring process only writes counters
-        disp = LiveDisplay(levels, n_sections, interactive=live and sys.stderr.isatty())
+        # warnings are shown as they come (stderr); level lines only when `live`
+        disp = LiveDisplay(
+            levels, n_sections, interactive=live and sys.stderr.isatty(), level_lines=live
+        )
         try:
             outcome = run_benchmark(
                 backends,
@@ -513,7 +520,7 @@ def execute_run(
                 run_id=run_id,
                 overwrite=overwrite,
                 keys_from=keys_from,
-                listeners=[disp] if live else [],
+                listeners=[disp],
                 live=disp.counters,
                 timeseries_show=disp.line
                 if live and (cfg.rate is not None or cfg.concurrency > 1)
@@ -532,10 +539,10 @@ DEMO_RATIOS = (100.0, 90.0, 80.0, 70.0, 60.0, 50.0, 30.0, 10.0, 0.0)
 # Per ratio. p99's 95% interval is closed from 368 requests on (measure/percentiles.py
 # min_n_closed); 400 keeps it closed with up to 32 failed requests per ratio.
 DEMO_REQUESTS = 400
-DEMO_WARMUP = 50
-# The plan draws ~4.1 × (requests + warm-up) cold keys per entity over the 9 ratios, never
-# reusing one: 1,845 at 400 + 50.
-DEMO_KEYS = 2500
+DEMO_WARMUP = 50  # the PostgreSQL-alone demo passes demo_cmd.PG_DEMO_WARMUP instead
+# Enough cold keys for up to 1000 requests a ratio plus warm-ups (the plan needs ~5,100
+# per entity then); 1% hot = 55 keys per entity, a hot set of at most ~27 MB of pages.
+DEMO_KEYS = 5500
 DEMO_IO_SAMPLE_EVERY = 25  # 16 EXPLAIN samples per ratio
 
 
@@ -550,11 +557,13 @@ def demo_benchmark(
     strategy: str = "serial",
     requests_by_backend: dict[str, tuple[int, int]] | None = None,
     thresholds: tuple[str, ...] = (),
+    warmup: int | None = None,
 ) -> Run:
     """Run the full hot/cold matrix on the embedded server(s) the demo loaded (fraud-30)."""
     return execute_run(
         targets=targets or ["embedded"], spec=None, scale=scale, schema=schema,
-        ratios=",".join(f"{r:g}" for r in DEMO_RATIOS), requests=DEMO_REQUESTS, warmup=DEMO_WARMUP,
+        ratios=",".join(f"{r:g}" for r in DEMO_RATIOS), requests=DEMO_REQUESTS,
+        warmup=DEMO_WARMUP if warmup is None else warmup,
         keys=DEMO_KEYS, hot_fraction=0.01, io_sample_every=DEMO_IO_SAMPLE_EVERY, seed=seed,
         out=out, run_id=None, overwrite=False, keys_from=None, strategy=strategy,
         ratio_order="cold-first", live=live, requests_by_backend=requests_by_backend,
@@ -622,6 +631,15 @@ def run(
         100,
         "--io-sample-every",
         help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).",
+    ),
+    evict_os_cache: bool = typer.Option(
+        None,
+        "--evict-os-cache/--no-evict-os-cache",
+        help="Before each ratio, CHECKPOINT and drop the tables' and indexes' files from the OS "
+        "page cache, so cold keys that miss shared_buffers read the disk. Default: on for the "
+        "embedded server, off otherwise; needs a server on this machine whose data directory "
+        "featbench can read.",
+        show_default=False,
     ),
     reset_stats: bool = typer.Option(
         False,
@@ -712,7 +730,7 @@ def run(
         r = execute_run(
             targets=target, spec=spec, scale=scale, schema=schema, ratios=ratios, requests=requests,
             warmup=warmup, keys=keys, hot_fraction=hot_fraction, io_sample_every=io_sample_every,
-            reset_stats=reset_stats, seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
+            reset_stats=reset_stats, evict_os_cache=evict_os_cache, seed=seed, out=out, run_id=run_id, overwrite=overwrite, keys_from=keys_from,
             strategy=strategy, ratio_order=ratio_order, live=not as_json,
             concurrency=concurrency, rate=rate, arrival=arrival, duration=duration,
             warmup_seconds=warmup_seconds, interval=interval, distribution=distribution,
@@ -724,7 +742,7 @@ def run(
             "[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)"
         )
         raise typer.Exit(130) from None
-    print_run_result(r, as_json)
+    print_run_result(r, as_json, notes=False)  # the notes were shown as they came
     code = run_exit_code(r)
     if code:
         raise typer.Exit(code)
@@ -737,12 +755,12 @@ def run_json(r: Run) -> str:
     return json.dumps({**doc, **r.summary}, indent=2)
 
 
-def print_run_result(r: Run, as_json: bool) -> None:
+def print_run_result(r: Run, as_json: bool, *, notes: bool = True) -> None:
     """What `run`, `show` and `demo` print for a run: JSON, or tables and the headline."""
     if as_json:
         typer.echo(run_json(r))
     else:
-        print_run(r)
+        print_run(r, notes=notes)
         print_headline_safe(r.path)
 
 

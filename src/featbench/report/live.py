@@ -127,12 +127,15 @@ def display_main(array: Any, conn: Connection, levels: int, total_sections: int)
 class LiveDisplay:
     """Measuring-process side: starts the display process and feeds it; a run-event listener."""
 
-    def __init__(self, levels: int, total_sections: int, *, interactive: bool) -> None:
+    def __init__(
+        self, levels: int, total_sections: int, *, interactive: bool, level_lines: bool = True
+    ) -> None:
         from featbench.progress import console
 
         self.console = console
         self.levels = levels
         self.total_sections = total_sections
+        self.level_lines = level_lines
         self.counters: LiveCounters | None = None
         self.stats = StatsCollector()  # for the level lines; the run's own collector is separate
         self._p99 = LatencyHistogram()
@@ -187,9 +190,12 @@ class LiveDisplay:
 
     def on_ratio_end(self, ev: RatioFinished) -> None:
         self.stats.on_ratio_end(ev)
-        text = ratio_line(self.stats, ev)
+        text = ratio_line(self.stats, ev) if self.level_lines else None
         if text:
             self.line(text)
+
+    def on_warning(self, text: str) -> None:
+        self.line(f"note: {text}")  # as it comes: e.g. "the data fits in shared_buffers"
 
     def stop(self) -> None:
         if self._conn is not None:

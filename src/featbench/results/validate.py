@@ -177,6 +177,56 @@ def validate_manifest(m: Any, path: Path | None = None) -> list[str]:
             continue
         if not isinstance(t["target"], str) or redact(t["target"]) != t["target"]:
             p.append(f"manifest.json: targets[{i}].target holds credentials")
+        p.extend(_validate_cold(t, f"manifest.json: targets[{i}]", m))
+    return p
+
+
+_EVICTION_INTS = ("files", "bytes", "resident_before_bytes", "resident_after_bytes")
+
+
+def _validate_cold(t: dict[str, Any], where: str, m: dict[str, Any]) -> list[str]:
+    """`cache` (the data vs the buffer cache) and `os_cache_eviction` of one target: both
+    optional (older runs, stores without them); when present, typed and consistent, and a
+    data set that fits in shared_buffers must have been said in `warnings`."""
+    p: list[str] = []
+    cache = t.get("cache")
+    if cache is not None and not isinstance(cache, dict):
+        p.append(f"{where}.cache should be an object or null")
+    elif isinstance(cache, dict) and "error" not in cache:
+        ints = ("data_bytes", "shared_buffers_bytes", "effective_cache_size_bytes")
+        bools = ("fits_shared_buffers", "fits_effective_cache_size")
+        if not all(isinstance(cache.get(k), int) and cache[k] >= 0 for k in ints) or not all(
+            isinstance(cache.get(k), bool) for k in bools
+        ):
+            p.append(f"{where}.cache needs {', '.join(ints + bools)}")
+        else:
+            if cache["fits_shared_buffers"] != (
+                cache["data_bytes"] <= cache["shared_buffers_bytes"]
+            ):
+                p.append(f"{where}.cache.fits_shared_buffers disagrees with the sizes")
+            said = any("fit in shared_buffers" in str(w) for w in m.get("warnings") or [])
+            if cache["fits_shared_buffers"] and "warnings" in m and not said:
+                p.append(f"{where}: the data fits in shared_buffers but no warning says so")
+    ev = t.get("os_cache_eviction")
+    if ev is None:
+        return p
+    if not isinstance(ev, dict) or not isinstance(ev.get("enabled"), bool):
+        return [*p, f"{where}.os_cache_eviction needs enabled (bool) and reason"]
+    if not isinstance(ev.get("reason"), str):
+        p.append(f"{where}.os_cache_eviction.reason should be text")
+    levels = ev.get("levels", [])
+    if not isinstance(levels, list):
+        return [*p, f"{where}.os_cache_eviction.levels should be a list"]
+    if ev["enabled"] and m.get("status") == "complete" and not levels:
+        p.append(f"{where}: eviction enabled but no level records it")
+    for j, rec in enumerate(levels):
+        w = f"{where}.os_cache_eviction.levels[{j}]"
+        if not isinstance(rec, dict) or not _num(rec.get("level")):
+            p.append(f"{w} needs section and level")
+        elif "error" not in rec and not all(
+            isinstance(rec.get(k), int) and rec[k] >= 0 for k in _EVICTION_INTS
+        ):
+            p.append(f"{w} needs {', '.join(_EVICTION_INTS)} (non-negative integers) or error")
     return p
 
 

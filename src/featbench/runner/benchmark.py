@@ -29,6 +29,7 @@ from featbench.results import rundir
 from featbench.results.load import load_run
 from featbench.results.writer import ResultSink, ResultsWriter
 from featbench.runner.client import PAUSE_EVERY, PAUSE_INTERVAL_S
+from featbench.runner.cold import prepare_cold
 from featbench.runner.config import RunConfig, manifest_extra
 from featbench.runner.context import DriverContext
 from featbench.runner.deliver import key_strings
@@ -188,6 +189,7 @@ def run_benchmark(
         check = getattr(b, "check_capacity", None)
         if check is not None:
             check(spec, config.strategies_for(b.kind), config.concurrency)
+    cold = {id(b): prepare_cold(b, spec, config.evict_os_cache, names[id(b)]) for b in backends}
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
     keys_source: dict[str, Any]
@@ -242,6 +244,8 @@ def run_benchmark(
         except Exception as e:  # noqa: BLE001 - a description is nice to have, not required
             server = {"error": f"describe() failed: {type(e).__name__}"}
         targets_doc.append({"target": names[id(b)], "backend": b.kind, "server": server})
+        warnings.extend(cold[id(b)].check_fit(b, spec, keyset.n_hot))
+        targets_doc[-1].update(cache=cold[id(b)].cache, os_cache_eviction=cold[id(b)].eviction)
     manifest = rundir.new_manifest(
         run_id=run_id,
         started_at=started,
@@ -303,10 +307,10 @@ def run_benchmark(
             show=timeseries_show,
         )
     )
-    for w in warnings:
-        events.warning.fire(w)
     for lst in listeners or []:
         events.listen(lst)
+    for w in warnings:  # after the caller's listeners: a display shows them before timing
+        events.warning.fire(w)
 
     for b in backends if config.reset_stats else []:
         if b.kind == "postgres" and hasattr(b, "conn"):
@@ -348,6 +352,7 @@ def run_benchmark(
                 clock_origin_ns=origin_ns,
                 report=load_report,
                 live=live,
+                before_level=cold[id(b)].before_level(index, events.warning.fire),
                 pause_every=pause_every,
                 pause_interval_s=pause_interval_s,
                 process_factory=factory(spec, strategy) if factory is not None else None,

@@ -51,6 +51,9 @@ class RunConfig:
     # requests of each level of the same plan (same keys, fewer of them) — for a store too
     # slow to replay all of it, e.g. the embedded DynamoDB (moto) in the demo.
     requests_by_backend: dict[str, tuple[int, int]] | None = None
+    # empty the OS page cache of the spec's files before each ratio (runner/cold.py);
+    # None: each backend's default (on for the embedded PostgreSQL, off elsewhere)
+    evict_os_cache: bool | None = None
     # A ratio whose error rate (errors / requests) exceeds this makes the run `failed`.
     max_error_rate: float = 0.01
     # SLO expressions (measure/thresholds.py), evaluated per ratio into summary.json.
