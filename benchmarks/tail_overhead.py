@@ -291,8 +291,8 @@ def memory_run(target: str, schema: str, requests: int, work: Path) -> dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default=os.environ.get("FEATBENCH_BENCH_PG_DSN", "embedded"))
-    ap.add_argument("--requests", type=int, default=20_000, help="per round and side")
-    ap.add_argument("--rounds", type=int, default=6, help="per condition")
+    ap.add_argument("--requests", type=int, default=5_000, help="per round and side")
+    ap.add_argument("--rounds", type=int, default=20, help="per condition")
     ap.add_argument("--memory-requests", type=int, default=10_000_000)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--json", action="store_true")
