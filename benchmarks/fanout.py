@@ -57,7 +57,7 @@ def ensure_data(dsn: str, schema: str, spec: WorkloadSpec, scale: float, seed: i
     """Load the spec into `schema` (reused when it already holds this data set); how it went."""
     t0 = time.perf_counter()
     try:
-        from featbench.load import loader  # noqa: F401  (featbench's loader, when installed)
+        from featbench.backends.pgload import loader  # noqa: F401  (featbench's loader, when installed)
     except ImportError:
         return _ensure_by_copy(dsn, schema, spec, scale, seed, t0)
     from featbench.backends.postgres import PostgresBackend

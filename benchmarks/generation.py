@@ -38,12 +38,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from featbench.backends.pgload.encode import (
+    HEADER,
+    TRAILER,
+    column_order,
+    encode_batch,
+    variable_text_columns,
+)
+from featbench.backends.pgload.loader import DEFAULT_CHUNK_ROWS
+from featbench.backends.pgload.state import table_ddl
+from featbench.backends.pgload.worker import sub_batches
 from featbench.backends.postgres import PostgresBackend
 from featbench.generate import chunk_ranges, csv_bytes, generate_batch
-from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
-from featbench.load.loader import DEFAULT_CHUNK_ROWS
-from featbench.load.state import table_ddl
-from featbench.load.worker import sub_batches
 from featbench.spec import builtin_spec, scaled_rows
 from featbench.target import parse_target
 

@@ -44,11 +44,17 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from featbench.backends.pgload.encode import (
+    HEADER,
+    TRAILER,
+    column_order,
+    encode_batch,
+    variable_text_columns,
+)
+from featbench.backends.pgload.state import table_ddl
 from featbench.backends.postgres import PostgresBackend
+from featbench.datafiles import write_dataset
 from featbench.generate import iter_batches
-from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
-from featbench.load.files import write_dataset
-from featbench.load.state import table_ddl
 from featbench.spec import builtin_spec
 from featbench.target import parse_target
 

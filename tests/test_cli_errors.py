@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from featbench.backends.pgload.state import lock_key
 from featbench.cli import main
-from featbench.load.state import lock_key
 
 SMALL = "0.002"
 

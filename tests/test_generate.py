@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featbench.generate import _hex_strings, blocks, generate_batch, table_checksum
-from featbench.load.encode import (
+from featbench.backends.pgload.encode import (
     HEADER,
     PG_EPOCH_US,
     TRAILER,
@@ -19,6 +18,7 @@ from featbench.load.encode import (
     encode_batch,
     variable_text_columns,
 )
+from featbench.generate import _hex_strings, blocks, generate_batch, table_checksum
 from featbench.spec import REFERENCE_TIME_US, builtin_spec, scaled_rows, spec_from_dict
 
 SPEC = builtin_spec()
@@ -145,7 +145,7 @@ def test_binary_copy_round_trip(name: str) -> None:
     ("start", "stop"), [(0, 0), (0, 1), (5, 2005), (0, 100_000), (123, 45_678)]
 )
 def test_sub_batches_cover_a_chunk_exactly(start: int, stop: int) -> None:
-    from featbench.load.worker import FIRST_BATCH_ROWS, sub_batches
+    from featbench.backends.pgload.worker import FIRST_BATCH_ROWS, sub_batches
 
     parts = list(sub_batches(start, stop))
     assert [a for a, _ in parts] == [start] + [b for _, b in parts[:-1]] if parts else start == stop

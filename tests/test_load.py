@@ -15,13 +15,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from featbench.backends.pgload.loader import PgLoadReport
+from featbench.backends.pgload.state import lock_key
 from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
+from featbench.datafiles import write_dataset
 from featbench.errors import FeatbenchError
 from featbench.generate import generate_batch
-from featbench.load.files import write_dataset
-from featbench.load.loader import PgLoadReport
-from featbench.load.state import lock_key
 from featbench.spec import WorkloadSpec, builtin_spec, scaled_rows, spec_from_dict
 from featbench.target import parse_target
 

@@ -25,6 +25,7 @@ IN_LISTENER = threading.Event()  # set by the watching listener while it runs
 
 class WatchedSession:
     strategy = "serial"
+    io_sampling = False
 
     def __init__(self, spec_entities: tuple[str, ...], hold_s: float = 0.0002) -> None:
         self.entities = spec_entities
@@ -53,6 +54,15 @@ class WatchedSession:
             st["listener_in_flight"] += 1
         return RequestResult(len(keys), len(keys))
 
+    def explain(self, keys: RequestKeys) -> Any:
+        raise NotImplementedError
+
+    def flush_stats(self) -> None:
+        pass
+
+    def recover(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -71,6 +81,7 @@ class WatchedBackend:
     kind = "fake"
     strategies = ("serial",)
     redacted = "fake://watched"
+    namespace = "watched"
 
     def __init__(self, spec: WorkloadSpec, *, processes: bool) -> None:
         self.spec = spec
@@ -95,6 +106,24 @@ class WatchedBackend:
         return WatchedFactory(spec.entity_names) if self.processes else None
 
     def counters(self, spec: WorkloadSpec) -> None:
+        return None
+
+    def check_capacity(self, spec: WorkloadSpec, strategies: Any, concurrency: int) -> None:
+        return None
+
+    def probe(self, spec: WorkloadSpec, keys_by_entity: Any) -> list[str]:
+        return []
+
+    def cache_fit(self, spec: WorkloadSpec, **_: Any) -> None:
+        return None
+
+    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
+        return None
+
+    def reset_stats(self) -> str | None:
+        return None
+
+    def result_tables(self) -> None:
         return None
 
     def close(self) -> None:

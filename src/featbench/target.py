@@ -68,3 +68,15 @@ def parse_target(url: str) -> Target:
     kind = SCHEMES[scheme]
     host = urlsplit(url).hostname or ""
     return Target(kind, url, embedded=(host == "embedded"))
+
+
+AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+
+
+def is_aws_endpoint(url: str | None) -> bool:
+    """True for AWS's own endpoints (None = the default regional one); False for anything
+    else — a local emulator (moto, DynamoDB Local, LocalStack) or a host of one's own."""
+    if not url:
+        return True
+    host = (urlsplit(url if "://" in url else f"//{url}").hostname or "").lower().rstrip(".")
+    return host.endswith(AWS_ENDPOINT_SUFFIXES)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from featbench.backends.base import Backend, LoadReport, RequestResult
+from featbench.backends.base import Backend, IOSample, LoadReport, RequestResult, Session
 from featbench.backends.kvstore import compare_row, expected_row
 from featbench.errors import FeatbenchError
 from featbench.generate import keys_for
@@ -366,6 +366,57 @@ class BackendContract:
         for r in out.summary["ratios"]:
             assert r["requests"] == 30 and r["errors"] == 0
             assert r["latency_ms"]["p50"] is not None
+
+    def test_session_hooks_the_runner_uses(self, fraud: Loaded) -> None:
+        """Every hook the client calls exists on every session; a missing capability says so."""
+        spec, b = fraud.spec, fraud.backend
+        keys = {e: fraud.key(e, 1) for e in spec.entity_names}
+        for strategy in b.strategies:
+            s = b.session(spec, strategy)
+            try:
+                assert isinstance(s, Session)
+                assert isinstance(s.stats, dict) and isinstance(s.io_sampling, bool)
+                s.flush_stats()
+                s.recover()  # a healthy session stays usable
+                assert s.execute(keys).error is None
+                if s.io_sampling:
+                    sample = s.explain(keys)
+                    assert isinstance(sample, IOSample)
+                    assert sample.shared_hit + sample.shared_read > 0
+                else:
+                    with pytest.raises(FeatbenchError):
+                        s.explain(keys)
+            finally:
+                s.close()
+
+    def test_backend_capabilities_the_runner_uses(self, fraud: Loaded) -> None:
+        b = fraud.backend
+        assert isinstance(b.redacted, str) and b.redacted
+        assert isinstance(b.namespace, str) and b.namespace
+        b.check_capacity(fraud.spec, b.strategies, 1)  # one client is always admitted
+        tables = b.result_tables()
+        if tables is not None:
+            from featbench.workload.keys import build_keyset
+
+            ks = build_keyset(
+                {e: [fraud.key(e, i) for i in range(3)] for e in fraud.spec.entity_names},
+                fraud.spec, seed=1, hot_fraction=0.34, requested=3,
+            )  # fmt: skip
+            tables.write_keys("contract-run", ks.to_arrow())
+        assert b.loaded_dataset(fraud.spec) == (fraud.scale, fraud.seed)
+
+    def test_drop_removes_what_featbench_loaded(
+        self, backend_factory: Callable[[], Backend]
+    ) -> None:
+        b = backend_factory()
+        spec = custom_spec()
+        b.load(spec, CUSTOM_SCALE, SEED, streams=1)
+        b.check_tables(spec)
+        assert b.drop()
+        with pytest.raises(FeatbenchError):
+            b.check_tables(spec)
+        assert b.loaded_dataset(spec) is None
+        assert b.drop() == []  # nothing left of featbench's
 
     def test_unknown_strategy(self, fraud: Loaded) -> None:
         with pytest.raises(FeatbenchError, match="nope"):

@@ -9,7 +9,7 @@ these interfaces, so a new store is done when the shared contract suite
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -83,19 +83,70 @@ class OsCacheEviction:
 
 @runtime_checkable
 class Session(Protocol):
-    """One client connection executing requests with one strategy."""
+    """One client connection (or a few) executing requests with one strategy.
+
+    Everything the runner uses is here; a store without a capability says so (a flag or
+    a no-op), it is never discovered by probing for attributes.
+    """
 
     strategy: str
+    io_sampling: bool  # whether explain() gives per-request block counts (EXPLAIN BUFFERS)
+    stats: dict[str, int]  # the store client's own counts (errors, retries…); {} if it keeps none
 
-    def execute(self, keys: RequestKeys) -> RequestResult: ...
+    def execute(self, keys: RequestKeys) -> RequestResult:
+        """The timed request: one lookup per table of each entity in `keys`."""
+        ...
+
+    def explain(self, keys: RequestKeys) -> IOSample:
+        """The request as EXPLAIN (ANALYZE, BUFFERS); raises FeatbenchError where
+        `io_sampling` is False."""
+        ...
+
+    def flush_stats(self) -> None:
+        """Publish the session's pending server statistics before cache counters are read
+        (PostgreSQL 15+ keeps them per backend); a no-op for stores without them."""
+        ...
+
+    def recover(self) -> None:
+        """After a failed request: reconnect if the connection broke (a no-op otherwise, and
+        for clients that reconnect by themselves); raises FeatbenchError if it cannot."""
+        ...
 
     def close(self) -> None: ...
 
 
+class ResultTables(Protocol):
+    """A copy of a run's results in the target itself (PostgreSQL: featbench.run_results and
+    featbench.run_keys), next to the run directory, which stays the record."""
+
+    def write_keys(self, run_id: str, keys: Any) -> None:
+        """`keys`: the run's keys as keys.parquet holds them (a pyarrow table)."""
+        ...
+
+    def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None: ...
+
+
 @runtime_checkable
 class Backend(Protocol):
+    """A store featbench benchmarks. The runner uses only what is declared here.
+
+    Capabilities a store lacks are answered explicitly: None (no counters, no result
+    tables, no buffer cache, no files to evict, no factory for other processes) or a
+    sentence (`reset_stats`), never a missing attribute."""
+
     kind: str  # "postgres" | "redis" | "dynamodb"
     strategies: tuple[str, ...]  # strategies this backend implements
+
+    @property
+    def redacted(self) -> str:
+        """The target without credentials: safe to print and save."""
+        ...
+
+    @property
+    def namespace(self) -> str:
+        """Where featbench's data lives in the target (PostgreSQL schema, key prefix, table
+        prefix): two targets on one server are told apart by it."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """Server version and settings that matter to the benchmark (no secrets)."""
@@ -121,8 +172,34 @@ class Backend(Protocol):
 
     def session(self, spec: WorkloadSpec, strategy: str) -> Session: ...
 
+    def session_factory(self, spec: WorkloadSpec, strategy: str) -> Callable[[], Session] | None:
+        """A picklable callable opening sessions like `session()` in any process (client
+        processes of concurrent and open-loop runs); None: this backend's sessions can only
+        be opened in this process (its clients are then threads)."""
+        ...
+
+    def check_capacity(
+        self, spec: WorkloadSpec, strategies: Sequence[str], concurrency: int
+    ) -> None:
+        """Raise FeatbenchError when the target cannot admit `concurrency` clients of these
+        strategies (e.g. PostgreSQL's max_connections); stores without a limit do nothing."""
+        ...
+
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         """Cumulative server cache counters (e.g. buffer hits/reads), None if the store has none."""
+        ...
+
+    def reset_stats(self) -> str | None:
+        """Reset the server's statistics (`--stats-reset`); returns a warning when refused
+        or when the store has none to reset."""
+        ...
+
+    def result_tables(self) -> ResultTables | None:
+        """Where a copy of the results goes in the target, None for stores without tables."""
+        ...
+
+    def drop(self) -> list[str]:
+        """Remove what featbench loaded (only that); returns what went."""
         ...
 
     def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
@@ -165,10 +242,6 @@ _REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "redis": ("featbench.backends.redis", "RedisBackend", "redis"),
     "dynamodb": ("featbench.backends.dynamodb", "DynamoDBBackend", "dynamodb"),
 }
-
-
-def register(kind: str, module: str, cls: str, extra: str | None = None) -> None:
-    _REGISTRY[kind] = (module, cls, extra)
 
 
 def backend_class(kind: str) -> Callable[..., Backend]:

@@ -63,18 +63,22 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from featbench.backends.base import Key, LoadReport, RequestKeys, RequestResult, Row, TableCheck
+from featbench.backends.base import (
+    Key,
+    RequestKeys,
+    RequestResult,
+    Row,
+    TableCheck,
+)
 from featbench.backends.kvstore import (
     DEFAULT_NAMESPACE,
+    KeyValueBackend,
+    KeyValueSession,
     TableMeta,
     check_loaded,
     check_namespace,
     keys_at,
-    loaded_dataset,
-    new_meta,
-    plan_load,
     request_tables,
-    run_load,
     sample_candidates,
     sample_rows,
     table_check,
@@ -88,8 +92,8 @@ from featbench.backends.typing_codec import (
     typed_key,
 )
 from featbench.errors import FeatbenchError, TargetError
-from featbench.spec import Table, WorkloadSpec, check_scale, scaled_rows
-from featbench.target import Target, redact
+from featbench.spec import Table, WorkloadSpec, scaled_rows
+from featbench.target import Target, is_aws_endpoint, redact
 
 LAYOUTS = ("table-per-feature-table", "single-table")
 THROTTLE_CODES = frozenset(
@@ -327,8 +331,10 @@ class DynamoDBSessionFactory:
         )
 
 
-class DynamoDBBackend:
+class DynamoDBBackend(KeyValueBackend):
     kind = "dynamodb"
+    store_name = "DynamoDB"
+    default_streams = 4
     strategies: tuple[str, ...] = ("batch", "serial")
     counters_note = (
         "DynamoDB exposes no cache hit/read counters; only consumed capacity per request"
@@ -446,8 +452,6 @@ class DynamoDBBackend:
     @property
     def capacity_units(self) -> str:
         """`emulated` for the embedded server or any endpoint off AWS, else `measured`."""
-        from featbench.measure.cost import is_aws_endpoint
-
         if self.target.embedded or not is_aws_endpoint(self._endpoint):
             return "emulated"
         return "measured"
@@ -639,10 +643,8 @@ class DynamoDBBackend:
         }
 
     # -- load --------------------------------------------------------------------------
-    def load(
-        self, spec: WorkloadSpec, scale: float, seed: int, *, streams: int = 4, force: bool = False
-    ) -> LoadReport:
-        check_scale(scale)
+    # -- loading (the skeleton is KeyValueBackend.load) --------------------------------
+    def _begin_load(self, spec: WorkloadSpec, force: bool) -> None:
         existing = self._list_tables()
         if self.meta_table not in existing:
             mine = {self.table_name(t) for t in spec.tables}
@@ -658,89 +660,75 @@ class DynamoDBBackend:
                 [{"AttributeName": "id", "AttributeType": "S"}],
             )
             existing.add(self.meta_table)
-        plan = plan_load(
-            spec, scale, seed, self._metas(spec, existing), force=force, where=self.where
-        )
-        for t in plan.clear:
-            self._clear(spec, t, existing)
-        # Meta records first: a table featbench creates is always named in one, so `drop`
-        # finds it even if the load stops right after creating it.
-        metas = {t.table_name: new_meta(spec, t, self.layout, scale, seed) for t in plan.load}
-        for m in metas.values():
-            self._put_meta(m)
-        for t in plan.load:
-            if self.table_name(t) not in existing:
-                self._create_feature_table(spec, t)
-                existing.add(self.table_name(t))
-        writer = self._new_client(pool=max(10, streams + 2)) if not self._stubbed else self.client
-        sizes: dict[str, list[int]] = {t.table_name: [] for t in plan.load}
-        lock = threading.Lock()
+        self._existing = existing
 
-        def write_chunk(t: Table, batch: Any) -> int:
-            items = self._items(spec, t, batch)
-            measured = [ddb_item_size(it) for it in items[:SIZE_SAMPLE_PER_CHUNK]]
-            with lock:
-                sizes[t.table_name].extend(measured)
-            tn = self.table_name(t)
-            for i in range(0, len(items), BATCH_WRITE_MAX):
-                req = {tn: [{"PutRequest": {"Item": it}} for it in items[i : i + BATCH_WRITE_MAX]]}
-                batch_write(writer, req, self.retry, self.stats)
-            return len(items)
+    def _clear_table(self, spec: WorkloadSpec, t: Table) -> None:
+        self._clear(spec, t, self._existing)
 
-        def table_done(t: Table) -> None:
-            m = metas[t.table_name]
-            s = sizes[t.table_name]
-            if s:
-                m.stats.update(
-                    item_bytes_mean=sum(s) / len(s),
-                    item_bytes_max=max(s),
-                    items_measured=len(s),
-                    read_units_per_item_eventual=sum(read_units(x, False) for x in s) / len(s),
-                    read_units_per_item_strong=sum(read_units(x, True) for x in s) / len(s),
-                )
-            m.complete = True
-            self._put_meta(m)
+    def _create_table_for(self, spec: WorkloadSpec, t: Table) -> None:
+        if self.table_name(t) not in self._existing:
+            self._create_feature_table(spec, t)
+            self._existing.add(self.table_name(t))
 
-        try:
-            rows, secs = run_load(
-                spec,
-                plan.load,
-                scale,
-                seed,
-                streams=streams,
-                chunk_rows=self.chunk_rows,
-                write_chunk=write_chunk,
-                on_table_done=table_done,
-                label=f"load dynamodb {self.namespace}",
-                progress=self.progress,
+    def _open_writer(self, streams: int) -> Any:
+        self._sizes: dict[str, list[int]] = {}
+        self._sizes_lock = threading.Lock()
+        return self._new_client(pool=max(10, streams + 2)) if not self._stubbed else self.client
+
+    def _close_writer(self, writer: Any) -> None:
+        if writer is not self.client:
+            writer.close()
+
+    def _write_rows(self, writer: Any, spec: WorkloadSpec, t: Table, batch: Any) -> int:
+        items = self._items(spec, t, batch)
+        measured = [ddb_item_size(it) for it in items[:SIZE_SAMPLE_PER_CHUNK]]
+        with self._sizes_lock:
+            self._sizes.setdefault(t.table_name, []).extend(measured)
+        tn = self.table_name(t)
+        for i in range(0, len(items), BATCH_WRITE_MAX):
+            req = {tn: [{"PutRequest": {"Item": it}} for it in items[i : i + BATCH_WRITE_MAX]]}
+            batch_write(writer, req, self.retry, self.stats)
+        return len(items)
+
+    def _table_loaded(
+        self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
+    ) -> None:
+        s = self._sizes.get(t.table_name, [])
+        if s:
+            meta.stats.update(
+                item_bytes_mean=sum(s) / len(s),
+                item_bytes_max=max(s),
+                items_measured=len(s),
+                read_units_per_item_eventual=sum(read_units(x, False) for x in s) / len(s),
+                read_units_per_item_strong=sum(read_units(x, True) for x in s) / len(s),
             )
-        except (
-            NoCredentialsError,
-            PartialCredentialsError,
-            EndpointConnectionError,
-            ConnectTimeoutError,
-            ClientError,
-            BotoCoreError,
-        ) as e:
-            raise TargetError(
+
+    def _load_error(self, e: Exception, spec: WorkloadSpec, scale: float) -> Exception | None:
+        if isinstance(
+            e,
+            (
+                NoCredentialsError,
+                PartialCredentialsError,
+                EndpointConnectionError,
+                ConnectTimeoutError,
+                ClientError,
+                BotoCoreError,
+            ),
+        ):
+            return TargetError(
                 f"DynamoDB at {self._where_url()} failed during the load: {e}; rows written so far "
                 "are kept, run the load again to finish"
-            ) from None
-        finally:
-            if writer is not self.client:
-                writer.close()
-        byte_total = sum(
-            int(metas[t.table_name].stats.get("item_bytes_mean", 0) * scaled_rows(t, scale))
-            for t in plan.load
-        )
-        checks = (
-            self.verify(
-                spec.model_copy(update={"tables": plan.load}), scale, seed, sample=5, count=False
             )
-            if plan.load
-            else []
+        return None
+
+    def _loaded_bytes(
+        self, spec: WorkloadSpec, loaded: list[Table], metas: dict[str, TableMeta], rows: int,
+        scale: float,
+    ) -> int:  # fmt: skip
+        return sum(
+            int(metas[t.table_name].stats.get("item_bytes_mean", 0) * scaled_rows(t, scale))
+            for t in loaded
         )
-        return LoadReport(len(plan.load), len(plan.skip), rows, byte_total, secs, checks)
 
     @property
     def _stubbed(self) -> bool:
@@ -975,18 +963,14 @@ class DynamoDBBackend:
         }
 
     def session(self, spec: WorkloadSpec, strategy: str) -> DynamoDBSession:
-        if strategy not in self.strategies:
-            raise FeatbenchError(
-                f"strategy {strategy!r} is not available for DynamoDB; choose {' or '.join(self.strategies)}"
-            )
+        self._check_strategy(strategy)
         client = self.client if self._stubbed else self._new_client()
         return DynamoDBSession(self, client, spec, strategy, owns=client is not self.client)
 
     def session_factory(self, spec: WorkloadSpec, strategy: str) -> DynamoDBSessionFactory | None:
         """A picklable factory opening sessions like `session()` in any process (None when
         the backend was given a client, e.g. a stubbed one in tests)."""
-        if strategy not in self.strategies:
-            self.session(spec, strategy)  # raises the one-line error
+        self._check_strategy(strategy)
         if self._stubbed:
             return None
         return DynamoDBSessionFactory(
@@ -994,14 +978,6 @@ class DynamoDBBackend:
             self.namespace, self.layout, self.consistent, self.retry,
             spec.model_dump(mode="json"), strategy,
         )  # fmt: skip
-
-    def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
-        return None
-
-    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
-        """The scale and seed in featbench's meta records, when every table of the spec was
-        loaded (completely, from the same definition) with the same ones."""
-        return loaded_dataset(spec, self._metas(spec))
 
     def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
         """Before timing: each table's keys match its key schema, and the first item found
@@ -1027,18 +1003,6 @@ class DynamoDBBackend:
                 if problem:
                     raise ProbeError(problem)
         return []
-
-    def cache_fit(
-        self,
-        spec: WorkloadSpec,
-        *,
-        os_cache_evicted: bool = False,
-        n_hot: dict[str, int] | None = None,
-    ) -> None:
-        return None  # not capable: no buffer cache to compare the data with
-
-    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
-        return None  # not capable: DynamoDB keeps no files featbench can reach
 
     def drop(self) -> list[str]:
         """Delete what featbench loaded in this namespace and layout; returns the tables deleted.
@@ -1071,8 +1035,10 @@ class DynamoDBBackend:
             close()
 
 
-class DynamoDBSession:
+class DynamoDBSession(KeyValueSession):
     """One client; `execute` looks every key of a request up and counts the items returned."""
+
+    store_name = "DynamoDB"
 
     def __init__(
         self, backend: Any, client: Any, spec: WorkloadSpec, strategy: str, *, owns: bool

@@ -418,3 +418,185 @@ def table_check(
                 expected_row(spec, t, seed, i), row, f"row {i} (key {str(k)[:12]})"
             )
     return TableCheck(t.table_name, ok=not problems, problems=problems[:20], rows=counted)
+
+
+# -- the part of the store protocol Redis and DynamoDB share ----------------------------
+class KeyValueSession:
+    """What a key-value session answers the same way in every such store."""
+
+    io_sampling = False  # no per-request I/O accounting (no EXPLAIN BUFFERS)
+    store_name = "this store"
+
+    def explain(self, keys: RequestKeys) -> Any:
+        raise FeatbenchError(f"{self.store_name} has no per-request I/O accounting (EXPLAIN)")
+
+    def flush_stats(self) -> None:
+        return None  # no server statistics to publish
+
+    def recover(self) -> None:
+        return None  # the client reconnects by itself on the next request
+
+
+class KeyValueBackend:
+    """The load skeleton and the capabilities Redis and DynamoDB share.
+
+    A subclass provides the store's side of loading (`_begin_load`, `_clear_table`,
+    `_create_table_for`, `_open_writer`, `_write_rows`, `_table_loaded`, `_load_error`,
+    `_loaded_bytes`, `_close_writer`) and its meta records (`_metas`, `_put_meta`); the
+    order of a load — meta records before any table or row, so `drop` always finds what a
+    load created — is decided here once.
+    """
+
+    kind: str
+    store_name: str
+    strategies: tuple[str, ...]
+    target: Any
+    namespace: str
+    layout: str
+    chunk_rows: int
+    progress: bool | None
+    default_streams = 2
+
+    # -- the store's side (overridden) ----------------------------------------------------
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    def _metas(self, spec: WorkloadSpec) -> dict[str, TableMeta | None]:
+        raise NotImplementedError
+
+    def _put_meta(self, m: TableMeta) -> None:
+        raise NotImplementedError
+
+    def _begin_load(self, spec: WorkloadSpec, force: bool) -> None:
+        raise NotImplementedError
+
+    def _clear_table(self, spec: WorkloadSpec, t: Table) -> None:
+        raise NotImplementedError
+
+    def _create_table_for(self, spec: WorkloadSpec, t: Table) -> None:
+        return None  # stores whose rows need no table of their own
+
+    def _open_writer(self, streams: int) -> Any:
+        raise NotImplementedError
+
+    def _close_writer(self, writer: Any) -> None:
+        raise NotImplementedError
+
+    def _write_rows(self, writer: Any, spec: WorkloadSpec, t: Table, batch: Any) -> int:
+        raise NotImplementedError
+
+    def _table_loaded(
+        self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
+    ) -> None:
+        """Record the table's measurements (item sizes, memory per row) in its meta record."""
+
+    def _load_error(self, e: Exception, spec: WorkloadSpec, scale: float) -> Exception | None:
+        """The one-line error for a store error during the load (None: not the store's)."""
+        return None
+
+    def _loaded_bytes(
+        self, spec: WorkloadSpec, loaded: list[Table], metas: dict[str, TableMeta], rows: int,
+        scale: float,
+    ) -> int:  # fmt: skip
+        raise NotImplementedError
+
+    def verify(
+        self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20, count: bool = True
+    ) -> list[TableCheck]:
+        raise NotImplementedError
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(
+        self,
+        spec: WorkloadSpec,
+        scale: float,
+        seed: int,
+        *,
+        streams: int | None = None,
+        force: bool = False,
+    ) -> Any:
+        from featbench.backends.base import LoadReport
+        from featbench.spec import check_scale
+
+        check_scale(scale)
+        streams = self.default_streams if streams is None else streams
+        self._begin_load(spec, force)
+        plan = plan_load(spec, scale, seed, self._metas(spec), force=force, where=self.where)
+        for t in plan.clear:
+            self._clear_table(spec, t)
+        # Meta records first: a table featbench creates is always named in one, so `drop`
+        # finds it even if the load stops right after creating it.
+        metas = {t.table_name: new_meta(spec, t, self.layout, scale, seed) for t in plan.load}
+        for m in metas.values():
+            self._put_meta(m)
+        for t in plan.load:
+            self._create_table_for(spec, t)
+        writer = self._open_writer(streams)
+
+        def table_done(t: Table) -> None:
+            m = metas[t.table_name]
+            self._table_loaded(spec, t, m, scale, seed)
+            m.complete = True
+            self._put_meta(m)
+
+        try:
+            rows, secs = run_load(
+                spec, plan.load, scale, seed, streams=streams, chunk_rows=self.chunk_rows,
+                write_chunk=lambda t, batch: self._write_rows(writer, spec, t, batch),
+                on_table_done=table_done, label=f"load {self.kind} {self.namespace}",
+                progress=self.progress,
+            )  # fmt: skip
+        except Exception as e:
+            mapped = self._load_error(e, spec, scale)
+            if mapped is None:
+                raise
+            raise mapped from None
+        finally:
+            self._close_writer(writer)
+        size = self._loaded_bytes(spec, plan.load, metas, rows, scale)
+        checks = (
+            self.verify(
+                spec.model_copy(update={"tables": plan.load}), scale, seed, sample=5, count=False
+            )
+            if plan.load
+            else []
+        )
+        return LoadReport(len(plan.load), len(plan.skip), rows, size, secs, checks)
+
+    # -- capabilities a key-value store answers the same way -----------------------------------
+    @property
+    def redacted(self) -> str:
+        return str(self.target.redacted)
+
+    def _check_strategy(self, strategy: str) -> None:
+        if strategy not in self.strategies:
+            raise FeatbenchError(
+                f"strategy {strategy!r} is not available for {self.store_name}; choose "
+                f"{' or '.join(self.strategies)}"
+            )
+
+    def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
+        return None  # no buffer cache: nothing to count hits and reads of
+
+    def check_capacity(
+        self, spec: WorkloadSpec, strategies: Sequence[str], concurrency: int
+    ) -> None:
+        return None  # no connection limit featbench can read
+
+    def reset_stats(self) -> str | None:
+        return f"--stats-reset: {self.store_name} has no statistics featbench reads; nothing reset"
+
+    def result_tables(self) -> None:
+        return None  # results are kept in the run directory only
+
+    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
+        """The scale and seed in featbench's meta records, when every table of the spec was
+        loaded (completely, from the same definition) with the same ones."""
+        return loaded_dataset(spec, self._metas(spec))
+
+    def cache_fit(self, spec: WorkloadSpec, **_: Any) -> None:
+        return None  # no buffer cache to compare the data with
+
+    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
+        return None  # keeps no files featbench can reach

@@ -415,14 +415,16 @@ def _err_text(res: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> str:
 class SerialSession:
     """One connection; one prepared `SELECT *` per table; one round trip per table lookup.
 
-    Extra hooks the runner uses when present: `explain(keys)` (an I/O sample),
-    `flush_stats()` (before cache counters are read) and `recover()` (reconnect after
-    an error that broke the connection, outside the timed path).
+    Besides `execute`: `explain(keys)` (an I/O sample), `flush_stats()` (before cache
+    counters are read) and `recover()` (reconnect after an error that broke the
+    connection, outside the timed path), as every `Session` has.
     """
 
     strategy = "serial"
+    io_sampling = True
 
     def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+        self.stats: dict[str, int] = {}  # libpq keeps no counts of its own
         self._conninfo = conninfo
         self._schema = schema
         self._spec = spec

@@ -419,8 +419,10 @@ _EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
 # -- sessions ----------------------------------------------------------------------------
 class _Base:
     strategy: str
+    io_sampling = True  # every strategy can run its statements as EXPLAIN (ANALYZE, BUFFERS)
 
     def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+        self.stats: dict[str, int] = {}  # libpq keeps no counts of its own
         self.conninfo = conninfo
         self.schema = schema
         self.spec = spec

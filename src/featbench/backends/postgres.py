@@ -1,7 +1,7 @@
 """PostgreSQL / Lakebase backend.
 
 Connection, description, loading and verification live here (loading machinery in
-`featbench.load`); the request side (key sampling, fetch, sessions, counters) lives in
+`featbench.backends.pgload`); the request side (key sampling, fetch, sessions, counters) lives in
 `featbench.backends.pg_requests` and is reached through thin delegations.
 
 `conninfo` may hold a password: it is used to open more connections and is never
@@ -24,6 +24,7 @@ from featbench.backends.base import (
     LoadReport,
     OsCacheEviction,
     RequestKeys,
+    ResultTables,
     Row,
     Session,
     TableCheck,
@@ -94,6 +95,10 @@ class PostgresBackend:
     def redacted(self) -> str:
         return "embedded" if self.embedded else self.target.redacted
 
+    @property
+    def namespace(self) -> str:
+        return self.schema
+
     def __repr__(self) -> str:
         return f"PostgresBackend({self.redacted!r}, schema={self.schema!r})"
 
@@ -151,10 +156,10 @@ class PostgresBackend:
     ) -> LoadReport:
         """Load the generated data set (or files from `featbench generate`), then verify it.
 
-        Returns a `featbench.load.loader.PgLoadReport`; see `featbench.load` for the
+        Returns a `featbench.backends.pgload.loader.PgLoadReport`; see `featbench.backends.pgload` for the
         schema bookkeeping (ownership, resume, the concurrent-load lock).
         """
-        from featbench.load.loader import load
+        from featbench.backends.pgload.loader import load
 
         return load(
             self,
@@ -175,25 +180,16 @@ class PostgresBackend:
     def verify(
         self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20
     ) -> list[TableCheck]:
-        from featbench.load.verify import verify
+        from featbench.backends.pgload.verify import verify
 
         return verify(self.conn, self.schema, spec, scale, seed, sample=sample)
 
     def check_tables(self, spec: WorkloadSpec) -> None:
-        """Raise FeatbenchError naming the first table of the spec that the target lacks."""
-        names = [t.table_name for t in spec.tables]
-        rows = self.conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')",
-            (self.schema, names),
-        ).fetchall()
-        present = {r[0] for r in rows}
-        for t in spec.tables:
-            if t.table_name not in present:
-                raise FeatbenchError(
-                    f"table {self.schema}.{t.table_name} does not exist at {self.redacted}: "
-                    f"load the data first (featbench load --target … --schema {self.schema})"
-                )
+        """Raise FeatbenchError naming the first spec table (or key column) the target lacks;
+        tables described elsewhere (`schema_name`, `key_column`) are checked where they are."""
+        from featbench.backends import pg_requests
+
+        pg_requests.check_tables(self.conn, self.schema, spec, redacted=self.redacted)
 
     # -- request side (featbench.backends.pg_requests) -----------------------------
     def sample_keys(self, spec: WorkloadSpec, entity: str, n: int, seed: int) -> list[Key]:
@@ -232,11 +228,29 @@ class PostgresBackend:
 
         return pg_requests.read_counters(self.conn, self.schema, spec)
 
+    def reset_stats(self) -> str | None:
+        from featbench.backends import pg_requests
+
+        return pg_requests.try_reset_stats(self.conn)
+
+    def result_tables(self) -> ResultTables:
+        from featbench.backends.pg_results import PgResultTables
+
+        return PgResultTables(self.conn, self.schema)
+
+    def drop(self) -> list[str]:
+        """Drop the tables featbench loaded into the schema (listed in its load state), its
+        own bookkeeping tables, and the schema if featbench created it and it is now
+        empty; nothing else."""
+        from featbench.backends.pgload.state import drop_dataset
+
+        return drop_dataset(self.conn, self.schema)
+
     def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
         """The scale and seed in featbench's `_meta` of the schema, when the spec's tables are
         the ones featbench loaded there: the same spec (fingerprint), or every table listed
         as loaded in its load state. Tables elsewhere (`schema_name`) are not featbench's."""
-        from featbench.load.state import DataSet, read_meta, read_state
+        from featbench.backends.pgload.state import DataSet, read_meta, read_state
 
         if any(t.schema_name not in (None, self.schema) for t in spec.tables):
             return None

@@ -38,25 +38,29 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 import redis.exceptions as rexc
 
-from featbench.backends.base import Key, LoadReport, RequestKeys, RequestResult, Row, TableCheck
+from featbench.backends.base import (
+    Key,
+    RequestKeys,
+    RequestResult,
+    Row,
+    TableCheck,
+)
 from featbench.backends.kvstore import (
     DEFAULT_NAMESPACE,
+    KeyValueBackend,
+    KeyValueSession,
     TableMeta,
     check_loaded,
     check_namespace,
     keys_at,
-    loaded_dataset,
-    new_meta,
-    plan_load,
     request_tables,
-    run_load,
     sample_candidates,
     sample_rows,
     table_check,
 )
 from featbench.backends.typing_codec import REDIS_DECODERS, redis_column, typed_key
 from featbench.errors import FeatbenchError, TargetError
-from featbench.spec import Table, WorkloadSpec, check_scale, scaled_rows
+from featbench.spec import Table, WorkloadSpec, scaled_rows
 from featbench.target import Target
 
 LAYOUT = "hash-per-row"
@@ -65,8 +69,11 @@ MEMORY_SAMPLES = 20
 PIPELINE_ROWS = 1000
 
 
-class RedisBackend:
+class RedisBackend(KeyValueBackend):
     kind = "redis"
+    store_name = "Redis"
+    layout = LAYOUT
+    default_streams = 2
     strategies: tuple[str, ...] = ("pipeline", "serial")
     counters_note = (
         "Redis keeps every row in memory and has no buffer cache, so there are no "
@@ -230,75 +237,70 @@ class RedisBackend:
         }
 
     # -- load --------------------------------------------------------------------------
-    def load(
-        self, spec: WorkloadSpec, scale: float, seed: int, *, streams: int = 2, force: bool = False
-    ) -> LoadReport:
-        check_scale(scale)
+    # -- loading (the skeleton is KeyValueBackend.load) --------------------------------
+    def _begin_load(self, spec: WorkloadSpec, force: bool) -> None:
         self._claim_namespace(force)
-        plan = plan_load(spec, scale, seed, self._metas(spec), force=force, where=self.where)
-        for t in plan.clear:
-            self._delete_matching(self._prefix(t) + "*")
-            self._del_meta(t.table_name)
-        metas = {t.table_name: new_meta(spec, t, LAYOUT, scale, seed) for t in plan.load}
-        for m in metas.values():
-            self._put_meta(m)
-        used0 = self._info("memory").get("used_memory")
-        evicted0 = self._info("stats").get("evicted_keys")
-        colspec = {
-            t.table_name: [(c.name.encode(), c.type, c.name) for c in t.columns] for t in plan.load
-        }
-        writer = self._client()
 
-        def write_chunk(t: Table, batch: Any) -> int:
-            cols = [
-                redis_column(batch.column(i + 1), typ, name)
-                for i, (_, typ, name) in enumerate(colspec[t.table_name])
+    def _clear_table(self, spec: WorkloadSpec, t: Table) -> None:
+        self._delete_matching(self._prefix(t) + "*")
+        self._del_meta(t.table_name)
+
+    def _open_writer(self, streams: int) -> redis.Redis:
+        # memory and evictions before the first row: what the load added, what it lost
+        self._used0 = self._info("memory").get("used_memory")
+        self._evicted0 = self._info("stats").get("evicted_keys")
+        self._fields: dict[str, list[tuple[bytes, str, str]]] = {}
+        return self._client()
+
+    def _close_writer(self, writer: redis.Redis) -> None:
+        writer.close()
+
+    def _write_rows(self, writer: redis.Redis, spec: WorkloadSpec, t: Table, batch: Any) -> int:
+        colspec = self._fields.get(t.table_name)
+        if colspec is None:
+            colspec = self._fields[t.table_name] = [
+                (c.name.encode(), c.type, c.name) for c in t.columns
             ]
-            names = [f for f, _, _ in colspec[t.table_name]]
-            prefix = self._prefix(t)
-            pipe = writer.pipeline(transaction=False)
-            for i, (key, *vals) in enumerate(zip(batch.column(0).to_pylist(), *cols, strict=True)):
-                args: list[Any] = []
-                for f, v in zip(names, vals, strict=True):
-                    args += (f, v)
-                pipe.execute_command("HSET", f"{prefix}{key}", *args)
-                if (i + 1) % PIPELINE_ROWS == 0:
-                    pipe.execute()
-            pipe.execute()
-            return batch.num_rows
+        cols = [
+            redis_column(batch.column(i + 1), typ, name) for i, (_, typ, name) in enumerate(colspec)
+        ]
+        names = [f for f, _, _ in colspec]
+        prefix = self._prefix(t)
+        pipe = writer.pipeline(transaction=False)
+        for i, (key, *vals) in enumerate(zip(batch.column(0).to_pylist(), *cols, strict=True)):
+            args: list[Any] = []
+            for f, v in zip(names, vals, strict=True):
+                args += (f, v)
+            pipe.execute_command("HSET", f"{prefix}{key}", *args)
+            if (i + 1) % PIPELINE_ROWS == 0:
+                pipe.execute()
+        pipe.execute()
+        return batch.num_rows
 
-        def table_done(t: Table) -> None:
-            m = metas[t.table_name]
-            m.stats["memory_per_row_bytes"] = self._memory_per_row(spec, t, scale, seed)
-            m.complete = True
-            self._put_meta(m)
+    def _table_loaded(
+        self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
+    ) -> None:
+        meta.stats["memory_per_row_bytes"] = self._memory_per_row(spec, t, scale, seed)
 
-        try:
-            rows, secs = run_load(
-                spec,
-                plan.load,
-                scale,
-                seed,
-                streams=streams,
-                chunk_rows=self.chunk_rows,
-                write_chunk=write_chunk,
-                on_table_done=table_done,
-                label=f"load redis {self.namespace}",
-                progress=self.progress,
-            )
-        except rexc.OutOfMemoryError:
-            raise FeatbenchError(self._full_message(spec, scale)) from None
-        except (rexc.ConnectionError, rexc.TimeoutError) as e:
-            raise TargetError(
+    def _load_error(self, e: Exception, spec: WorkloadSpec, scale: float) -> Exception | None:
+        if isinstance(e, rexc.OutOfMemoryError):
+            return FeatbenchError(self._full_message(spec, scale))
+        if isinstance(e, (rexc.ConnectionError, rexc.TimeoutError)):
+            return TargetError(
                 f"lost Redis at {self.target.redacted} while loading: {e}; rows written so far "
                 "are kept, run the load again to finish"
-            ) from None
-        except rexc.ResponseError as e:
-            raise TargetError(f"Redis at {self.target.redacted} refused a write: {e}") from None
-        finally:
-            writer.close()
+            )
+        if isinstance(e, rexc.ResponseError):
+            return TargetError(f"Redis at {self.target.redacted} refused a write: {e}")
+        return None
+
+    def _loaded_bytes(
+        self, spec: WorkloadSpec, loaded: list[Table], metas: dict[str, TableMeta], rows: int,
+        scale: float,
+    ) -> int:  # fmt: skip
         used1 = self._info("memory").get("used_memory")
         evicted1 = self._info("stats").get("evicted_keys")
+        evicted0, used0 = self._evicted0, self._used0
         if evicted0 is not None and evicted1 is not None and evicted1 > evicted0:
             policy = self._info("memory").get("maxmemory_policy", "?")
             raise FeatbenchError(
@@ -311,28 +313,11 @@ class RedisBackend:
         for m in metas.values():  # one figure for the whole load: tables load concurrently
             m.stats["used_memory_delta_per_row_bytes"] = delta
             self._put_meta(m)
-        per_row = {
-            t.table_name: metas[t.table_name].stats.get("memory_per_row_bytes") for t in plan.load
-        }
-        size = sum(int((per_row[t.table_name] or 0) * scaled_rows(t, scale)) for t in plan.load)
-        checks = (
-            self.verify(
-                spec.model_copy(update={"tables": plan.load}) if plan.load else spec,
-                scale,
-                seed,
-                sample=5,
-                count=False,
+        return sum(
+            int(
+                (metas[t.table_name].stats.get("memory_per_row_bytes") or 0) * scaled_rows(t, scale)
             )
-            if plan.load
-            else []
-        )
-        return LoadReport(
-            tables_loaded=len(plan.load),
-            tables_skipped=len(plan.skip),
-            rows=rows,
-            bytes=size,
-            seconds=secs,
-            checks=checks,
+            for t in loaded
         )
 
     def _claim_namespace(self, force: bool) -> None:
@@ -465,16 +450,12 @@ class RedisBackend:
         }
 
     def session(self, spec: WorkloadSpec, strategy: str) -> RedisSession:
-        if strategy not in self.strategies:
-            raise FeatbenchError(
-                f"strategy {strategy!r} is not available for Redis; choose {' or '.join(self.strategies)}"
-            )
+        self._check_strategy(strategy)
         return RedisSession(self._client(), spec, strategy, self.namespace)
 
     def session_factory(self, spec: WorkloadSpec, strategy: str) -> RedisSessionFactory:
         """A picklable factory opening sessions like `session()`, in any process."""
-        if strategy not in self.strategies:
-            self.session(spec, strategy)  # raises the one-line error
+        self._check_strategy(strategy)
         return RedisSessionFactory(
             self._url,
             None if self._embedded is None else str(self._embedded.socket_file),
@@ -482,14 +463,6 @@ class RedisBackend:
             strategy,
             self.namespace,
         )
-
-    def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
-        return None
-
-    def loaded_dataset(self, spec: WorkloadSpec) -> tuple[float, int] | None:
-        """The scale and seed in featbench's meta records, when every table of the spec was
-        loaded (completely, from the same definition) with the same ones."""
-        return loaded_dataset(spec, self._metas(spec))
 
     def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:
         """Before timing: the first stored row of each table found among sampled keys
@@ -513,29 +486,19 @@ class RedisBackend:
                     raise ProbeError(problem)
         return []
 
-    def cache_fit(
-        self,
-        spec: WorkloadSpec,
-        *,
-        os_cache_evicted: bool = False,
-        n_hot: dict[str, int] | None = None,
-    ) -> None:
-        return None  # not capable: no buffer cache to compare the data with
-
-    def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> None:
-        return None  # not capable: Redis keeps its data in memory
-
-    def drop(self) -> int:
-        """Delete what featbench loaded in the namespace; returns how many keys went.
+    def drop(self) -> list[str]:
+        """Delete what featbench loaded in the namespace; returns the tables whose rows went.
 
         Only the rows of tables named in featbench's meta records, the records and the
         owner mark: other keys that share the prefix are left alone.
         """
-        n = 0
+        gone = []
         for m in self._all_metas():
-            n += self._delete_matching(self._prefix(m.table) + "*")
-            n += self._del_meta(m.table)
-        return n + self.r.delete(self._owner_key)
+            self._delete_matching(self._prefix(m.table) + "*")
+            self._del_meta(m.table)
+            gone.append(m.table)
+        self.r.delete(self._owner_key)
+        return gone
 
     def close(self) -> None:
         self.r.close()
@@ -569,7 +532,7 @@ class RedisSessionFactory:
             raise FeatbenchError(f"cannot open a Redis session: {e}") from None
 
 
-class RedisSession:
+class RedisSession(KeyValueSession):
     """One connection; `execute` sends HGETALLs and counts non-empty hashes (no decoding).
 
     The timed path talks to the connection directly (pack, send, read) rather than
@@ -577,6 +540,8 @@ class RedisSession:
     the pool checkout, command lookup and response-callback work per command (about
     20 us each on a 2-core machine), which is harness cost, not store latency.
     """
+
+    store_name = "Redis"
 
     def __init__(
         self, client: redis.Redis, spec: WorkloadSpec, strategy: str, namespace: str

@@ -134,7 +134,7 @@ def demo(
     from featbench.backends import embedded
     from featbench.cli.load_cmd import _summary, print_checks
     from featbench.cli.run_cmd import DEMO_REQUESTS, demo_benchmark
-    from featbench.load.demo import demo_load
+    from featbench.demo import demo_load
     from featbench.spec import builtin_spec, check_scale, scaled_rows
 
     kinds = parse_backends(backends)

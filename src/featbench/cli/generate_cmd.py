@@ -9,7 +9,7 @@ import typer
 
 from featbench.cli.app import app
 from featbench.cli.options import JsonOpt, ScaleOpt, SeedOpt, SpecOpt
-from featbench.load.files import Format, write_dataset
+from featbench.datafiles import Format, write_dataset
 from featbench.progress import console, make_progress
 from featbench.spec import check_scale, load_spec, scaled_rows
 

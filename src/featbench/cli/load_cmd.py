@@ -34,7 +34,7 @@ def resolve_dataset(
 ) -> tuple[WorkloadSpec, float, int]:
     """Spec, scale and seed from the options; with --from-dir the manifest supplies defaults."""
     if from_dir is not None:
-        from featbench.load.loader import read_manifest
+        from featbench.backends.pgload.loader import read_manifest
 
         m = read_manifest(from_dir)
         if spec is None and (from_dir / "spec.toml").exists():
@@ -128,7 +128,7 @@ def load(
     """
     s, scale, seed = resolve_dataset(spec, scale, seed, from_dir)
     t = parse_target(target)
-    from featbench.load.loader import default_streams
+    from featbench.backends.pgload.loader import default_streams
 
     k = default_streams() if streams is None else streams
     if k < 1:

@@ -25,6 +25,7 @@ from typing import Any
 
 from featbench.errors import FeatbenchError
 from featbench.measure.prices import NodeType, PriceBook
+from featbench.target import is_aws_endpoint
 
 HOURS_PER_MONTH = 730.0
 MONTH_DAYS = HOURS_PER_MONTH / 24.0  # 30.4167
@@ -89,20 +90,6 @@ class OptionCost:
 
 # -- where a capacity figure comes from -----------------------------------------------
 # Hosts of AWS's own DynamoDB endpoints (regional, FIPS, VPC endpoints, China, dual-stack).
-AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
-
-
-def is_aws_endpoint(url: str | None) -> bool:
-    """True for AWS's own endpoints (None = the default regional one); False for anything
-    else — a local emulator (moto, DynamoDB Local, LocalStack) or a host of one's own."""
-    if not url:
-        return True
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url if "://" in url else f"//{url}").hostname or "").lower().rstrip(".")
-    return host.endswith(AWS_ENDPOINT_SUFFIXES)
-
-
 def capacity_units_label(backend: str, server: dict[str, Any]) -> str | None:
     """`measured` or `emulated` for the capacity units a DynamoDB target reported; None for
     other stores. An emulator's ConsumedCapacity is its own arithmetic, not AWS's billing:

@@ -57,12 +57,7 @@ def check_targets(
     config: RunConfig | None = None,
 ) -> None:
     for b in backends:
-        if b.kind == "postgres" and hasattr(b, "conn"):
-            from featbench.backends.pg_requests import check_tables
-
-            check_tables(b.conn, b.schema, spec, redacted=_target_name(b))  # type: ignore[attr-defined]
-        else:
-            b.check_tables(spec)
+        b.check_tables(spec)
         for s in config.strategies_for(b.kind) if config is not None else strategies:
             if s not in b.strategies:
                 raise FeatbenchError(
@@ -70,26 +65,18 @@ def check_targets(
                 )
 
 
-def _target_name(b: Backend) -> str:
-    name = getattr(b, "redacted", None)
-    if isinstance(name, str):
-        return name
-    t = getattr(b, "target", None)
-    return t.redacted if t is not None else b.kind
-
-
 def _section_target_names(backends: list[Backend]) -> dict[int, str]:
     """A unique, credential-free name per target (sections are told apart by it).
 
-    Two targets on one server differ by schema: the schema goes in the URL fragment
+    Two targets on one server differ by namespace (schema): it goes in the URL fragment
     (`…/db#schema=s2`). The same target twice is refused: every target replays the same
     keys, so the second would find the first one's cold keys cached.
     """
-    base = [_target_name(b) for b in backends]
+    base = [b.redacted for b in backends]
     out: dict[int, str] = {}
     for b, name in zip(backends, base, strict=True):
-        if base.count(name) > 1 and getattr(b, "schema", None):
-            name = f"{name}#schema={b.schema}"  # type: ignore[attr-defined]
+        if base.count(name) > 1:
+            name = f"{name}#schema={b.namespace}"
         if name in out.values():
             raise FeatbenchError(
                 f"target {name} is given twice: every target replays the same keys, so the "
@@ -186,9 +173,7 @@ def run_benchmark(
         )
     check_targets(backends, spec, config.strategies, config)
     for b in backends:
-        check = getattr(b, "check_capacity", None)
-        if check is not None:
-            check(spec, config.strategies_for(b.kind), config.concurrency)
+        b.check_capacity(spec, config.strategies_for(b.kind), config.concurrency)
     cold = {id(b): prepare_cold(b, spec, config.evict_os_cache, names[id(b)]) for b in backends}
 
     # -- keys and plan: everything that can fail on input fails here, before writing ------
@@ -205,7 +190,7 @@ def run_benchmark(
             seed=config.seed,
             hot_fraction=config.hot_fraction,
         )
-        keys_source = {"source": "sampled", "target": _target_name(first)}
+        keys_source = {"source": "sampled", "target": first.redacted}
     keys_source["per_entity"] = {
         e: {"keys": len(keyset.keys[e]), "hot": keyset.n_hot[e]} for e in keyset.entities
     }
@@ -222,9 +207,7 @@ def run_benchmark(
     # values that do not decode as the spec says stop the run here (nothing written).
     probe_notes: list[str] = []
     for b in backends:
-        probe = getattr(b, "probe", None)
-        if probe is not None:
-            probe_notes += probe(spec, {e: list(keyset.keys[e]) for e in keyset.entities})
+        probe_notes += b.probe(spec, {e: list(keyset.keys[e]) for e in keyset.entities})
 
     # -- the run directory ------------------------------------------------------------------
     started = rundir.utc_now()
@@ -272,15 +255,11 @@ def run_benchmark(
     stats = StatsCollector()
     events.listen(stats)  # statistics first: the writer reads them on ratio_end
     sinks: list[ResultSink] = []
-    pg_first = (
-        backends[0] if backends[0].kind == "postgres" and hasattr(backends[0], "conn") else None
-    )
-    if sql_results and pg_first is not None:
+    # a copy of the results in the first target's own tables, where it has any
+    tables = backends[0].result_tables() if sql_results else None
+    if tables is not None:
         try:
-            from featbench.results.sqltables import PgResultTables
-
-            tables = PgResultTables(pg_first.conn, pg_first.schema)  # type: ignore[attr-defined]
-            tables.write_keys(run_id, keyset)
+            tables.write_keys(run_id, keyset.to_arrow())
             sinks.append(tables)
         except Exception as e:  # noqa: BLE001 - the run directory is the record
             warnings.append(f"could not write SQL result tables: {e}")
@@ -313,12 +292,9 @@ def run_benchmark(
         events.warning.fire(w)
 
     for b in backends if config.reset_stats else []:
-        if b.kind == "postgres" and hasattr(b, "conn"):
-            from featbench.backends.pg_requests import try_reset_stats
-
-            msg = try_reset_stats(b.conn)  # type: ignore[attr-defined]
-            if msg:
-                events.warning.fire(msg)
+        msg = b.reset_stats()
+        if msg:
+            events.warning.fire(msg)
 
     status = "failed"
     error: str | None = None
@@ -343,7 +319,6 @@ def run_benchmark(
                 distribution=config.distribution,
                 level_key=level_key,
             )
-            factory = getattr(b, "session_factory", None)
             ctx = DriverContext(
                 open_session=lambda b=b, s=strategy: b.session(spec, s),
                 keys=keyset.keys,
@@ -355,7 +330,7 @@ def run_benchmark(
                 before_level=cold[id(b)].before_level(index, events.warning.fire),
                 pause_every=pause_every,
                 pause_interval_s=pause_interval_s,
-                process_factory=factory(spec, strategy) if factory is not None else None,
+                process_factory=b.session_factory(spec, strategy),
             )
             if driver_kind == "inline":
                 InlineDriver(info, events, ctx).run(sec_plan)

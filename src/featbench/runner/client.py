@@ -170,27 +170,24 @@ class Client:
         self.pause_every = max(1, int(pause_every))
         self.pause_interval_ns = int(pause_interval_s * 1e9)
         self.progress = progress
-        self.retired_stats: dict[str, int] | None = None
         self.session: Session = reconnect.open_session(factory)
         self._rec = _Recorder(self.pause_every, self.entities)
 
     # -- the session ------------------------------------------------------------------------
     @property
     def io_capable(self) -> bool:
-        return hasattr(self.session, "explain")
+        return bool(self.session.io_sampling)
 
     def _recover(self) -> None:
-        if not hasattr(self.session, "recover"):
-            self.retired_stats = add_session_stats(self.retired_stats, self.session)
-        self.session = reconnect.recover(self.session, self.factory)
+        self.session = reconnect.recover(self.session)
 
     def backend_stats(self) -> dict[str, int] | None:
-        return add_session_stats(self.retired_stats, self.session)
+        """The store client's own counts (errors, retries…), None when it keeps none."""
+        st = {k: v for k, v in self.session.stats.items() if isinstance(v, int)}
+        return st or None
 
     def flush_stats(self) -> None:
-        flush = getattr(self.session, "flush_stats", None)
-        if flush is not None:
-            flush()
+        self.session.flush_stats()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -406,11 +403,10 @@ class Client:
                 return
 
     def _io_sample(self, seq: int, req: dict[str, Key]) -> None:
-        explain = getattr(self.session, "explain", None)
-        if explain is None:
+        if not self.session.io_sampling:
             return
         try:
-            self._io.append((seq, explain(req), None))
+            self._io.append((seq, self.session.explain(req), None))
         except Exception as e:  # noqa: BLE001 - a failed sample is recorded, not fatal
             self._io.append((seq, None, one_line(e)))
             self._recover()
@@ -456,21 +452,6 @@ class Client:
         st.pause_s += (w1 - w0) / 1e9
         st.pause_cpu_s += time.thread_time() - c0
         self._last_pause = w1
-
-
-def add_session_stats(acc: dict[str, int] | None, session: Any) -> dict[str, int] | None:
-    """Add a session's own integer counters (`session.stats`, if any) to `acc`.
-
-    Sessions are replaced after a lost connection; their counts must not be lost with
-    them, so the client adds each session's stats when it retires it."""
-    st = getattr(session, "stats", None)
-    if not isinstance(st, dict):
-        return acc
-    out = dict(acc or {})
-    for k, v in st.items():
-        if isinstance(v, int) and not isinstance(v, bool):
-            out[k] = out.get(k, 0) + v
-    return out
 
 
 def one_line(e: BaseException) -> str:

@@ -1,7 +1,6 @@
 """Before timing: can cold keys miss the cache, and is the OS page cache emptied per ratio?
 
-Two questions to every backend (both optional in the Protocol: stores without a
-buffer cache answer None):
+Two questions to every backend (stores without a buffer cache or files answer None):
 
 - `os_cache_eviction(spec, requested)` (`prepare_cold`, right after the targets are
   checked): whether the OS page cache of the spec's files is emptied before each
@@ -36,12 +35,10 @@ class ColdSetup:
     def check_fit(self, b: Backend, spec: WorkloadSpec, n_hot: dict[str, int]) -> list[str]:
         """The data and the hot set against the store's buffer cache (once keys are known);
         returns the warnings to show before timing."""
-        fit_fn = getattr(b, "cache_fit", None)
-        if fit_fn is not None:
-            try:
-                self.cache = fit_fn(spec, os_cache_evicted=self._evict is not None, n_hot=n_hot)
-            except Exception as e:  # noqa: BLE001 - the check informs; it never stops a run
-                self.cache = {"error": f"{type(e).__name__}: {e}"}
+        try:
+            self.cache = b.cache_fit(spec, os_cache_evicted=self._evict is not None, n_hot=n_hot)
+        except Exception as e:  # noqa: BLE001 - the check informs; it never stops a run
+            self.cache = {"error": f"{type(e).__name__}: {e}"}
         out = list(self.warnings)
         if self.cache:
             out += [str(w) for w in self.cache.get("warnings") or []]
@@ -70,8 +67,7 @@ class ColdSetup:
 def prepare_cold(b: Backend, spec: WorkloadSpec, requested: bool | None, target: str) -> ColdSetup:
     """Set up eviction for one target; raises FeatbenchError where it was asked for and
     cannot work (before anything is written)."""
-    setup_fn = getattr(b, "os_cache_eviction", None)
-    ev = setup_fn(spec, requested) if setup_fn is not None else None
+    ev = b.os_cache_eviction(spec, requested)
     if ev is None:
         eviction: dict[str, Any] = {
             "enabled": False,

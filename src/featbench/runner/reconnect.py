@@ -2,13 +2,12 @@
 
 A request that fails leaves its session possibly broken (a terminated backend, a
 restarted server). The client then asks the session to `recover()` (reconnect if
-needed) or, for sessions without that hook, closes it and opens a new one. Both are
-retried after the delays below; all of it happens outside any timed request.
+needed; a no-op for clients that reconnect by themselves), retried after the delays
+below; all of it happens outside any timed request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -35,16 +34,11 @@ def open_session(factory: Callable[[], Session]) -> Session:
     return _retry(factory)
 
 
-def recover(session: Session, factory: Callable[[], Session]) -> Session:
-    """The session to use after a failed request: the same one reconnected, or a new one."""
-    rec = getattr(session, "recover", None)
-    if rec is not None:
+def recover(session: Session) -> Session:
+    """The session, reconnected if its connection broke (retried with backoff)."""
 
-        def again() -> Session:
-            rec()
-            return session
+    def again() -> Session:
+        session.recover()
+        return session
 
-        return _retry(again)
-    with contextlib.suppress(Exception):  # the old session is gone either way
-        session.close()
-    return _retry(factory)
+    return _retry(again)

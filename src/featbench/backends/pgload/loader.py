@@ -29,12 +29,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featbench.backends.base import LoadReport
+from featbench.backends.pgload import state
+from featbench.backends.pgload.progress import LoadProgress
+from featbench.backends.pgload.worker import (
+    ChunkTask,
+    IndexTask,
+    WorkerConfig,
+    file_task,
+    worker_main,
+)
+from featbench.datafiles import MANIFEST
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges
-from featbench.load import state
-from featbench.load.files import MANIFEST
-from featbench.load.progress import LoadProgress
-from featbench.load.worker import ChunkTask, IndexTask, WorkerConfig, file_task, worker_main
 from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 
 if TYPE_CHECKING:

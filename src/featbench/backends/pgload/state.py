@@ -400,3 +400,42 @@ def has_primary_key(conn: Conn, schema: str, table: str, column: str) -> bool:
         (schema, table, column),
     ).fetchone()
     return row is not None
+
+
+def drop_dataset(conn: Conn, schema: str) -> list[str]:
+    """Drop what featbench loaded into `schema`: the tables its load state lists, its own
+    bookkeeping tables (and its result tables), then the schema itself if featbench
+    created it and nothing else is left in it. Returns the relations dropped."""
+    meta = read_meta(conn, schema)
+    if meta is None or meta.get("owner") != OWNER:
+        return []
+    dropped: list[str] = []
+    with conn.transaction():
+        for name in read_state(conn, schema):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, name)))
+            dropped.append(name)
+        # chunks reference the load state: drop them first
+        for name in (LOAD_CHUNKS, LOAD_STATE, META, "run_results", "run_keys"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, name)))
+            dropped.append(name)
+        # the `function` strategy's request functions (featbench_request_<hash>)
+        for (fn,) in conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s AND p.proname LIKE 'featbench\\_request\\_%%'",
+            (schema,),
+        ).fetchall():
+            conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(sql.SQL(fn)))
+            dropped.append(fn)
+        if meta.get("schema_created") == "true":
+            left = conn.execute(
+                "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+                "         ON n.oid = c.relnamespace WHERE n.nspname = %s)"
+                "     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n"
+                "         ON n.oid = p.pronamespace WHERE n.nspname = %s)",
+                (schema, schema),
+            ).fetchone()
+            if left is not None and left[0] == 0:
+                conn.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(schema)))
+                dropped.append(schema)
+    return dropped

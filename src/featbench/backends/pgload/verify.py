@@ -17,8 +17,8 @@ import psycopg
 from psycopg import sql
 
 from featbench.backends.base import TableCheck
+from featbench.backends.pgload.state import DataSet, q, read_meta, read_state, relation_names
 from featbench.generate import generate_batch
-from featbench.load.state import DataSet, q, read_meta, read_state, relation_names
 from featbench.spec import Table, WorkloadSpec, scaled_rows
 
 

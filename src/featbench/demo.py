@@ -12,8 +12,8 @@ from typing import Any
 
 from psycopg import sql
 
+from featbench.backends.pgload.loader import PgLoadReport, default_streams
 from featbench.backends.postgres import PostgresBackend
-from featbench.load.loader import PgLoadReport, default_streams
 from featbench.spec import WorkloadSpec, builtin_spec, check_scale
 from featbench.target import parse_target
 

@@ -1,6 +1,8 @@
 """Results as SQL: `<schema>.run_results` and `<schema>.run_keys` on a PostgreSQL target.
 
-The seed kept its results in `zipfian_feature_serving_results` and its keys in
+`PostgresBackend.result_tables()` returns these (the `ResultTables` of the store
+protocol); the run's writer sends them each ratio as it ends. The original Lakebase
+benchmark kept its results in `zipfian_feature_serving_results` and its keys in
 `zipfian_keys_per_run`, so they could be queried next to the data; these are their
 successors, in featbench's own schema (default `featbench`), never anywhere else.
 
@@ -16,8 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from featbench.events import SectionInfo
-from featbench.workload.keys import KeySet
+from featbench.backends.base import ResultTables
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS {s}.run_results (
@@ -56,8 +57,8 @@ _DDL = [
 ]
 
 
-class PgResultTables:
-    """A ResultSink writing to run_results / run_keys through an autocommit connection."""
+class PgResultTables(ResultTables):
+    """Writes run_results / run_keys through an autocommit connection."""
 
     def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
         self.conn = conn
@@ -67,19 +68,21 @@ class PgResultTables:
         for ddl in _DDL:
             conn.execute(sql.SQL(ddl).format(s=s))
 
-    def write_keys(self, run_id: str, keyset: KeySet) -> None:
+    def write_keys(self, run_id: str, keys: Any) -> None:
+        """`keys`: keys.parquet's table (entity, hash_key, is_hot, rank)."""
         tbl = sql.SQL("{}.run_keys").format(sql.Identifier(self.schema))
+        cols = keys.to_pydict()
         with self.conn.transaction():
             self.conn.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(tbl), (run_id,))
             with self.conn.cursor().copy(
                 sql.SQL("COPY {} (run_id, entity, hash_key, is_hot, rank) FROM STDIN").format(tbl)
             ) as cp:
-                for e in keyset.entities:
-                    nh = keyset.n_hot[e]
-                    for i, k in enumerate(keyset.keys[e]):
-                        cp.write_row((run_id, e, str(k), i < nh, i))
+                for row in zip(
+                    cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], strict=True
+                ):
+                    cp.write_row((run_id, *row))
 
-    def write_ratio(self, run_id: str, section: SectionInfo, ratio: dict[str, Any]) -> None:
+    def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
         lat = ratio["latency_ms"]
         io = ratio["io"]
         values = {

@@ -31,10 +31,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from featbench.backends.pgload import state
+from featbench.backends.pgload.encode import (
+    HEADER,
+    TRAILER,
+    column_order,
+    encode_batch,
+    variable_text_columns,
+)
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges, csv_bytes, generate_batch
-from featbench.load import state
-from featbench.load.encode import HEADER, TRAILER, column_order, encode_batch, variable_text_columns
 from featbench.spec import WorkloadSpec
 
 # Rows generated, encoded and sent at a time inside a chunk. Measured (CPU time, fraud-30):
