@@ -21,7 +21,7 @@ long run (default 10 million requests, one-table spec, ratio 100) run as a separ
 `featbench run` process whose resident memory is sampled from outside.
 
     .venv/bin/python benchmarks/tail_overhead.py [--target URL] [--requests N] [--rounds R]
-        [--memory-requests N | --skip-memory] [--json]
+        [--memory-requests N | --skip-memory] [--decompose] [--json]
 
 Default target: $FEATBENCH_BENCH_PG_DSN, else the embedded server. Writes only to a
 temporary schema `fb_tail_<random>`, dropped at the end.
@@ -227,6 +227,61 @@ def condition(
     }
 
 
+def decompose(
+    args: argparse.Namespace, conninfo: str, schema: str, work: Path, pgbench: str, hog: bool
+) -> dict[str, float]:
+    """Where featbench's p50 goes, layer by layer: median over rounds of each layer's p50
+    divided by pgbench's p50 in the same round (layers in rotating order).
+
+    - libpq: a bare psycopg loop calling `exec_prepared` (what any Python client pays);
+    - session: featbench's serial session in a bare loop (its parameter, timing, result);
+    - featbench run: the whole runner (client loop, pauses, statistics, files).
+    """
+    from featbench.backends.pg_requests import SerialSession
+
+    spec = spec_from_dict(lookup_spec_dict(schema))
+    n = args.requests
+    keys = np.random.default_rng(0).integers(1, ROWS + 1, n + WARMUP).tolist()
+    clock = time.perf_counter_ns
+
+    def libpq() -> np.ndarray:
+        with psycopg.connect(conninfo, autocommit=True) as c:
+            pg = c.pgconn
+            pg.prepare(b"s", f"SELECT * FROM {schema}.lookup WHERE id = $1".encode(), None)
+            lat = []
+            for k in keys:
+                t0 = clock()
+                r = pg.exec_prepared(b"s", [str(k).encode()])
+                r.clear()
+                lat.append(clock() - t0)
+        return np.array(lat[WARMUP:], dtype=np.float64) / 1000
+
+    def session() -> np.ndarray:
+        s = SerialSession(conninfo, schema, spec)
+        try:
+            lat = []
+            for k in keys:
+                req = {"item": k}
+                t0 = clock()
+                s.execute(req)
+                lat.append(clock() - t0)
+        finally:
+            s.close()
+        return np.array(lat[WARMUP:], dtype=np.float64) / 1000
+
+    def run(i: int) -> np.ndarray:
+        return featbench_round(args.target, schema, n, 5000 + i, work / "runs")[0]
+
+    ratios: dict[str, list[float]] = {"libpq": [], "session": [], "featbench run": []}
+    with cpu_hog(hog):
+        for i in range(args.rounds):
+            base = rank_percentile(pgbench_round(pgbench, conninfo, schema, n, work, i), 0.5)
+            layers = [("libpq", libpq), ("session", session), ("featbench run", lambda i=i: run(i))]
+            for name, fn in layers[i % 3 :] + layers[: i % 3]:
+                ratios[name].append(rank_percentile(fn(), 0.5) / base)
+    return {k: statistics.median(v) for k, v in ratios.items()}
+
+
 def memory_run(target: str, schema: str, requests: int, work: Path) -> dict[str, Any]:
     """One long `featbench run` in its own process; its RSS sampled from here."""
     spec_file = work / "tail.toml"
@@ -295,6 +350,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20, help="per condition")
     ap.add_argument("--memory-requests", type=int, default=10_000_000)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument(
+        "--decompose",
+        action="store_true",
+        help="also: p50 of each layer (bare libpq, featbench's session, the whole run) / pgbench",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -319,6 +379,11 @@ def main() -> None:
                 condition("idle", False, args, conninfo, schema, work, pgbench),
                 condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
             ]
+            if args.decompose:
+                doc["decompose_p50"] = {
+                    name: decompose(args, conninfo, schema, work, pgbench, hog)
+                    for name, hog in (("idle", False), ("one CPU-bound process", True))
+                }
             if not args.skip_memory:
                 doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
     finally:
@@ -351,6 +416,10 @@ def main() -> None:
         if ap_["median_us"] is not None:
             print(f"{'':24}after a pause: {ap_['requests']} requests, median {ap_['median_us']:.1f} us "
                   f"vs {ap_['others_median_us']:.1f} us ({ap_['median_us'] / ap_['others_median_us']:.3f}x)")  # fmt: skip
+    for cond, layers in (doc.get("decompose_p50") or {}).items():
+        print(
+            f"p50 / pgbench, {cond}: " + ", ".join(f"{name} {v:.3f}" for name, v in layers.items())
+        )
     m = doc.get("memory")
     if m:
         print(

@@ -79,10 +79,6 @@ class RequestBatch:
             m[list(self.errors)] = False
         return m
 
-    @property
-    def latency_ns(self) -> np.ndarray:
-        return self.end_ns - self.start_ns
-
     @classmethod
     def from_rows(
         cls,

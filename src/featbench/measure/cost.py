@@ -147,10 +147,6 @@ def per_million(per_day: float, qps: float, hours_per_day: float) -> float:
     return per_day / requests_per_day(qps, hours_per_day) * 1e6
 
 
-def per_day_from_month(per_month: float) -> float:
-    return per_month / MONTH_DAYS
-
-
 def check_traffic(qps: float, hours_per_day: float) -> None:
     _check("--qps (requests per second)", qps, strict=True)
     _check("--hours-per-day", hours_per_day, strict=True, high=24.0)

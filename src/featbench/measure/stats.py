@@ -173,7 +173,6 @@ class RatioStats:
     io_blocks_read: int = 0
     io_sampling: bool | None = None  # None until the ratio ends; False: store has no EXPLAIN
     counters: dict[str, int] | None = None
-    counters_known: bool = False
     first_start_ns: int | None = None
     last_end_ns: int | None = None
     # capacity units the store charged (DynamoDB ConsumedCapacity), over the successful
@@ -239,7 +238,6 @@ class RatioStats:
     def finish(self, ev: RatioFinished) -> None:
         self.io_sampling = ev.io_sampling
         self.counters = ev.counters
-        self.counters_known = True
 
     def extend(self, o: RatioStats) -> RatioStats:
         """Merge another worker's numbers for the same level (counters are summed)."""
@@ -341,13 +339,6 @@ class RatioStats:
             if self.consumed_n
             else None,
         }
-
-    @property
-    def throughput_rps(self) -> float | None:
-        if self.first_start_ns is None or self.last_end_ns is None:
-            return None
-        span = self.last_end_ns - self.first_start_ns
-        return self.requests / (span / 1e9) if span > 0 else None
 
 
 class StatsCollector:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -63,56 +63,17 @@ class RunShare:
     step: int
 
 
-@dataclass(frozen=True)
-class Flush:
-    """Publish the session's pending server statistics (before cache counters are read)."""
-
-
-@dataclass(frozen=True)
-class Stop:
-    pass
-
-
-@dataclass(frozen=True)
-class Ready:
-    worker: int
-    io_capable: bool
-
-
-@dataclass(frozen=True)
-class Recorded:
-    worker: int
-    chunk: Chunk
-
-
-@dataclass(frozen=True)
-class Warn:
-    worker: int
-    text: str
-
-
-@dataclass(frozen=True)
-class ShareDone:
-    worker: int
-    stats: ShareStats
-
-
-@dataclass(frozen=True)
-class Flushed:
-    worker: int
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Closed:
-    worker: int
-    backend_stats: dict[str, int] | None
-
-
-@dataclass(frozen=True)
-class Fatal:
-    worker: int
-    text: str
+# One line each: what a client is told besides RunShare, and everything it reports
+# (functional NamedTuples: typed, picklable, and short).
+Flush = NamedTuple("Flush", [])  # noqa: UP014 - publish the session's pending server stats
+Stop = NamedTuple("Stop", [])  # noqa: UP014
+Ready = NamedTuple("Ready", [("worker", int), ("io_capable", bool)])  # noqa: UP014
+Recorded = NamedTuple("Recorded", [("worker", int), ("chunk", Chunk)])  # noqa: UP014
+Warn = NamedTuple("Warn", [("worker", int), ("text", str)])  # noqa: UP014
+ShareDone = NamedTuple("ShareDone", [("worker", int), ("stats", ShareStats)])  # noqa: UP014
+Flushed = NamedTuple("Flushed", [("worker", int), ("error", "str | None")])  # noqa: UP014
+Closed = NamedTuple("Closed", [("worker", int), ("backend_stats", "dict | None")])  # noqa: UP014
+Fatal = NamedTuple("Fatal", [("worker", int), ("text", str)])  # noqa: UP014
 
 
 # -- a level's rows in shared memory ---------------------------------------------------------

@@ -203,19 +203,20 @@ def _plan(
         rows = scaled_rows(t, scale)
         this_chunk = rows if files else chunk_rows
         s = st.get(name)
+        start: bool | None = None  # create the table (False), start it over (True), or keep it
         if s is not None and name not in existing:
             notes.append(f"{name}: recorded as featbench's but missing, loading it again")
-            state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
-            s = state.TableState(name, "loading", rows, this_chunk, source, {})
+            start = True
         elif s is None:
-            state.ensure_table(conn, schema, spec, t, rows, this_chunk, source)
-            s = state.TableState(name, "loading", rows, this_chunk, source, {})
+            start = False
         elif (
             s.status != "done" and s.chunks_done and (files is not None) != (s.source != "generate")
         ):
             # A half-loaded table whose chunks were cut differently: start it over.
             notes.append(f"{name}: half-loaded from another source, loading it again")
-            state.reset_table(conn, schema, spec, t, rows, this_chunk, source)
+            start = True
+        if start is not None:
+            state.ensure_table(conn, schema, spec, t, rows, this_chunk, source, replace=start)
             s = state.TableState(name, "loading", rows, this_chunk, source, {})
         plan = _TablePlan(name, rows, 0, 0, 0, rows * spec.row_bytes(t))
         plans.append(plan)

@@ -74,10 +74,6 @@ def acquire_load_lock(conn: Conn, schema: str, target: str) -> None:
     )
 
 
-def release_load_lock(conn: Conn, schema: str) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(schema),))
-
-
 # -- inspection ---------------------------------------------------------------------
 def schema_exists(conn: Conn, schema: str) -> bool:
     row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
@@ -348,9 +344,19 @@ def ensure_table(
     rows: int,
     chunk_rows: int,
     source: str,
+    *,
+    replace: bool = False,
 ) -> None:
-    """Create a feature table and its state row in one transaction (so it is always recorded as ours)."""
+    """Create a feature table and its state row in one transaction (so it is always recorded
+    as ours); `replace`: first drop the featbench table of that name (listed in its load
+    state) and its state, to start again with a new chunking."""
     with conn.transaction():
+        if replace:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, table.table_name)))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE table_name = %s").format(q(schema, LOAD_STATE)),
+                (table.table_name,),
+            )
         conn.execute(table_ddl(spec, table, schema))
         conn.execute(
             sql.SQL(
@@ -359,25 +365,6 @@ def ensure_table(
             ).format(q(schema, LOAD_STATE)),
             (table.table_name, rows, chunk_rows, source),
         )
-
-
-def reset_table(
-    conn: Conn,
-    schema: str,
-    spec: WorkloadSpec,
-    table: Table,
-    rows: int,
-    chunk_rows: int,
-    source: str,
-) -> None:
-    """Empty a featbench table (listed in its load state) and start it again with a new chunking."""
-    with conn.transaction():
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, table.table_name)))
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE table_name = %s").format(q(schema, LOAD_STATE)),
-            (table.table_name,),
-        )
-    ensure_table(conn, schema, spec, table, rows, chunk_rows, source)
 
 
 def set_status(conn: Conn, schema: str, table: str, status: str) -> None:
