@@ -25,7 +25,7 @@ Cache contamination, and what the plan does about it:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -166,6 +166,35 @@ def io_mask(timed: int, every: int) -> np.ndarray:
     return (j + 1) % (every + 1) == 0
 
 
+def touch_plan(level: float, key_idx: np.ndarray) -> LevelPlan:
+    """One pass over the hot set (rows of `key_idx`): unmeasured, all hot, no I/O samples."""
+    return LevelPlan(
+        level, "touch", np.ones(key_idx.shape, dtype=bool), key_idx,
+        np.zeros(key_idx.shape[0], dtype=bool),
+    )  # fmt: skip
+
+
+def level_pairs(
+    config: PlanConfig,
+    order: list[float],
+    draw: Callable[[float, int, int], tuple[np.ndarray, np.ndarray]],
+) -> list[tuple[LevelPlan, LevelPlan]]:
+    """(warm-up, measured) plans of every level, in run order; `draw(level, phase, n)`
+    gives the n requests' hot flags and key indexes (each plan draws its own way)."""
+    pairs = []
+    for lvl in order:
+        made = []
+        for phase, name, timed, every in (
+            (_PHASE_WARMUP, "warmup", config.warmup, 0),
+            (_PHASE_MEASURE, "measure", config.requests, config.io_sample_every),
+        ):
+            io = io_mask(timed, every)
+            hot, key_idx = draw(lvl, phase, len(io))
+            made.append(LevelPlan(lvl, name, hot, key_idx, io))
+        pairs.append((made[0], made[1]))
+    return pairs
+
+
 def key_index_type(n_keys: int) -> type[np.signedinteger]:
     """The narrowest signed integer holding a key's rank (-1 marks "not yet allocated")."""
     return np.int16 if n_keys < 2**15 else np.int32
@@ -203,28 +232,16 @@ def build_plan(keyset: KeySet, config: PlanConfig) -> Plan:
         touch = None
         if config.touch_hot_set:
             m = int(n_hot.max())
-            touch = LevelPlan(
-                100.0,
-                "touch",
-                np.ones((m, e_count), dtype=bool),
-                (np.arange(m)[:, None] % n_hot[None, :]).astype(idx_type),
-                np.zeros(m, dtype=bool),
-            )
-        levels = []
-        for lvl in order:
-            pair = []
-            for phase, timed, name in (
-                (_PHASE_WARMUP, config.warmup, "warmup"),
-                (_PHASE_MEASURE, config.requests, "measure"),
-            ):
-                io = io_mask(timed, config.io_sample_every if name == "measure" else 0)
-                rng = _rng(config.seed, s, phase, lvl)
-                hot = _hot_draws(rng, len(io), e_count, lvl / 100.0)
-                key_idx = rng.integers(0, n_hot[None, :], size=(len(io), e_count)).astype(idx_type)
-                key_idx[~hot] = -1  # cold keys are allocated below
-                pair.append(LevelPlan(lvl, name, hot, key_idx, io))
-            levels.append((pair[0], pair[1]))
-        drafts.append((s, touch, levels))
+            touch = touch_plan(100.0, (np.arange(m)[:, None] % n_hot[None, :]).astype(idx_type))
+
+        def draw(lvl: float, phase: int, n: int, s: int = s) -> tuple[np.ndarray, np.ndarray]:
+            rng = _rng(config.seed, s, phase, lvl)
+            hot = _hot_draws(rng, n, e_count, lvl / 100.0)
+            key_idx = rng.integers(0, n_hot[None, :], size=(n, e_count)).astype(idx_type)
+            key_idx[~hot] = -1  # cold keys are allocated below
+            return hot, key_idx
+
+        drafts.append((s, touch, level_pairs(config, order, draw)))
 
     # Count, then allocate cold keys: measured from the front of the cold ranks, warm-up
     # from the back, so the two pools never meet (checked here, before anything runs).

@@ -28,7 +28,7 @@ import numpy as np
 from featbench.errors import FeatbenchError
 from featbench.workload import distributions as dist
 from featbench.workload.keys import KeySet, derived_seed
-from featbench.workload.plan import LevelPlan, Plan, PlanConfig, SectionPlan, io_mask
+from featbench.workload.plan import Plan, PlanConfig, SectionPlan, level_pairs, touch_plan
 
 SKEWED = ("zipfian", "uniform", "latest")
 _PHASE_TOUCH, _PHASE_WARMUP, _PHASE_MEASURE = 1, 2, 3
@@ -127,32 +127,21 @@ def build_skew_plan(
             first = order[0]
             idx = [np.flatnonzero(top[e, first]) for e in ents]
             m = max(len(i) for i in idx)
-            key_idx = np.stack([i[np.arange(m) % len(i)] for i in idx], axis=1).astype(np.int32)
-            touch = LevelPlan(
-                first,
-                "touch",
-                np.ones((m, len(ents)), dtype=bool),
-                key_idx,
-                np.zeros(m, dtype=bool),
+            touch = touch_plan(
+                first, np.stack([i[np.arange(m) % len(i)] for i in idx], axis=1).astype(np.int32)
             )
-        pairs = []
-        for t in order:
-            pair = []
-            for phase, timed, name in (
-                (_PHASE_WARMUP, cfg.warmup, "warmup"),
-                (_PHASE_MEASURE, cfg.requests, "measure"),
-            ):
-                io = io_mask(timed, cfg.io_sample_every if name == "measure" else 0)
-                rng = _rng(cfg.seed, sec, phase, t)
-                key_idx = np.empty((len(io), len(ents)), dtype=np.int32)
-                hot = np.empty((len(io), len(ents)), dtype=bool)
-                for j, e in enumerate(ents):
-                    pos = samplers[e, t].sample(len(io), rng)
-                    key_idx[:, j] = pos
-                    hot[:, j] = top[e, t][pos]
-                pair.append(LevelPlan(t, name, hot, key_idx, io))
-            pairs.append((pair[0], pair[1]))
-        sections.append(SectionPlan(sec, touch, pairs))
+
+        def draw(t: float, phase: int, n: int, sec: int = sec) -> tuple[np.ndarray, np.ndarray]:
+            rng = _rng(cfg.seed, sec, phase, t)
+            key_idx = np.empty((n, len(ents)), dtype=np.int32)
+            hot = np.empty((n, len(ents)), dtype=bool)
+            for j, e in enumerate(ents):
+                pos = samplers[e, t].sample(n, rng)
+                key_idx[:, j] = pos
+                hot[:, j] = top[e, t][pos]
+            return hot, key_idx
+
+        sections.append(SectionPlan(sec, touch, level_pairs(cfg, list(order), draw)))
     return Plan(cfg, keyset, list(order), sections, {})
 
 
