@@ -82,10 +82,10 @@ def _write_report(run_path: Path) -> tuple[Path | None, str | None]:
     """The HTML report in the run directory, priced at the rate the run sustained."""
     from featbench.report.build import make_report
     from featbench.report.costing import headline_qps
-    from featbench.report.rundata import load_run
+    from featbench.results.reader import read_run
 
     try:
-        measured = headline_qps(load_run(run_path))
+        measured = headline_qps(read_run(run_path))
         res = make_report([run_path], qps=measured[0] if measured else None)
         return res.html, None
     except FeatbenchError as e:  # the run is kept; say why there is no report
@@ -296,9 +296,9 @@ def cold_story(run_dir: Path) -> dict[str, Any] | None:
     buffer reads per request, hit ratio) and whether reads went to the disk (OS page cache
     emptied before each ratio, direct I/O). None when the run lacks those two ratios."""
     from featbench.cli.run_cmd import _f as f
-    from featbench.results.load import load_run
+    from featbench.results.reader import read_run
 
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     sections = run.summary.get("sections") or []
     idx = next((i for i, s in enumerate(sections) if s.get("backend") == "postgres"), None)
     if idx is None:

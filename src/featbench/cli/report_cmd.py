@@ -177,13 +177,13 @@ def cost(
       featbench cost --qps 1000 --rows 15.6e9 --item-bytes 300 --tables 30
     """
     from featbench.report.build import cost_for_runs
-    from featbench.report.rundata import load_runs
+    from featbench.results.reader import read_runs
     from featbench.spec import load_spec
 
     _check_qps(qps)
     if consistency is not None and consistency not in ("eventual", "strong"):
         raise FeatbenchError(f"--consistency must be eventual or strong, got {consistency!r}")
-    runs = load_runs(list(run)) if run else []
+    runs = read_runs(list(run)) if run else []
     result = cost_for_runs(
         runs,
         qps=qps,

@@ -18,7 +18,7 @@ from featbench.cli.app import app
 from featbench.cli.options import JsonOpt, SchemaOpt, SeedOpt, SpecOpt
 from featbench.errors import FeatbenchError
 from featbench.progress import console
-from featbench.results.load import Run, load_run
+from featbench.results.reader import Run, read_run
 from featbench.spec import check_scale, load_spec
 from featbench.workload.plan import RATIO_ORDERS, parse_ratios
 
@@ -531,7 +531,7 @@ def execute_run(
     finally:
         for b in backends:
             b.close()
-    return load_run(outcome.path)
+    return read_run(outcome.path)
 
 
 # -- the benchmark part of `featbench demo` ------------------------------------------------
@@ -776,7 +776,7 @@ def show(
 
     Example: featbench show results/20261126T081500Z-3f2a1c
     """
-    r = load_run(run_dir)
+    r = read_run(run_dir)
     print_run_result(r, as_json)
 
 
@@ -862,7 +862,7 @@ def compare(
     """
     from featbench.results.compare import compare_runs
 
-    doc = compare_runs(load_run(run_a), load_run(run_b), force=force)
+    doc = compare_runs(read_run(run_a), read_run(run_b), force=force)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return

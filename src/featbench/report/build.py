@@ -10,7 +10,7 @@ from featbench.measure.prices import load_prices
 from featbench.report.charts import Chart, build_charts
 from featbench.report.costing import CostResult, compute_costs, resolve_inputs
 from featbench.report.html import render_html, write_html
-from featbench.report.rundata import RunData, load_runs
+from featbench.results.reader import Run, read_runs
 
 
 @dataclass
@@ -18,7 +18,7 @@ class ReportResult:
     html: Path
     pngs: list[Path]
     charts: list[Chart]
-    runs: list[RunData]
+    runs: list[Run]
     cost: CostResult | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -36,7 +36,7 @@ class ReportResult:
 
 
 def cost_for_runs(
-    runs: list[RunData],
+    runs: list[Run],
     *,
     qps: float,
     prices_file: str | Path | None = None,
@@ -63,7 +63,7 @@ def make_report(
     Everything that can fail on user input (bad run dir, bad prices, bad rate) fails
     before anything is written.
     """
-    runs = load_runs(list(run_dirs))
+    runs = read_runs(list(run_dirs))
     cost = None
     notes: list[str] = []
     failed = [r.run_id for r in runs if r.status == "failed"]

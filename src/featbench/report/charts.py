@@ -20,8 +20,8 @@ from plotly.subplots import make_subplots
 
 from featbench.measure import cost as cm
 from featbench.measure.percentiles import LEGEND, interval, mark, percentile
-from featbench.report.costing import CostResult
-from featbench.report.rundata import RunData, Section
+from featbench.report.costing import REQUEST_COLUMNS, CostResult
+from featbench.results.reader import Run, Section
 
 PALETTE = (
     "#1f77b4",
@@ -155,16 +155,16 @@ def _colors(sections: Sequence[Section]) -> dict[str, str]:
 
 
 def _xtitle(sections: Sequence[Section]) -> str:
-    return "Zipf θ" if sections and sections[0].x_key == "theta" else "hot traffic (%)"
+    return "Zipf θ" if sections and sections[0].level_key == "theta" else "hot traffic (%)"
 
 
 def _xfmt(s: Section, r: dict[str, Any]) -> str:
-    v = r.get(s.x_key)
-    return f"θ={v:g}" if s.x_key == "theta" else f"{v:g}%"
+    v = r.get(s.level_key)
+    return f"θ={v:g}" if s.level_key == "theta" else f"{v:g}%"
 
 
-def _sorted_ratios(s: Section) -> list[dict[str, Any]]:
-    return sorted(s.ratios, key=lambda r: float(r[s.x_key]))
+def _sorted_levels(s: Section) -> list[dict[str, Any]]:
+    return sorted(s.levels, key=lambda r: float(r[s.level_key]))
 
 
 def _get(r: dict[str, Any], *path: str) -> float | None:
@@ -217,7 +217,7 @@ def _ci_style(
 
 
 def _has_ci(sections: Sequence[Section]) -> bool:
-    return any(r.get("latency_ci_ms") for s in sections for r in s.ratios)
+    return any(r.get("latency_ci_ms") for s in sections for r in s.levels)
 
 
 def _pct_cells(r: dict[str, Any], key: str, qs: Sequence[str]) -> list[str]:
@@ -237,8 +237,8 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
     colors = _colors(sections)
     rows = []
     for s in sections:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
+        rs = _sorted_levels(s)
+        xs = [float(r[s.level_key]) for r in rs]
         for q, dash, width in (("p99", "solid", 3), ("p95", "dash", 1.5), ("p50", "dot", 1.5)):
             fig.add_trace(
                 go.Scatter(
@@ -278,7 +278,7 @@ def chart_break_even(
     sections: Sequence[Section], crossings: Sequence[cm.SkewCrossing], reference_p99: float | None
 ) -> Chart:
     title = "Break-even skew"
-    hot = [s for s in sections if s.x_key == "hot_pct"]
+    hot = [s for s in sections if s.level_key == "hot_pct"]
     if not hot:
         return Chart(
             "break_even",
@@ -291,7 +291,7 @@ def chart_break_even(
     fig = go.Figure()
     colors = _colors(sections)
     for s in hot:
-        rs = _sorted_ratios(s)
+        rs = _sorted_levels(s)
         fig.add_trace(
             go.Scatter(
                 x=[float(r["hot_pct"]) for r in rs],
@@ -351,7 +351,7 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
     rows = []
     any_hit = False
     for s in sections:
-        rs = _sorted_ratios(s)
+        rs = _sorted_levels(s)
         p99 = [_get(r, "latency_ms", "p99") for r in rs]
         hit = [_get(r, "io", "hit_ratio") for r in rs]
         planned = [_get(r, "planned_hot_fraction") for r in rs]
@@ -426,7 +426,7 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
 # -- 4. entity contribution heatmap -----------------------------------------------------------
 def chart_entities(sections: Sequence[Section]) -> Chart:
     title = "Entity contribution to p99"
-    with_data = [s for s in sections if any((r.get("entity_latency_ms") or {}) for r in s.ratios)]
+    with_data = [s for s in sections if any((r.get("entity_latency_ms") or {}) for r in s.levels)]
     if not with_data:
         return Chart(
             "entities",
@@ -445,7 +445,7 @@ def chart_entities(sections: Sequence[Section]) -> Chart:
     trows: list[list[str]] = []
     rows = []
     for s in with_data:
-        rs = _sorted_ratios(s)
+        rs = _sorted_levels(s)
         xs = [_xfmt(s, r) for r in rs]
         xs_all = xs if len(xs) > len(xs_all) else xs_all
         entities: list[str] = []
@@ -493,7 +493,7 @@ def chart_entities(sections: Sequence[Section]) -> Chart:
 # -- 5. request distribution --------------------------------------------------------------------
 def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> Chart:
     title = "Request distribution"
-    hot = [s for s in sections if s.x_key == "hot_pct"]
+    hot = [s for s in sections if s.level_key == "hot_pct"]
     if not hot:
         return Chart(
             "distribution",
@@ -504,7 +504,7 @@ def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> C
             measured=False,
         )
     s = hot[0]
-    rs = _sorted_ratios(s)
+    rs = _sorted_levels(s)
     xs = [f"{float(r['hot_pct']):g}%" for r in rs]
     fig = go.Figure()
     for key, name, color in (
@@ -592,7 +592,7 @@ def chart_io(sections: Sequence[Section]) -> Chart:
         if any(
             _get(r, "io", "buffer_hits") is not None
             or _get(r, "io", "blocks_per_request") is not None
-            for r in s.ratios
+            for r in s.levels
         )
     ]
     if not with_io:
@@ -609,8 +609,8 @@ def chart_io(sections: Sequence[Section]) -> Chart:
     colors = _colors(sections)
     rows = []
     for s in with_io:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
+        rs = _sorted_levels(s)
+        xs = [float(r[s.level_key]) for r in rs]
         hits, reads = [], []
         for r in rs:
             n = r.get("requests") or 0
@@ -673,12 +673,10 @@ def chart_io(sections: Sequence[Section]) -> Chart:
 
 
 # -- per-request helpers ---------------------------------------------------------------------
-def _section_requests(
-    run: RunData, s: Section, sections_in_run: int
-) -> dict[str, np.ndarray] | None:
-    """Columns of requests.parquet that belong to one section (numpy arrays)."""
-    t = run.requests
-    if t is None or "latency_us" not in t.column_names:
+def _section_requests(run: Run, s: Section, sections_in_run: int) -> dict[str, np.ndarray] | None:
+    """The successful requests of one section (requests.parquet columns as numpy arrays)."""
+    t = run.requests(REQUEST_COLUMNS)
+    if "latency_us" not in t.column_names:
         return None
     from featbench.target import redact
 
@@ -689,8 +687,6 @@ def _section_requests(
         mask &= np.array([x == s.strategy for x in t["strategy"].to_pylist()])
     if "error" in t.column_names:
         mask &= np.array([e is None for e in t["error"].to_pylist()])
-    if "io_sampled" in t.column_names:
-        mask &= ~np.array([bool(x) for x in t["io_sampled"].to_pylist()])
     out: dict[str, np.ndarray] = {}
     for c in ("latency_us", "hot_entities", "start_ns", "end_ns", "hot_pct", "theta"):
         if c in t.column_names:
@@ -705,7 +701,7 @@ def _pct(a: np.ndarray, q: float) -> float | None:
 
 
 # -- 7. worst case: fully cold requests ------------------------------------------------------------
-def chart_worst_case(runs: Sequence[RunData]) -> Chart:
+def chart_worst_case(runs: Sequence[Run]) -> Chart:
     title = "Worst case: fully cold requests"
     cols = [
         "series",
@@ -786,7 +782,7 @@ def chart_strategies(sections: Sequence[Section]) -> Chart | None:
     multi = len(groups) > 1
     for i, (_target, ss) in enumerate(groups.items()):
         for j, s in enumerate(ss):
-            rs = _sorted_ratios(s)
+            rs = _sorted_levels(s)
             name = s.label if multi else s.strategy
             fig.add_trace(
                 go.Bar(
@@ -831,7 +827,7 @@ def chart_targets(sections: Sequence[Section]) -> Chart | None:
             return float(np.median(vals)) if vals else math.inf
 
         best = min(ss, key=med)
-        rs = _sorted_ratios(best)
+        rs = _sorted_levels(best)
         fig.add_trace(
             go.Bar(
                 x=[_xfmt(best, r) for r in rs],
@@ -859,7 +855,7 @@ def chart_targets(sections: Sequence[Section]) -> Chart | None:
 
 
 # -- optional: time series ---------------------------------------------------------------------------
-def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
+def chart_timeseries(runs: Sequence[Run]) -> Chart | None:
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -911,7 +907,7 @@ def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
                 row=2,
                 col=1,
             )
-            key = s.x_key if s.x_key in req else None
+            key = s.level_key if s.level_key in req else None
             if key is not None:
                 for v in sorted(set(req[key].tolist())):
                     m = req[key] == v
@@ -952,7 +948,7 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
     with_c = [
         s
         for s in sections
-        if any(isinstance(r.get("corrected_latency_ms"), dict) for r in s.ratios)
+        if any(isinstance(r.get("corrected_latency_ms"), dict) for r in s.levels)
     ]
     if not with_c:
         return None
@@ -961,8 +957,8 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
     colors = _colors(sections)
     rows = []
     for s in with_c:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
+        rs = _sorted_levels(s)
+        xs = [float(r[s.level_key]) for r in rs]
         c = colors[s.label]
         fig.add_trace(
             go.Scatter(
@@ -1066,7 +1062,7 @@ def chart_cost(result: CostResult) -> Chart:
 
 
 def build_charts(
-    runs: Sequence[RunData],
+    runs: Sequence[Run],
     *,
     cost: CostResult | None = None,
     reference_p99: float | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 from featbench.errors import FeatbenchError
 from featbench.measure import cost as cm
 from featbench.measure.prices import PriceBook
-from featbench.report.rundata import RunData, Section
+from featbench.results.reader import Run, Section
 from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
 
 # Keys other parts of featbench may record, in a target's describe() output (manifest
@@ -26,6 +26,19 @@ from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
 MEASURED_ITEM_BYTES = "item_bytes"
 MEASURED_MEMORY_PER_ROW = "memory_per_row_bytes"
 MEASURED_CONSUMED = "consumed_rcu_per_request"
+# The columns of requests.parquet the report reads (charts and costs); others are not read.
+REQUEST_COLUMNS = (
+    "hot_pct",
+    "theta",
+    "start_ns",
+    "end_ns",
+    "latency_us",
+    "error",
+    "hot_entities",
+    "target",
+    "strategy",
+    "consumed_units",
+)
 # Size of featbench's own tables (not the whole database, which may hold anything else).
 MEASURED_PG_BYTES = ("schema_bytes", "total_bytes", "relation_bytes")
 
@@ -160,9 +173,7 @@ def _num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) and v >= 0 else None
 
 
-def find_measured(
-    runs: list[RunData], key: str, backend: str | None = None
-) -> tuple[Any, str] | None:
+def find_measured(runs: list[Run], key: str, backend: str | None = None) -> tuple[Any, str] | None:
     """The first place a run recorded `key`: target server info, then summary, then
     sections, then ratio objects (mean weighted by requests)."""
     for run in runs:
@@ -188,7 +199,7 @@ def find_measured(
             )
             if raw is not None:
                 return raw[key], f"measured (run {run.run_id}, {s.label or s.backend})"
-            vals = [(_num(r.get(key)), r.get("requests") or 0) for r in s.ratios]
+            vals = [(_num(r.get(key)), r.get("requests") or 0) for r in s.levels]
             vals = [(v, n) for v, n in vals if v is not None and n]
             if vals:
                 mean = sum(v * n for v, n in vals) / sum(n for _, n in vals)
@@ -208,7 +219,7 @@ def find_measured(
     return None
 
 
-def emulated_dynamodb(run: RunData) -> str | None:
+def emulated_dynamodb(run: Run) -> str | None:
     """What emulated the run's DynamoDB target(s), when its capacity units are `emulated`
     (the embedded moto server, or an endpoint off AWS); None when measured or absent."""
     for t in run.targets:
@@ -218,10 +229,10 @@ def emulated_dynamodb(run: RunData) -> str | None:
     return None
 
 
-def _consumed_from_log(run: RunData, backend: str | None) -> float | None:
+def _consumed_from_log(run: Run, backend: str | None) -> float | None:
     """Mean `consumed_units` per request from requests.parquet, when the run logged it."""
-    t = run.requests
-    if t is None or "consumed_units" not in t.column_names:
+    t = run.requests(REQUEST_COLUMNS)
+    if "consumed_units" not in t.column_names:
         return None
     from featbench.target import redact
 
@@ -258,7 +269,7 @@ def _mean_of(value: Any) -> float | None:
 
 
 # -- resolving inputs ------------------------------------------------------------------
-def check_priceable(runs: list[RunData]) -> None:
+def check_priceable(runs: list[Run]) -> None:
     """A failed run's requests mostly errored: nothing measured in it prices a request."""
     for r in runs:
         if r.status == "failed":
@@ -270,7 +281,7 @@ def check_priceable(runs: list[RunData]) -> None:
 
 
 def resolve_inputs(
-    runs: list[RunData],
+    runs: list[Run],
     *,
     qps: float,
     hours_per_day: float | None = None,
@@ -517,7 +528,7 @@ def compute_costs(
     inputs: dict[str, CostInput],
     prices: PriceBook,
     *,
-    runs: list[RunData] | None = None,
+    runs: list[Run] | None = None,
     reference_p99: float | None = None,
 ) -> CostResult:
     v = {k: i.value for k, i in inputs.items()}
@@ -591,15 +602,15 @@ def compute_costs(
 def _p99_points(s: Section) -> list[tuple[float, float | None]]:
     return [
         (float(r["hot_pct"]), (r.get("latency_ms") or {}).get("p99"))
-        for r in s.ratios
+        for r in s.levels
         if "hot_pct" in r
     ]
 
 
-def skew_crossings(runs: list[RunData], reference_p99: float | None) -> list[cm.SkewCrossing]:
+def skew_crossings(runs: list[Run], reference_p99: float | None) -> list[cm.SkewCrossing]:
     """PostgreSQL sections against every other store's sections (measured), and against
     a user's reference p99 (assumption)."""
-    sections = [s for r in runs for s in r.sections if s.x_key == "hot_pct"]
+    sections = [s for r in runs for s in r.sections if s.level_key == "hot_pct"]
     pg = [s for s in sections if s.backend == "postgres"]
     others = [s for s in sections if s.backend != "postgres"]
     out = []
@@ -626,12 +637,12 @@ def _tag(c: cm.SkewCrossing, pg: Section) -> cm.SkewCrossing:
     return cm.SkewCrossing(c.hot_pct, f"{label} vs {c.other}", c.basis, c.pg_faster_above, c.note)
 
 
-def headline_qps(run: RunData) -> tuple[float, str] | None:
+def headline_qps(run: Run) -> tuple[float, str] | None:
     """A request rate to price a run at when the user gave none: the rate the run itself
     sustained while measuring (requests ÷ the summed wall time of each ratio, so pauses
     between ratios for warm-up and counters do not count)."""
-    t = run.requests
-    if t is None or t.num_rows < 2 or not {"start_ns", "end_ns"} <= set(t.column_names):
+    t = run.requests(REQUEST_COLUMNS)
+    if t.num_rows < 2 or not {"start_ns", "end_ns"} <= set(t.column_names):
         return None
     import numpy as np
 

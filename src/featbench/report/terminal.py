@@ -24,27 +24,27 @@ from rich.text import Text
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import LEGEND, mark
 from featbench.report.charts import fmt, fmt_ci, money
-from featbench.report.rundata import RunData, load_run
+from featbench.results.reader import Run, read_run
 
 
 def headline_data(
-    run: RunData | str | Path, *, qps: float | None = None, prices_file: str | Path | None = None
+    run: Run | str | Path, *, qps: float | None = None, prices_file: str | Path | None = None
 ) -> dict[str, Any]:
     """The headline as plain data (also what `--json` callers can embed)."""
     from featbench.report.build import cost_for_runs
     from featbench.report.costing import headline_qps
 
-    r = run if isinstance(run, RunData) else load_run(run)
+    r = run if isinstance(run, Run) else read_run(run)
     sections = []
     for s in r.sections:
         sections.append(
             {
                 "label": s.label or f"{s.backend} · {s.strategy}",
                 "target": s.target,
-                "x": s.x_key,
+                "x": s.level_key,
                 "ratios": [
                     {
-                        s.x_key: ratio.get(s.x_key),
+                        s.level_key: ratio.get(s.level_key),
                         "p99_ms": (ratio.get("latency_ms") or {}).get("p99"),
                         # null: a run written before summaries held intervals
                         "p99_ci_ms": (ratio.get("latency_ci_ms") or {}).get("p99"),
@@ -52,7 +52,7 @@ def headline_data(
                         "requests": ratio.get("requests"),
                         "errors": ratio.get("errors"),
                     }
-                    for ratio in sorted(s.ratios, key=lambda x: -float(x[s.x_key]))
+                    for ratio in sorted(s.levels, key=lambda x: -float(x[s.level_key]))
                 ],
             }
         )
@@ -105,7 +105,7 @@ def headline_data(
     }
 
 
-def _report(r: RunData) -> str | None:
+def _report(r: Run) -> str | None:
     report = r.path / "report.html"
     return str(report) if report.is_file() else None
 
@@ -184,7 +184,7 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
 
 
 def print_headline(
-    run: RunData | str | Path,
+    run: Run | str | Path,
     *,
     console: Console | None = None,
     qps: float | None = None,
@@ -196,7 +196,7 @@ def print_headline(
     from featbench.progress import console as default_console
 
     data = headline_data(run, qps=qps, prices_file=prices_file)
-    data["path"] = str(run.path if isinstance(run, RunData) else run)
+    data["path"] = str(run.path if isinstance(run, Run) else run)
     (console or default_console).print(render_headline(data, report_path=report_path))
     return data
 

@@ -1,8 +1,8 @@
-"""Validate a run directory against the documented contract (DESIGN.md "Contracts").
+"""Validate a run directory against the documented contract (README "Results").
 
-`validate_run(path)` returns a list of problems (empty = valid); every consumer of
-run directories (show, compare, report, scale-out merges) can call it before
-trusting the files. It checks structure, types and the cross-file invariants that
+`validate_run(path)` returns a list of problems (empty = valid), for tests and for
+anyone checking a directory before trusting it (`results.reader` is what commands use
+to read one). It checks structure, types and the cross-file invariants that
 make the numbers trustworthy: summary counts equal request rows, histograms hold
 the successful requests, the spec fingerprint matches the spec, no NaN anywhere and
 no credentials in target URLs.
@@ -18,10 +18,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featbench.errors import FeatbenchError
 from featbench.measure.histogram import ENTITY_KEYS, LATENCY_KEYS, parse_hlog
 from featbench.measure.percentiles import QUANTILES
 from featbench.results import rundir
+from featbench.results.reader import migrate, version_problem
 from featbench.target import redact
 
 MANIFEST_KEYS = {
@@ -130,10 +130,9 @@ def validate_manifest(m: Any, path: Path | None = None) -> list[str]:
             p.append(f"manifest.json: {k!r} should be {typ.__name__}")
     if p:
         return p
-    if m["schema_version"] != rundir.SCHEMA_VERSION:
-        p.append(
-            f"manifest.json: schema_version {m['schema_version']} (this featbench reads {rundir.SCHEMA_VERSION})"
-        )
+    version = version_problem(m["schema_version"])
+    if version:
+        p.append(f"manifest.json: {version}")
     if m["status"] not in rundir.STATUSES:
         p.append(
             f"manifest.json: status {m['status']!r} is not one of {', '.join(rundir.STATUSES)}"
@@ -471,7 +470,9 @@ def _check_columns(t: pa.Table, cols: dict[str, tuple[str, ...]], name: str) -> 
 
 
 def validate_run(path: str | Path) -> list[str]:
-    """Every way the run directory departs from the contract; [] when it is valid."""
+    """Every way the run directory departs from the contract; [] when it is valid.
+
+    Files of an older schema version are checked as `results.reader.migrate` upgrades them."""
     path = Path(path)
     if not (path / rundir.MANIFEST).exists():
         return [f"{path}: no {rundir.MANIFEST}"]
@@ -479,17 +480,28 @@ def validate_run(path: str | Path) -> list[str]:
         manifest = rundir.read_json(path / rundir.MANIFEST)
     except ValueError as e:
         return [f"manifest.json: {e}"]
+    try:
+        summary = rundir.read_json(path / rundir.SUMMARY)
+    except FileNotFoundError:
+        summary = None
+    except ValueError as e:
+        summary = e
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if (
+        isinstance(summary, dict)
+        and version_problem(version) is None
+        and summary.get("schema_version") == version
+    ):
+        migrate(manifest, summary, version)
     problems = validate_manifest(manifest, path)
     if problems:
         return problems
     entities = [e["name"] for e in manifest["spec"].get("entities", [])]
     running = manifest["status"] == "running"
-    try:
-        summary = rundir.read_json(path / rundir.SUMMARY)
-    except FileNotFoundError:
+    if summary is None:
         return problems + ["summary.json: missing"]
-    except ValueError as e:
-        return problems + [f"summary.json: {e}"]
+    if isinstance(summary, ValueError):
+        return problems + [f"summary.json: {summary}"]
     problems += validate_summary(summary, manifest["run_id"], entities)
 
     # keys.parquet
@@ -597,11 +609,3 @@ def validate_run(path: str | Path) -> list[str]:
                     f"histograms/{hp.name}: holds {total} values, expected {ok} successful requests"
                 )
     return problems
-
-
-def check_run(path: str | Path) -> None:
-    """Raise FeatbenchError naming the first problems when the run directory is invalid."""
-    problems = validate_run(path)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise FeatbenchError(f"{path}: {problems[0]}{more}")
