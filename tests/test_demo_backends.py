@@ -26,13 +26,13 @@ def test_demo_on_three_backends(
 ) -> None:
     monkeypatch.setenv("FEATBENCH_HOME", str(tmp_path / "home"))
     from featbench.backends import embedded
-    from featbench.cli import demo_cmd, run_cmd
+    from featbench import demo
 
-    monkeypatch.setattr(run_cmd, "DEMO_REQUESTS", 30)
-    monkeypatch.setattr(run_cmd, "DEMO_WARMUP", 5)
-    monkeypatch.setattr(run_cmd, "DEMO_KEYS", 500)
-    monkeypatch.setattr(demo_cmd, "DYNAMODB_REQUESTS", 8)
-    monkeypatch.setattr(demo_cmd, "DYNAMODB_WARMUP", 2)
+    monkeypatch.setattr(demo, "DEMO_REQUESTS", 30)
+    monkeypatch.setattr(demo, "DEMO_WARMUP", 5)
+    monkeypatch.setattr(demo, "DEMO_KEYS", 500)
+    monkeypatch.setattr(demo, "DYNAMODB_REQUESTS", 8)
+    monkeypatch.setattr(demo, "DYNAMODB_WARMUP", 2)
     out = tmp_path / "results"
     try:
         with pytest.raises(SystemExit) as ex:

@@ -7,7 +7,7 @@ import json
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt
+from featbench.cli.options import Json
 from featbench.progress import console
 
 embedded_app = typer.Typer(
@@ -18,7 +18,7 @@ app.add_typer(embedded_app, name="embedded")
 
 
 @embedded_app.command("start")
-def start(as_json: bool = JsonOpt) -> None:
+def start(as_json: Json = False) -> None:
     """Start the embedded server (with featbench's settings) and print how to connect.
 
     Example: featbench embedded start && psql "$(featbench embedded start --json | jq -r .uri)"
@@ -37,7 +37,7 @@ def start(as_json: bool = JsonOpt) -> None:
 
 
 @embedded_app.command("status")
-def status(as_json: bool = JsonOpt) -> None:
+def status(as_json: Json = False) -> None:
     """Whether the embedded server is running, where its data is, and its URI.
 
     Example: featbench embedded status
@@ -62,7 +62,7 @@ def stop(
     purge: bool = typer.Option(
         False, "--purge", help="Also delete the data directory (everything loaded)."
     ),
-    as_json: bool = JsonOpt,
+    as_json: Json = False,
 ) -> None:
     """Stop the embedded server cleanly; with --purge also delete its data.
 

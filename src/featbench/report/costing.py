@@ -269,6 +269,18 @@ def _mean_of(value: Any) -> float | None:
 
 
 # -- resolving inputs ------------------------------------------------------------------
+def check_pricing(
+    qps: float | None, reference_p99: float | None = None, consistency: str | None = None
+) -> None:
+    """The pricing options a user gives, checked before any run is read."""
+    if qps is not None and not qps > 0:
+        raise FeatbenchError(f"--qps must be > 0 (requests per second), got {qps:g}")
+    if reference_p99 is not None and not reference_p99 > 0:
+        raise FeatbenchError(f"--reference-p99 must be > 0 ms, got {reference_p99:g}")
+    if consistency is not None and consistency not in ("eventual", "strong"):
+        raise FeatbenchError(f"--consistency must be eventual or strong, got {consistency!r}")
+
+
 def check_priceable(runs: list[Run]) -> None:
     """A failed run's requests mostly errored: nothing measured in it prices a request."""
     for r in runs:

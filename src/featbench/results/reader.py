@@ -381,12 +381,12 @@ def read_run(path: str | Path, *, summary: dict[str, Any] | None = None) -> Run:
     return run
 
 
-def read_runs(paths: Sequence[str | Path]) -> list[Run]:
-    """Several runs for one report: each must hold a finished level, and every section
-    gets a unique, readable label."""
+def read_runs(paths: Sequence[Run | str | Path]) -> list[Run]:
+    """Several runs for one report (run directories, or runs already read): each must hold
+    a finished level, and every section gets a unique, readable label."""
     if not paths:
         raise RunDirError("give at least one run directory")
-    runs = [read_run(p) for p in paths]
+    runs = [p if isinstance(p, Run) else read_run(p) for p in paths]
     for r in runs:
         r.require_levels()
     label_sections([s for r in runs for s in r.sections])
