@@ -25,8 +25,8 @@ def test_demo_on_three_backends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FEATBENCH_HOME", str(tmp_path / "home"))
-    from featbench.backends import embedded
     from featbench import demo
+    from featbench.backends import embedded
 
     monkeypatch.setattr(demo, "DEMO_REQUESTS", 30)
     monkeypatch.setattr(demo, "DEMO_WARMUP", 5)
