@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -21,32 +22,17 @@ from featbench.demo import (
 from featbench.progress import console
 from featbench.report.demo_text import demo_doc, print_demo
 
+DemoScale = Annotated[float | None, typer.Option("--scale", help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 734k rows, ~220 MB; {SCALE_WITH_DYNAMODB:g} when DynamoDB is in --backends).")]  # fmt: skip
+Backends = Annotated[str, typer.Option("--backends", "-b", help=f"Stores to run side by side on embedded servers: postgres, redis, dynamodb (comma list). Alone, PostgreSQL runs the serial strategy (one query per table, the original Lakebase benchmark's way); side by side each store runs its natural one-round-trip strategy: postgres union, redis pipeline, dynamodb batch (BatchGetItem). DynamoDB is moto, a slow local emulator: it replays only the first {DYNAMODB_REQUESTS} requests of each ratio of the same plan, and its latency is not AWS's.")]  # fmt: skip
+Keep = Annotated[bool, typer.Option("--keep", help="Leave the embedded PostgreSQL running afterwards (for psql, or more featbench commands).")]  # fmt: skip
+
 
 @app.command()
 def demo(
-    scale: float = typer.Option(
-        None,
-        "--scale",
-        help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 734k rows, ~220 MB; "
-        f"{SCALE_WITH_DYNAMODB:g} when DynamoDB is in --backends).",
-    ),
+    scale: DemoScale = None,
     seed: Seed = 42,
-    backends: str = typer.Option(
-        "postgres",
-        "--backends",
-        "-b",
-        help="Stores to run side by side on embedded servers: postgres, redis, dynamodb "
-        "(comma list). Alone, PostgreSQL runs the serial strategy (one query per table, the "
-        "original Lakebase benchmark's way); side by side each store runs its natural one-round-trip strategy: "
-        "postgres union, redis pipeline, dynamodb batch (BatchGetItem). DynamoDB is moto, a "
-        f"slow local emulator: it replays only the first {DYNAMODB_REQUESTS} requests of each "
-        "ratio of the same plan, and its latency is not AWS's.",
-    ),
-    keep: bool = typer.Option(
-        False,
-        "--keep",
-        help="Leave the embedded PostgreSQL running afterwards (for psql, or more featbench commands).",
-    ),
+    backends: Backends = "postgres",
+    keep: Keep = False,
     out: ResultsDir = Path("results"),
     threshold: Thresholds = None,
     as_json: Json = False,

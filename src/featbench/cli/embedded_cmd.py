@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
 from featbench.cli.app import app
 from featbench.cli.options import Json
 from featbench.progress import console
+
+Purge = Annotated[bool, typer.Option("--purge", help="Also delete the data directory (everything loaded).")]  # fmt: skip
 
 embedded_app = typer.Typer(
     help="The embedded PostgreSQL (--target embedded): started on first use, kept running between commands.",
@@ -59,9 +62,7 @@ def status(as_json: Json = False) -> None:
 
 @embedded_app.command("stop")
 def stop(
-    purge: bool = typer.Option(
-        False, "--purge", help="Also delete the data directory (everything loaded)."
-    ),
+    purge: Purge = False,
     as_json: Json = False,
 ) -> None:
     """Stop the embedded server cleanly; with --purge also delete its data.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,18 +14,17 @@ from featbench.load.files import write_dataset
 from featbench.progress import console, make_progress
 from featbench.spec import check_scale, load_spec, scaled_rows
 
+Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
+Fmt = Annotated[str, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
+
 
 @app.command()
 def generate(
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Directory to write the tables and manifest.json to."
-    ),
+    out: Out = ...,
     spec: Spec = None,
     scale: Scale = 1.0,
     seed: Seed = 42,
-    fmt: str = typer.Option(
-        "parquet", "--format", help="parquet or csv (header-less, what COPY reads)."
-    ),
+    fmt: Fmt = "parquet",
     as_json: Json = False,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,47 +13,29 @@ from featbench.cli.app import app
 from featbench.cli.options import Json, RecordedScale, Schema, Spec, Target
 from featbench.report.load_text import print_checks, print_load
 
+LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
+LoadSeed = Annotated[int | None, typer.Option("--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir).")]  # fmt: skip
+Streams = Annotated[int | None, typer.Option("--streams", "-k", help="Parallel COPY streams (processes) (default: number of cores).")]  # fmt: skip
+Force = Annotated[bool, typer.Option("--force", help="Load even into a non-empty schema featbench did not create, or replace a different data set featbench loaded there. Only featbench's own tables are ever dropped.")]  # fmt: skip
+FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files written by `featbench generate` (checked against their manifest).")]  # fmt: skip
+CopyFormat = Annotated[str, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
+ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
+VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
+Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
+
 
 @app.command()
 def load(
     target: Target,
     spec: Spec = None,
-    scale: float = typer.Option(
-        None,
-        "--scale",
-        help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).",
-    ),
-    seed: int = typer.Option(
-        None,
-        "--seed",
-        help="Seed of data generation (default 42, or the manifest's with --from-dir).",
-    ),
-    streams: int = typer.Option(
-        None,
-        "--streams",
-        "-k",
-        help="Parallel COPY streams (processes) (default: number of cores).",
-    ),
+    scale: LoadScale = None,
+    seed: LoadSeed = None,
+    streams: Streams = None,
     schema: Schema = "featbench",
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Load even into a non-empty schema featbench did not create, or replace a different data set "
-        "featbench loaded there. Only featbench's own tables are ever dropped.",
-    ),
-    from_dir: Path = typer.Option(
-        None,
-        "--from-dir",
-        help="Load files written by `featbench generate` (checked against their manifest).",
-    ),
-    copy_format: str = typer.Option(
-        "binary", "--copy-format", help="binary (fastest, default) or csv."
-    ),
-    chunk_rows: int = typer.Option(
-        None,
-        "--chunk-rows",
-        help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).",
-    ),
+    force: Force = False,
+    from_dir: FromDir = None,
+    copy_format: CopyFormat = "binary",
+    chunk_rows: ChunkRows = None,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -82,15 +65,9 @@ def verify(
     target: Target,
     spec: Spec = None,
     scale: RecordedScale = None,
-    seed: int = typer.Option(
-        None,
-        "--seed",
-        help="Seed of the data (default: what featbench recorded when it loaded it, else 42).",
-    ),
+    seed: VerifySeed = None,
     schema: Schema = "featbench",
-    sample: int = typer.Option(
-        20, "--sample", help="Rows per table compared with the generator (by row index)."
-    ),
+    sample: Sample = 20,
     as_json: Json = False,
 ) -> None:
     """Check that the target holds exactly the data set: tables, row counts, primary keys, sampled rows.

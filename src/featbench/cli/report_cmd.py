@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,27 +15,33 @@ from featbench.report.build import cost_for_runs, make_report
 from featbench.report.cost_text import print_cost
 from featbench.report.terminal import print_report_result
 
+RunDirs = Annotated[list[Path], typer.Argument(help="One or more run directories (results/<run_id>).", metavar="RUN_DIR...")]  # fmt: skip
+ReportOut = Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html of the first run).")]  # fmt: skip
+Png = Annotated[Path | None, typer.Option("--png", help="Also write every chart as a PNG into this directory (e.g. RUN_DIR/png).", metavar="DIR")]  # fmt: skip
+ReportQps = Annotated[float | None, typer.Option("--qps", help="Request rate (requests/s) to price: adds the cost table to the report.")]  # fmt: skip
+CostQps = Annotated[float, typer.Option("--qps", help="Request rate to serve, requests/s (averaged over the hours of traffic).")]  # fmt: skip
+CostRuns = Annotated[list[Path] | None, typer.Option("--run", help="Run directory to take sizes, rows and measured units from (repeatable).", metavar="RUN_DIR")]  # fmt: skip
+Rows = Annotated[float | None, typer.Option("--rows", help="Rows in all tables (instead of a run or spec).")]  # fmt: skip
+ItemBytes = Annotated[float | None, typer.Option("--item-bytes", help="Mean item (row) size in bytes.")]  # fmt: skip
+Tables = Annotated[int | None, typer.Option("--tables", help="Tables (items) read per request.")]  # fmt: skip
+StorageGb = Annotated[float | None, typer.Option("--storage-gb", help="PostgreSQL data + index size, GB (default: measured or estimated).")]  # fmt: skip
+MemoryPerRow = Annotated[float | None, typer.Option("--memory-per-row", help="Redis memory per row, bytes (default: measured or estimated).")]  # fmt: skip
+Churn = Annotated[float | None, typer.Option("--churn", help="Fraction of the data changed per day, for PITR history (default 0.10).")]  # fmt: skip
+PitrDays = Annotated[float | None, typer.Option("--pitr-days", help="Point-in-time-recovery retention, days (default 7).")]  # fmt: skip
+Consistency = Annotated[str | None, typer.Option("--consistency", help="DynamoDB reads: eventual (default) or strong.")]  # fmt: skip
+Headroom = Annotated[float | None, typer.Option("--headroom", help="Provisioned capacity over the mean rate (default 1.5).")]  # fmt: skip
+RedisReplicas = Annotated[int | None, typer.Option("--redis-replicas", help="Replicas per Redis shard (default 0).")]  # fmt: skip
+RedisOverhead = Annotated[float | None, typer.Option("--redis-overhead", help="Redis memory overhead over the data (default 0.10).")]  # fmt: skip
+CostSpec = Annotated[str | None, typer.Option("--spec", help="Workload spec to size from when no run is given (default fraud-30).", metavar="FILE|NAME")]  # fmt: skip
+CostScale = Annotated[float | None, typer.Option("--scale", help="Scale to size at (default: the run's, or 1); measured per-row sizes still apply.")]  # fmt: skip
+
 
 @app.command()
 def report(
-    run_dirs: list[Path] = typer.Argument(
-        ..., help="One or more run directories (results/<run_id>).", metavar="RUN_DIR..."
-    ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="HTML file to write (default: RUN_DIR/report.html of the first run).",
-    ),
-    png: Path = typer.Option(
-        None,
-        "--png",
-        help="Also write every chart as a PNG into this directory (e.g. RUN_DIR/png).",
-        metavar="DIR",
-    ),
-    qps: float = typer.Option(
-        None, "--qps", help="Request rate (requests/s) to price: adds the cost table to the report."
-    ),
+    run_dirs: RunDirs = ...,
+    out: ReportOut = None,
+    png: Png = None,
+    qps: ReportQps = None,
     prices: Prices = None,
     reference_p99: ReferenceP99 = None,
     cu: Cu = None,
@@ -62,64 +69,24 @@ def report(
 
 @app.command()
 def cost(
-    qps: float = typer.Option(
-        ..., "--qps", help="Request rate to serve, requests/s (averaged over the hours of traffic)."
-    ),
-    run: list[Path] = typer.Option(
-        None,
-        "--run",
-        help="Run directory to take sizes, rows and measured units from (repeatable).",
-        metavar="RUN_DIR",
-    ),
+    qps: CostQps = ...,
+    run: CostRuns = None,
     hours_per_day: HoursPerDay = None,
     cu: Cu = None,
     prices: Prices = None,
-    rows: float = typer.Option(
-        None, "--rows", help="Rows in all tables (instead of a run or spec)."
-    ),
-    item_bytes: float = typer.Option(None, "--item-bytes", help="Mean item (row) size in bytes."),
-    tables: int = typer.Option(None, "--tables", help="Tables (items) read per request."),
-    storage_gb: float = typer.Option(
-        None,
-        "--storage-gb",
-        help="PostgreSQL data + index size, GB (default: measured or estimated).",
-    ),
-    memory_per_row: float = typer.Option(
-        None,
-        "--memory-per-row",
-        help="Redis memory per row, bytes (default: measured or estimated).",
-    ),
-    churn: float = typer.Option(
-        None,
-        "--churn",
-        help="Fraction of the data changed per day, for PITR history (default 0.10).",
-    ),
-    pitr_days: float = typer.Option(
-        None, "--pitr-days", help="Point-in-time-recovery retention, days (default 7)."
-    ),
-    consistency: str = typer.Option(
-        None, "--consistency", help="DynamoDB reads: eventual (default) or strong."
-    ),
-    headroom: float = typer.Option(
-        None, "--headroom", help="Provisioned capacity over the mean rate (default 1.5)."
-    ),
-    redis_replicas: int = typer.Option(
-        None, "--redis-replicas", help="Replicas per Redis shard (default 0)."
-    ),
-    redis_overhead: float = typer.Option(
-        None, "--redis-overhead", help="Redis memory overhead over the data (default 0.10)."
-    ),
-    spec: str = typer.Option(
-        None,
-        "--spec",
-        help="Workload spec to size from when no run is given (default fraud-30).",
-        metavar="FILE|NAME",
-    ),
-    scale: float = typer.Option(
-        None,
-        "--scale",
-        help="Scale to size at (default: the run's, or 1); measured per-row sizes still apply.",
-    ),
+    rows: Rows = None,
+    item_bytes: ItemBytes = None,
+    tables: Tables = None,
+    storage_gb: StorageGb = None,
+    memory_per_row: MemoryPerRow = None,
+    churn: Churn = None,
+    pitr_days: PitrDays = None,
+    consistency: Consistency = None,
+    headroom: Headroom = None,
+    redis_replicas: RedisReplicas = None,
+    redis_overhead: RedisOverhead = None,
+    spec: CostSpec = None,
+    scale: CostScale = None,
     reference_p99: ReferenceP99 = None,
     as_json: Json = False,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -26,127 +27,68 @@ from featbench.results.compare import compare_runs
 from featbench.results.reader import read_run
 from featbench.runner.config import RunConfig
 
+RunTarget = Annotated[list[str], typer.Option("--target", "-t", help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data).", metavar="URL")]  # fmt: skip
+Ratios = Annotated[str, typer.Option("--ratios", help="Hot traffic percentages to sweep.")]  # fmt: skip
+Requests = Annotated[int, typer.Option("--requests", "-n", help="Timed requests per ratio.")]  # fmt: skip
+Warmup = Annotated[int, typer.Option("--warmup", help="Requests before each ratio, at its mix, not measured.")]  # fmt: skip
+Keys = Annotated[int, typer.Option("--keys", help="Keys sampled per entity (the top --hot-fraction are hot).")]  # fmt: skip
+HotFraction = Annotated[float, typer.Option("--hot-fraction", help="Share of sampled keys that are hot.")]  # fmt: skip
+IoSampleEvery = Annotated[int, typer.Option("--io-sample-every", help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).")]  # fmt: skip
+EvictOsCache = Annotated[bool | None, typer.Option("--evict-os-cache/--no-evict-os-cache", help="Before each ratio, CHECKPOINT and drop the tables' and indexes' files from the OS page cache, so cold keys that miss shared_buffers read the disk. Default: on for the embedded server, off otherwise; needs a server on this machine whose data directory featbench can read.", show_default=False)]  # fmt: skip
+ResetStats = Annotated[bool, typer.Option("--stats-reset/--no-stats-reset", help="Call pg_stat_reset() first, as the original Lakebase benchmark did. Off by default: it wipes the whole database's statistics counters, which its operators rely on; figures are per-ratio deltas either way.")]  # fmt: skip
+RunId = Annotated[str | None, typer.Option("--run-id", help="Name of the run directory (default: UTC time + random hex).")]  # fmt: skip
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory of that name.")]  # fmt: skip
+KeysFrom = Annotated[Path | None, typer.Option("--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR")]  # fmt: skip
+Strategy = Annotated[str, typer.Option("--strategy", help="How a request executes (comma list: serial,pipeline,…). STORE=STRATEGY items apply to one kind of target only, e.g. postgres=union,redis=pipeline,dynamodb=batch.")]  # fmt: skip
+RatioOrder = Annotated[str, typer.Option("--ratio-order", help="cold-first (ascending hot %), given, or random (seeded).")]  # fmt: skip
+Concurrency = Annotated[int, typer.Option("--concurrency", "-c", help="Clients, each with its own connection (processes for PostgreSQL).")]  # fmt: skip
+Rate = Annotated[float | None, typer.Option("--rate", help="Open loop: requests per second across all clients (latency also reported from the intended start).")]  # fmt: skip
+Arrival = Annotated[str, typer.Option("--arrival", help="Open-loop arrivals: uniform or poisson.")]  # fmt: skip
+Duration = Annotated[float | None, typer.Option("--duration", help="Open loop: seconds per level (requests = rate × duration).", metavar="SECONDS")]  # fmt: skip
+WarmupSeconds = Annotated[float | None, typer.Option("--warmup-seconds", help="Open loop: seconds of unmeasured requests before each level.")]  # fmt: skip
+Interval = Annotated[float, typer.Option("--interval", help="Seconds per time-series interval (timeseries/ and timeseries.parquet).")]  # fmt: skip
+Distribution = Annotated[str, typer.Option("--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.")]  # fmt: skip
+Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default).")]  # fmt: skip
+Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
+MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
+Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
+RunA = Annotated[Path, typer.Argument(help="The baseline run directory.", metavar="RUN_A")]  # fmt: skip
+RunB = Annotated[Path, typer.Argument(help="The run compared with it.", metavar="RUN_B")]  # fmt: skip
+Force = Annotated[bool, typer.Option("--force", help="Compare even if the workload specs differ.")]  # fmt: skip
+
 
 @app.command()
 def run(
-    target: list[str] = typer.Option(
-        ...,
-        "--target",
-        "-t",
-        help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run "
-        "several targets (keys are sampled from the first; every target must hold the same data).",
-        metavar="URL",
-    ),
+    target: RunTarget = ...,
     spec: Spec = None,
     scale: RecordedScale = None,
     schema: Schema = "featbench",
-    ratios: str = typer.Option(
-        "100,90,80,70,60,50,30,10,0", "--ratios", help="Hot traffic percentages to sweep."
-    ),
-    requests: int = typer.Option(1000, "--requests", "-n", help="Timed requests per ratio."),
-    warmup: int = typer.Option(
-        200, "--warmup", help="Requests before each ratio, at its mix, not measured."
-    ),
-    keys: int = typer.Option(
-        10_000, "--keys", help="Keys sampled per entity (the top --hot-fraction are hot)."
-    ),
-    hot_fraction: float = typer.Option(
-        0.01, "--hot-fraction", help="Share of sampled keys that are hot."
-    ),
-    io_sample_every: int = typer.Option(
-        100,
-        "--io-sample-every",
-        help="One EXPLAIN (ANALYZE, BUFFERS) request after every N timed ones (0: off).",
-    ),
-    evict_os_cache: bool = typer.Option(
-        None,
-        "--evict-os-cache/--no-evict-os-cache",
-        help="Before each ratio, CHECKPOINT and drop the tables' and indexes' files from the OS "
-        "page cache, so cold keys that miss shared_buffers read the disk. Default: on for the "
-        "embedded server, off otherwise; needs a server on this machine whose data directory "
-        "featbench can read.",
-        show_default=False,
-    ),
-    reset_stats: bool = typer.Option(
-        False,
-        "--stats-reset/--no-stats-reset",
-        help="Call pg_stat_reset() first, as the original Lakebase benchmark did. Off by default: it "
-        "wipes the whole database's statistics counters, which its operators rely on; figures are "
-        "per-ratio deltas either way.",
-    ),
+    ratios: Ratios = "100,90,80,70,60,50,30,10,0",
+    requests: Requests = 1000,
+    warmup: Warmup = 200,
+    keys: Keys = 10_000,
+    hot_fraction: HotFraction = 0.01,
+    io_sample_every: IoSampleEvery = 100,
+    evict_os_cache: EvictOsCache = None,
+    reset_stats: ResetStats = False,
     seed: Seed = 42,
     out: ResultsDir = Path("results"),
-    run_id: str = typer.Option(
-        None, "--run-id", help="Name of the run directory (default: UTC time + random hex)."
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing run directory of that name."
-    ),
-    keys_from: Path = typer.Option(
-        None, "--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR"
-    ),
-    strategy: str = typer.Option(
-        "serial",
-        "--strategy",
-        help="How a request executes (comma list: serial,pipeline,…). STORE=STRATEGY items apply "
-        "to one kind of target only, e.g. postgres=union,redis=pipeline,dynamodb=batch.",
-    ),
-    ratio_order: str = typer.Option(
-        "cold-first",
-        "--ratio-order",
-        help="cold-first (ascending hot %), given, or random (seeded).",
-    ),
-    concurrency: int = typer.Option(
-        1,
-        "--concurrency",
-        "-c",
-        help="Clients, each with its own connection (processes for PostgreSQL).",
-    ),
-    rate: float = typer.Option(
-        None,
-        "--rate",
-        help="Open loop: requests per second across all clients (latency also reported from the intended start).",
-    ),
-    arrival: str = typer.Option(
-        "uniform", "--arrival", help="Open-loop arrivals: uniform or poisson."
-    ),
-    duration: float = typer.Option(
-        None,
-        "--duration",
-        help="Open loop: seconds per level (requests = rate × duration).",
-        metavar="SECONDS",
-    ),
-    warmup_seconds: float = typer.Option(
-        None,
-        "--warmup-seconds",
-        help="Open loop: seconds of unmeasured requests before each level.",
-    ),
-    interval: float = typer.Option(
-        1.0,
-        "--interval",
-        help="Seconds per time-series interval (timeseries/ and timeseries.parquet).",
-    ),
-    distribution: str = typer.Option(
-        "hotcold",
-        "--distribution",
-        help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.",
-    ),
-    theta: float = typer.Option(
-        None, "--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default)."
-    ),
-    thetas: str = typer.Option(
-        None,
-        "--thetas",
-        help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.",
-    ),
+    run_id: RunId = None,
+    overwrite: Overwrite = False,
+    keys_from: KeysFrom = None,
+    strategy: Strategy = "serial",
+    ratio_order: RatioOrder = "cold-first",
+    concurrency: Concurrency = 1,
+    rate: Rate = None,
+    arrival: Arrival = "uniform",
+    duration: Duration = None,
+    warmup_seconds: WarmupSeconds = None,
+    interval: Interval = 1.0,
+    distribution: Distribution = "hotcold",
+    theta: Theta = None,
+    thetas: Thetas = None,
     threshold: Thresholds = None,
-    max_error_rate: float = typer.Option(
-        0.01,
-        "--max-error-rate",
-        help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run "
-        "failed (exit code 1, no cost priced from it); 0.01 is 1%.",
-        metavar="FRACTION",
-    ),
+    max_error_rate: MaxErrorRate = 0.01,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -192,9 +134,7 @@ def show(run_dir: RunDir, as_json: Json = False) -> None:
 
 @app.command()
 def get(
-    pairs: list[str] = typer.Argument(
-        ..., help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…"
-    ),
+    pairs: Pairs = ...,
     target: Target = ...,
     spec: Spec = None,
     schema: Schema = "featbench",
@@ -211,9 +151,9 @@ def get(
 
 @app.command()
 def compare(
-    run_a: Path = typer.Argument(..., help="The baseline run directory.", metavar="RUN_A"),
-    run_b: Path = typer.Argument(..., help="The run compared with it.", metavar="RUN_B"),
-    force: bool = typer.Option(False, "--force", help="Compare even if the workload specs differ."),
+    run_a: RunA = ...,
+    run_b: RunB = ...,
+    force: Force = False,
     as_json: Json = False,
 ) -> None:
     """Per-ratio deltas (B − A) of p50/p95/p99 and hit ratio: significant (bold) when the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,6 +14,8 @@ from featbench.cli.options import Json, Scale, Spec
 from featbench.progress import console
 from featbench.report.spec_text import print_spec
 from featbench.spec import load_spec
+
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")]  # fmt: skip
 
 
 @spec_app.command("show")
@@ -31,7 +34,7 @@ def show(spec: Spec = None, scale: Scale = 1.0, as_json: Json = False) -> None:
 @spec_app.command("export")
 def export(
     spec: Spec = None,
-    out: Path = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+    out: Out = None,
 ) -> None:
     """Write a spec (default: the built-in fraud-30) as TOML, a starting point for your own.
 
