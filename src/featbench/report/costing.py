@@ -54,9 +54,6 @@ DEFAULTS = {
 }
 
 
-BASES = ("measured", "computed", "given", "default")
-
-
 def basis_of(source: str) -> str:
     """measured | given | default when the source says so, else computed (an estimate from
     the spec, a figure derived from other inputs)."""
@@ -544,45 +541,27 @@ def compute_costs(
     reference_p99: float | None = None,
 ) -> CostResult:
     v = {k: i.value for k, i in inputs.items()}
-    qps, h = float(v["qps"]), float(v["hours_per_day"])
+    traffic = {"qps": float(v["qps"]), "hours_per_day": float(v["hours_per_day"])}
+    units, units_source = float(v["rru_per_request"]), inputs["rru_per_request"].source
+    items_gb = float(v["dynamodb_storage_gb"])
     opts = [
         cm.lakebase_cost(
-            prices,
-            qps=qps,
-            cu=float(v["cu"]),
-            hours_per_day=h,
-            storage_gb=float(v["storage_gb"]),
-            churn=float(v["churn"]),
-            pitr_days=float(v["pitr_days"]),
+            prices, **traffic, cu=float(v["cu"]), storage_gb=float(v["storage_gb"]),
+            churn=float(v["churn"]), pitr_days=float(v["pitr_days"]),
         ),
         cm.dynamodb_on_demand_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rru_per_req=float(v["rru_per_request"]),
-            storage_gb=float(v["dynamodb_storage_gb"]),
-            rru_source=inputs["rru_per_request"].source,
+            prices, **traffic, rru_per_req=units, storage_gb=items_gb, rru_source=units_source
         ),
         cm.dynamodb_provisioned_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rcu_per_req=float(v["rru_per_request"]),
-            storage_gb=float(v["dynamodb_storage_gb"]),
-            headroom=float(v["headroom"]),
-            rcu_source=inputs["rru_per_request"].source,
+            prices, **traffic, rcu_per_req=units, storage_gb=items_gb,
+            headroom=float(v["headroom"]), rcu_source=units_source,
         ),
         cm.elasticache_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rows=float(v["rows"]),
-            memory_per_row=float(v["memory_per_row"]),
-            overhead=float(v["redis_overhead"]),
-            replicas=int(v["redis_replicas"]),
+            prices, **traffic, rows=float(v["rows"]), memory_per_row=float(v["memory_per_row"]),
+            overhead=float(v["redis_overhead"]), replicas=int(v["redis_replicas"]),
             memory_source=inputs["memory_per_row"].source,
         ),
-    ]
+    ]  # fmt: skip
     pairs = [cm.break_even_qps(a, b) for i, a in enumerate(opts) for b in opts[i + 1 :]]
     skew = skew_crossings(runs or [], reference_p99)
     notes = []

@@ -68,9 +68,6 @@ class Section:
         """The sweep variable: hot % for hot/cold runs, theta for a Zipfian sweep."""
         return level_key_of(self.levels[0]) if self.levels else "hot_pct"
 
-    def xs(self) -> list[float]:
-        return [float(r[self.level_key]) for r in self.levels]
-
     def metric(self, *path: str) -> list[float | None]:
         out: list[float | None] = []
         for r in self.levels:

@@ -77,7 +77,6 @@ LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
 # summary key of a percentile's 95% interval -> the key of the percentiles it bounds
 CI_PERCENTILES = tuple(QUANTILES)  # p50, p95, p99, p999
 CI_KEYS = {"latency_ci_ms": "latency_ms", "corrected_latency_ci_ms": "corrected_latency_ms"}
-OPTIONAL_SECTION_KEYS = ("backend_stats", "capacity_units")
 LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
