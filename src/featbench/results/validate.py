@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from featbench.measure.histogram import ENTITY_KEYS, LATENCY_KEYS, parse_hlog
 from featbench.measure.percentiles import QUANTILES
 from featbench.results import rundir
-from featbench.results.reader import migrate, version_problem
+from featbench.results.reader import LEVEL_KEYS, migrate, version_problem
 from featbench.target import redact
 
 MANIFEST_KEYS = {
@@ -53,7 +53,7 @@ CONFIG_KEYS = (
 CLIENT_KEYS = ("host", "python", "cpus", "os")
 SUMMARY_KEYS = ("schema_version", "run_id", "backend", "strategy", "ratios", "sections")
 SECTION_KEYS = ("target", "backend", "strategy", "distribution", "ratios")
-RATIO_KEYS = (
+LEVEL_FIELDS = (
     "requests",
     "errors",
     "latency_ms",
@@ -70,14 +70,13 @@ RATIO_KEYS = (
 )
 # Added after schema version 1 shipped: validated when present, not required, so runs
 # written before them stay valid.
-OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request", "latency_ci_ms", "corrected_latency_ci_ms")
+OPTIONAL_LEVEL_FIELDS = ("consumed_rcu_per_request", "latency_ci_ms", "corrected_latency_ci_ms")
 # Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
 # instead (a share of rows, which could exceed 100 with several rows per key).
-LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
+LEGACY_LEVEL_FIELDS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
 # summary key of a percentile's 95% interval -> the key of the percentiles it bounds
 CI_PERCENTILES = tuple(QUANTILES)  # p50, p95, p99, p999
 CI_KEYS = {"latency_ci_ms": "latency_ms", "corrected_latency_ci_ms": "corrected_latency_ms"}
-LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 REQUEST_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -228,17 +227,17 @@ def _validate_cold(t: dict[str, Any], where: str, m: dict[str, Any]) -> list[str
     return p
 
 
-def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> list[str]:
+def validate_level(r: Any, where: str, entities: list[str] | None = None) -> list[str]:
     p: list[str] = []
     if not isinstance(r, dict):
         return [f"{where}: not an object"]
     levels = [k for k in LEVEL_KEYS if k in r]
     if len(levels) != 1:
         p.append(f"{where}: needs exactly one of {', '.join(LEVEL_KEYS)}")
-    expected = set(RATIO_KEYS) | set(levels) | set(OPTIONAL_RATIO_KEYS)
-    replaced = {n for old, new in LEGACY_RATIO_KEYS.items() if old in r for n in new}
-    expected |= {old for old in LEGACY_RATIO_KEYS if old in r}
-    missing = [k for k in RATIO_KEYS if k not in r and k not in replaced]
+    expected = set(LEVEL_FIELDS) | set(levels) | set(OPTIONAL_LEVEL_FIELDS)
+    replaced = {n for old, new in LEGACY_LEVEL_FIELDS.items() if old in r for n in new}
+    expected |= {old for old in LEGACY_LEVEL_FIELDS if old in r}
+    missing = [k for k in LEVEL_FIELDS if k not in r and k not in replaced]
     extra = sorted(set(r) - expected)
     if missing:
         p.append(f"{where}: missing {', '.join(missing)}")
@@ -442,7 +441,7 @@ def validate_summary(s: Any, run_id: str | None, entities: list[str] | None) -> 
         if cu is not None and cu not in ("measured", "emulated"):
             p.append(f"summary.json: sections[{i}].capacity_units must be measured or emulated")
         for j, r in enumerate(sec["ratios"]):
-            p += validate_ratio(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
+            p += validate_level(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
     if "thresholds" in s:
         p += validate_thresholds(s["thresholds"], s["sections"])
     if s["sections"]:
