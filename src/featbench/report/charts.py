@@ -1,9 +1,9 @@
 """Chart definitions: each chart is built once as a plotly Figure plus the table of
 numbers behind it; the HTML writer and the PNG writer both render that same object.
 
-The seven charts of the seed study always appear (with a visible "not measured" note
-where a run lacks the data, never an invented figure); the others appear when the runs
-have what they show (several strategies, several targets, per-request logs, open-loop
+The seven charts of the original Lakebase benchmark always appear (with a visible "not
+measured" note where a run lacks the data, never an invented figure); the others appear
+when the runs have what they show (several strategies, several targets, per-request logs, open-loop
 corrected latency, a cost result).
 """
 

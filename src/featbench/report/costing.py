@@ -45,8 +45,8 @@ MEASURED_PG_BYTES = ("schema_bytes", "total_bytes", "relation_bytes")
 DEFAULTS = {
     "hours_per_day": 24.0,
     "cu": 1.0,
-    "churn": 0.10,  # the seed's assumption: 10 % of the data changes a day
-    "pitr_days": 7.0,  # the seed's 7-day point-in-time-recovery window
+    "churn": 0.10,  # the original Lakebase benchmark's assumption: 10 % a day
+    "pitr_days": 7.0,  # its 7-day point-in-time-recovery window
     "consistency": "eventual",
     "headroom": 1.5,
     "redis_overhead": 0.10,
