@@ -60,14 +60,31 @@ def test_every_check_is_in_validate(options: dict[str, object], message: str) ->
         RunConfig.from_options(**options)  # type: ignore[arg-type]
 
 
-def test_validate_is_the_same_checked_twice() -> None:
+def test_validate_checks_once_and_again_after_a_change() -> None:
     cfg = RunConfig(rate=200.0, duration_s=2.0, warmup_s=0.5, distribution="latest")
     once = cfg.validate().to_dict()
     assert cfg.validate().to_dict() == once
     assert cfg.requests == 400 and cfg.warmup == 100 and cfg.levels == (0.99,)
-    cfg.strategy_by_backend = {"redis": ()}
+    assert "_validated" not in once  # the memo of what was checked is not configuration
+    cfg.strategy_by_backend = {"redis": ()}  # changed after validation: checked again
     with pytest.raises(FeatbenchError, match="--strategy is empty"):
         cfg.validate()
+
+
+def test_a_validated_config_is_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from featbench.runner import config as config_module
+
+    calls: list[object] = []
+    real = config_module.apply_load_config
+    monkeypatch.setattr(config_module, "apply_load_config", lambda c: calls.append(c) or real(c))
+    cfg = RunConfig.from_options(requests=30)
+    cfg.validate()
+    cfg.scale, cfg.scale_source = 0.1, "recorded in the target"  # the data's, set later
+    cfg.validate()
+    assert len(calls) == 1
+    cfg.requests = 40
+    cfg.validate()
+    assert len(calls) == 2
 
 
 def test_unknown_fields_are_a_programming_error() -> None:

@@ -109,11 +109,13 @@ class RunConfig:
 
         Applies what options imply (`apply_load_config`), then checks strategies, the
         plan's numbers, the hot fraction, the error-rate limit and the thresholds (and that
-        their filters name levels the run measures). Idempotent: checking twice is the
-        same as once."""
+        their filters name levels the run measures). A config already validated and not
+        changed since is not checked again, so every layer may call this."""
         from featbench.measure.status import check_max_error_rate
         from featbench.measure.thresholds import check_levels, parse_thresholds
 
+        if getattr(self, "_validated", None) == self._checked_state():
+            return self
         apply_load_config(self)
         if not self.strategies or any(not v for v in (self.strategy_by_backend or {}).values()):
             raise FeatbenchError("--strategy is empty (use e.g. serial)")
@@ -128,7 +130,16 @@ class RunConfig:
             raise FeatbenchError(str(e)) from None
         key = "hot_pct" if self.distribution == "hotcold" else "theta"
         check_levels(parse_thresholds(self.thresholds), self.levels, key)
+        self._validated = self._checked_state()  # not a field: never in to_dict()
         return self
+
+    def _checked_state(self) -> str:
+        """Every field validate() checks (the data's scale, set from the targets after
+        validation, is not one of them)."""
+        d = asdict(self)
+        for k in ("scale", "data_seed", "scale_source"):
+            d.pop(k)
+        return repr(d)
 
     @property
     def levels(self) -> tuple[float, ...]:
