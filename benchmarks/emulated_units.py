@@ -15,7 +15,7 @@ from pathlib import Path
 
 from featbench.backends.base import open_backend
 from featbench.report.build import cost_for_runs
-from featbench.report.rundata import load_run
+from featbench.results.reader import read_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import builtin_spec
 
@@ -35,7 +35,7 @@ def main() -> None:
             b.close()
         sec = out.summary["sections"][0]
         units = [r["consumed_rcu_per_request"] for r in sec["ratios"]]
-        rru = cost_for_runs([load_run(out.path)], qps=100).input("rru_per_request")
+        rru = cost_for_runs([read_run(out.path)], qps=100).input("rru_per_request")
     assert rru is not None
     print(f"capacity units: {sec['capacity_units']}; reported per request: {units}")
     print(f"priced: {rru.value:g} read units per request, {rru.basis} ({rru.source})")

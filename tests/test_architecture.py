@@ -15,7 +15,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Which top-level parts of featbench may import which (docs/architecture.md, "Layers").
-# A part not listed may import only the foundation.
+# A part not listed may import only the foundation, except the front of the library
+# (FRONT: api, demo, dataset) and the command line, which may import anything but the CLI.
 FOUNDATION = {"featbench", "featbench.errors", "featbench.target", "featbench.spec"}
 MAY_IMPORT: dict[str, set[str]] = {
     "featbench.generate": set(),
@@ -33,7 +34,6 @@ MAY_IMPORT: dict[str, set[str]] = {
         "featbench.results",
         "featbench.workload",
     },  # fmt: skip
-    "featbench.demo": {"featbench.backends"},
     "featbench.report": {
         "featbench.results",
         "featbench.measure",
@@ -147,6 +147,31 @@ def test_no_import_cycle_between_packages() -> None:
     for m, deps in _graph().items():
         parts.setdefault(_part(m), set()).update(_part(d) for d in deps if _part(d) != _part(m))
     assert _cycles(parts) == []
+
+
+FRONT = {"featbench.api", "featbench.demo", "featbench.dataset"}
+
+
+def test_nothing_but_the_cli_imports_the_cli() -> None:
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in _graph().items()
+        if _part(m) not in ("featbench.cli", "featbench.__main__")
+        for d in deps
+        if _part(d) == "featbench.cli"
+    )
+    assert bad == []
+
+
+def test_the_front_is_not_imported_by_the_layers_under_it() -> None:
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in _graph().items()
+        if _part(m) in MAY_IMPORT
+        for d in deps
+        if _part(d) in FRONT
+    )
+    assert bad == []
 
 
 @pytest.mark.parametrize("part", sorted(MAY_IMPORT))

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from featbench.report.terminal import render_compare
 from featbench.results.compare import compare_runs, significance
-from featbench.results.load import load_run
+from featbench.results.reader import read_run
 from featbench.results.validate import validate_run
 from runfactory import make_run
 from test_results import synthetic_run
@@ -59,7 +59,7 @@ def test_compare_from_summaries_alone(tmp_path: Path) -> None:
     _set_ratio(b, 50, {"p50": 1.02}, {"p50": [0.98, 1.07]})
     _set_ratio(a, 0, {"p50": 1.0}, {"p50": [0.95, 1.05]})
     _set_ratio(b, 0, {"p50": 1.3}, {"p50": [None, 1.6]})
-    doc = compare_runs(load_run(a), load_run(b))
+    doc = compare_runs(read_run(a), read_run(b))
     rows = {r["hot_pct"]: r for r in doc["sections"][0]["ratios"]}
     assert rows[100]["p50"]["significant"] is True and rows[100]["p50"]["delta_pct"] == 100.0
     assert rows[100]["p50"]["a_ci_ms"] == [0.95, 1.05] and rows[100]["p50"]["b_ci_ms"] == [1.9, 2.1]
@@ -87,11 +87,11 @@ def test_compare_of_runs_without_intervals(tmp_path: Path) -> None:
     for d in (a, b):
         for hot in (100, 0):
             _set_ratio(d, hot, {}, None)
-    doc = compare_runs(load_run(a), load_run(b))
+    doc = compare_runs(read_run(a), read_run(b))
     r = doc["sections"][0]["ratios"][0]
     assert r["p50"]["a_ci_ms"][0] is not None and r["p50"]["significant"] in (True, False)
     (a / "requests.parquet").unlink()
-    doc = compare_runs(load_run(a), load_run(b))
+    doc = compare_runs(read_run(a), read_run(b))
     assert all(r["p50"]["significant"] is None for r in doc["sections"][0]["ratios"])
     assert any("records no percentile intervals" in w for w in doc["warnings"])
 

@@ -12,7 +12,7 @@ from featbench.cli import main
 from featbench.measure import cost as cm
 from featbench.measure.prices import PricesError, load_prices, prices_from_text
 from featbench.report.costing import resolve_inputs
-from featbench.report.rundata import load_runs
+from featbench.results.reader import read_runs
 from runfactory import make_run
 
 # A complete price book with round numbers, so that hand computations below do not
@@ -325,7 +325,7 @@ def test_inputs_from_run_say_measured_or_estimated(tmp_path: Path):
         strategies=("batch",),
         requests=50,
     )
-    runs = load_runs([pg, ddb])
+    runs = read_runs([pg, ddb])
     inputs = resolve_inputs(runs, qps=100)
     assert inputs["item_bytes"].value == 310.0 and inputs["item_bytes"].source.startswith(
         "measured"
@@ -454,7 +454,7 @@ def test_per_table_measurements_as_the_backends_record_them(tmp_path: Path):
         server={"item_bytes": big},
         consumed=False,
     )
-    inputs = resolve_inputs(load_runs([ddb]), qps=10)
+    inputs = resolve_inputs(read_runs([ddb]), qps=10)
     assert inputs["item_bytes"].value == 5000 and inputs["item_bytes"].source.startswith("measured")
     assert inputs["rru_per_request"].value == 30 * 1.0 and inputs[
         "rru_per_request"
@@ -472,7 +472,7 @@ def test_per_table_measurements_as_the_backends_record_them(tmp_path: Path):
         server={"item_bytes": partial},
         consumed=False,
     )
-    assert resolve_inputs(load_runs([ddb2]), qps=10)["item_bytes"].value == 5000
+    assert resolve_inputs(read_runs([ddb2]), qps=10)["item_bytes"].value == 5000
     # Redis memory per row: weighted by each table's rows
     mem = {n: (100.0 if i == 0 else 500.0) for i, n in enumerate(names)}
     rd = make_run(
@@ -488,7 +488,7 @@ def test_per_table_measurements_as_the_backends_record_them(tmp_path: Path):
     )
     rows = {t.table_name: scaled_rows(t, 1.0) for t in spec.tables}
     want = sum(mem[n] * rows[n] for n in names) / sum(rows.values())
-    got = resolve_inputs(load_runs([rd]), qps=10)["memory_per_row"]
+    got = resolve_inputs(read_runs([rd]), qps=10)["memory_per_row"]
     assert got.value == pytest.approx(want) and got.source.startswith("measured")
 
 
@@ -568,7 +568,7 @@ def test_emulated_read_units_are_not_priced(tmp_path: Path, server, label):
             r["consumed_rcu_per_request"] = 40.0
     doc["ratios"] = doc["sections"][0]["ratios"]
     (run / "summary.json").write_text(json.dumps(doc))
-    rru = resolve_inputs(load_runs([run]), qps=100)["rru_per_request"]
+    rru = resolve_inputs(read_runs([run]), qps=100)["rru_per_request"]
     if label == "measured":
         assert rru.basis == "measured" and "ConsumedCapacity" in rru.source
         assert rru.value == 40.0
@@ -582,6 +582,6 @@ def test_cost_of_a_run_sizes_from_its_recorded_scale(tmp_path: Path):
     from featbench.spec import builtin_spec, scaled_rows
 
     run = make_run(tmp_path, requests=50, scale=0.01)
-    inputs = resolve_inputs(load_runs([run]), qps=100)
+    inputs = resolve_inputs(read_runs([run]), qps=100)
     want = sum(scaled_rows(t, 0.01) for t in builtin_spec("fraud-30").tables)
     assert inputs["rows"].value == want and "scale 0.01" in inputs["rows"].source

@@ -25,14 +25,14 @@ def test_demo_on_three_backends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FEATBENCH_HOME", str(tmp_path / "home"))
+    from featbench import demo
     from featbench.backends import embedded
-    from featbench.cli import demo_cmd, run_cmd
 
-    monkeypatch.setattr(run_cmd, "DEMO_REQUESTS", 30)
-    monkeypatch.setattr(run_cmd, "DEMO_WARMUP", 5)
-    monkeypatch.setattr(run_cmd, "DEMO_KEYS", 500)
-    monkeypatch.setattr(demo_cmd, "DYNAMODB_REQUESTS", 8)
-    monkeypatch.setattr(demo_cmd, "DYNAMODB_WARMUP", 2)
+    monkeypatch.setattr(demo, "DEMO_REQUESTS", 30)
+    monkeypatch.setattr(demo, "DEMO_WARMUP", 5)
+    monkeypatch.setattr(demo, "DEMO_KEYS", 500)
+    monkeypatch.setattr(demo, "DYNAMODB_REQUESTS", 8)
+    monkeypatch.setattr(demo, "DYNAMODB_WARMUP", 2)
     out = tmp_path / "results"
     try:
         with pytest.raises(SystemExit) as ex:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from featbench.cli import main
-from featbench.cli.run_cmd import DEMO_IO_SAMPLE_EVERY, DEMO_REQUESTS
+from featbench.demo import DEMO_IO_SAMPLE_EVERY, DEMO_REQUESTS
 from featbench.results.validate import validate_run
 
 pytestmark = pytest.mark.slow  # ~1-2 min on 2 cores: a load, then 9 ratios of cold reads

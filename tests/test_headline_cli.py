@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 
 from featbench.cli import main
-from featbench.cli.run_cmd import parse_strategies
 from featbench.errors import FeatbenchError
 from featbench.runner.benchmark import prefix_level
+from featbench.runner.config import parse_strategies
 from featbench.workload.plan import LevelPlan
 from run_helpers import fill_tables, tiny_spec
 

@@ -263,10 +263,11 @@ def test_open_loop_corrected_latency_shows_a_stall_service_time_hides(
     assert sum(r["corrected_p99_ms"] >= 1000.0 for r in ts) >= 1
     assert validate_run(outcome.path) == []
     # `show` prints corrected latency beside service time (issue 11 point 9)
-    from featbench.cli.run_cmd import corrected_table, wide_console
-    from featbench.results.load import load_run
+    from featbench.report.tables import corrected_table
+    from featbench.report.terminal import wide_console
+    from featbench.results.reader import read_run
 
-    t = corrected_table(load_run(outcome.path))
+    t = corrected_table(read_run(outcome.path))
     assert t is not None
     con = wide_console()
     with con.capture() as cap:

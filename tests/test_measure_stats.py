@@ -16,7 +16,6 @@ from featbench.measure.stats import (
     CoMoments,
     RatioStats,
     StatsCollector,
-    bootstrap_delta,
     pearson,
     request_mix,
 )
@@ -228,23 +227,6 @@ def test_ratio_stats_extend_equals_one_collector() -> None:
     assert merged["latency_ms"] == whole["latency_ms"]
     assert merged["latency_cache_corr"] == pytest.approx(whole["latency_cache_corr"], rel=1e-9)
     assert merged["fully_hot_pct"] == whole["fully_hot_pct"]
-
-
-def test_bootstrap_marks_noise_and_real_shifts() -> None:
-    rng = np.random.default_rng(3)
-    base = rng.lognormal(0, 0.3, 800)
-    same = rng.lognormal(0, 0.3, 800)
-    slower = rng.lognormal(0.3, 0.3, 800)
-    assert bootstrap_delta(base, same, "p50", seed=1).significant is False
-    d = bootstrap_delta(base, slower, "p50", seed=1)
-    assert d.significant is True and d.delta > 0 and d.low > 0
-    # reproducible
-    assert bootstrap_delta(base, slower, "p99", seed=5) == bootstrap_delta(
-        base, slower, "p99", seed=5
-    )
-    # too few values: no verdict, not a guess
-    assert bootstrap_delta(base[:5], slower[:5], "p50").significant is None
-    assert math.isfinite(d.high)
 
 
 def test_batched_recording_and_fast_reads_equal_hdrh_own() -> None:

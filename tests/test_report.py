@@ -18,8 +18,8 @@ from featbench.measure.percentiles import interval, mark
 from featbench.report.build import make_report
 from featbench.report.charts import fmt, fmt_ci
 from featbench.report.png import find_chrome
-from featbench.report.rundata import RunDirError, load_run
 from featbench.report.terminal import print_headline
+from featbench.results.reader import RunDirError, read_runs
 from runfactory import make_run
 from test_measure_stats import rank_percentile
 
@@ -208,6 +208,18 @@ def test_interrupted_run_reports_what_it_has(tmp_path: Path):
     assert len(latency.table.rows) == 3
 
 
+def test_a_run_still_marked_running_reports_what_it_finished(tmp_path: Path, capsys):
+    # Not finished, or its process died (kill -9 leaves `running`): the ratios in its
+    # summary.json are reported, marked, as for an interrupted run.
+    d = make_run(tmp_path, status="interrupted", ratios=(100, 50), requests=60)
+    _edit(d / "manifest.json", status="running", finished_at=None)
+    code, _, err = run_cli(["report", str(d)], capsys)
+    assert code == 0, err
+    assert "is running" in err
+    html = (d / "report.html").read_text()
+    assert 'class="banner running"' in html and "RUNNING" in html
+
+
 def test_report_cli_with_png(pg_run: Path, tmp_path: Path, capsys):
     if find_chrome() is None:
         pytest.skip("no Chrome/Chromium binary for kaleido (CI installs Debian's chromium)")
@@ -243,7 +255,7 @@ def _single_error_line(err: str) -> str:
     ("breaker", "message"),
     [
         (lambda d: (d / "summary.json").unlink(), "without summary.json"),
-        (lambda d: _edit(d / "manifest.json", status="running"), "has not finished"),
+        (lambda d: _edit(d / "manifest.json", status="lost"), "status 'lost' is not one of"),
         (lambda d: _edit(d / "manifest.json", schema_version=2), "newer than this featbench"),
         (lambda d: _edit(d / "summary.json", schema_version=9), "newer than this featbench"),
         (lambda d: (d / "manifest.json").unlink(), "no manifest.json"),
@@ -282,7 +294,7 @@ def test_load_run_rejects_run_without_ratios(tmp_path: Path):
     d = make_run(tmp_path, requests=30, ratios=(100,), status="interrupted")
     _edit(d / "summary.json", ratios=[], sections=[])
     with pytest.raises(RunDirError, match="no `ratios`|before any ratio"):
-        load_run(d)
+        read_runs([d])
 
 
 def test_headline(pg_run: Path):

@@ -19,7 +19,7 @@ from psycopg import sql
 from featbench.backends.base import open_backend
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import interval
-from featbench.results.load import load_run
+from featbench.results.reader import read_run
 from featbench.results.validate import validate_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from run_helpers import fill_tables, tiny_spec
@@ -90,7 +90,7 @@ def test_a_run_follows_the_contract(
     out = _run(backend, SPEC3, tmp_path)
     assert out.status == "complete"
     assert validate_run(out.path) == []
-    run = load_run(out.path)
+    run = read_run(out.path)
     assert run.manifest["config"]["ratio_order_used"] == [0, 50, 100]
     assert [r["hot_pct"] for r in run.summary["ratios"]] == [100, 50, 0]
 
@@ -213,7 +213,7 @@ def test_same_seed_same_keys_and_plan(backend: Any, tmp_path: Path, data_schema:
     # reusing keys from a run: the same keys, and a refusal for another spec
     d = _run(backend, SPEC3, tmp_path, "d", **{**kw, "seed": 6}, keys_from=a.path)
     assert pq.read_table(d.path / "keys.parquet").equals(ka)
-    assert load_run(d.path).manifest["keys"]["source"] == "run"
+    assert read_run(d.path).manifest["keys"]["source"] == "run"
     with pytest.raises(FeatbenchError, match="another workload spec"):
         _run(backend, SPEC4, tmp_path, "e", **kw, keys_from=a.path)
     assert not (tmp_path / "e").exists()
@@ -238,7 +238,7 @@ def test_an_interrupted_run_leaves_a_readable_directory(backend: Any, tmp_path: 
         _run(backend, SPEC3, tmp_path, "int", listeners=[_StopAfter(50, 37)], pause_every=1)
     path = tmp_path / "int"
     assert validate_run(path) == []
-    run = load_run(path)
+    run = read_run(path)
     assert run.status == "interrupted" and run.manifest["finished_at"]
     by = {r["hot_pct"]: r for r in run.summary["ratios"]}
     assert set(by) == {0, 50}  # cold-first: 0 finished, 50 interrupted, 100 never started
@@ -282,7 +282,7 @@ def test_a_dropped_connection_is_an_error_then_the_run_goes_on(
     assert killer.killed >= 1
     assert out.status == "complete" and validate_run(out.path) == []
     r = out.summary["ratios"][0]
-    run = load_run(out.path)
+    run = read_run(out.path)
     (entry,) = run.manifest["load"]
     # The kill lands in a pause (listeners run only there), so the first request to see
     # the dead connection is the unmeasured repeat that follows every pause: it is
@@ -311,7 +311,7 @@ class _Boom:
 def test_a_failed_run_says_so_and_keeps_what_it_measured(backend: Any, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="listener bug"):
         _run(backend, SPEC3, tmp_path, "boom", listeners=[_Boom()], pause_every=1)
-    run = load_run(tmp_path / "boom")
+    run = read_run(tmp_path / "boom")
     assert run.status == "failed" and "listener bug" in run.manifest["error"]
     assert validate_run(tmp_path / "boom") == []
     assert run.requests().num_rows >= 49
@@ -376,7 +376,7 @@ def test_several_targets_replay_the_same_plan(
         other.close()
     assert validate_run(out.path) == []
     assert len(out.summary["sections"]) == 2
-    req = load_run(out.path).requests()
+    req = read_run(out.path).requests()
     cols = ["hot_pct", "seq"] + [f"{e}_key" for e in SPEC3.entity_names]
     by_target = {}
     for t in set(req.column("target").to_pylist()):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from featbench.report.live import LiveDisplay
-from featbench.results.load import load_run
+from featbench.results.reader import read_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.runner.client import REWARM
 from run_helpers import tiny_spec
@@ -41,7 +41,7 @@ def _run(
     finally:
         display.stop()
     assert out.status == "complete"
-    pauses = sum(e["pauses"] for e in load_run(out.path).manifest["load"])
+    pauses = sum(e["pauses"] for e in read_run(out.path).manifest["load"])
     return out.summary, listener, pauses
 
 

@@ -2,7 +2,9 @@
 
 The public names are few; the machinery lives in the stage modules
 (``spec``, ``generate``, ``load``, ``workload``, ``backends``, ``runner``,
-``measure``, ``results``, ``report``).
+``measure``, ``results``, ``report``). What the commands do is callable from a script
+or a notebook through ``featbench.api`` (and ``featbench.demo``); a run directory is
+read back with ``featbench.results.reader.read_run``.
 """
 
 from __future__ import annotations

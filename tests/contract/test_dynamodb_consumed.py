@@ -20,7 +20,7 @@ import pytest
 from featbench.backends.base import open_backend
 from featbench.cli import main
 from featbench.report.build import cost_for_runs
-from featbench.report.rundata import load_run
+from featbench.results.reader import read_run
 from featbench.results.validate import validate_run
 
 from .conftest import unique_namespace
@@ -104,7 +104,7 @@ def test_emulated_units_are_labelled_and_cost_computes_its_own(consumed_run: Pat
     assert manifest["config"]["scale"] == float(SCALE)
     assert manifest["config"]["scale_source"] == "recorded in the target"
     assert manifest["config"]["data_seed"] == 3
-    run = load_run(consumed_run)
+    run = read_run(consumed_run)
     cost = cost_for_runs([run], qps=100.0)
     rru = next(i for i in cost.inputs if i.name == "rru_per_request")
     assert rru.basis == "computed" and rru.source.startswith("computed"), rru.source

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt
+from featbench.cli.options import Json
 from featbench.progress import console
+
+Purge = Annotated[bool, typer.Option("--purge", help="Also delete the data directory (everything loaded).")]  # fmt: skip
 
 embedded_app = typer.Typer(
     help="The embedded PostgreSQL (--target embedded): started on first use, kept running between commands.",
@@ -18,7 +21,7 @@ app.add_typer(embedded_app, name="embedded")
 
 
 @embedded_app.command("start")
-def start(as_json: bool = JsonOpt) -> None:
+def start(as_json: Json = False) -> None:
     """Start the embedded server (with featbench's settings) and print how to connect.
 
     Example: featbench embedded start && psql "$(featbench embedded start --json | jq -r .uri)"
@@ -37,7 +40,7 @@ def start(as_json: bool = JsonOpt) -> None:
 
 
 @embedded_app.command("status")
-def status(as_json: bool = JsonOpt) -> None:
+def status(as_json: Json = False) -> None:
     """Whether the embedded server is running, where its data is, and its URI.
 
     Example: featbench embedded status
@@ -59,10 +62,8 @@ def status(as_json: bool = JsonOpt) -> None:
 
 @embedded_app.command("stop")
 def stop(
-    purge: bool = typer.Option(
-        False, "--purge", help="Also delete the data directory (everything loaded)."
-    ),
-    as_json: bool = JsonOpt,
+    purge: Purge = False,
+    as_json: Json = False,
 ) -> None:
     """Stop the embedded server cleanly; with --purge also delete its data.
 

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt, ScaleOpt, SeedOpt, SpecOpt
-from featbench.datafiles import Format, write_dataset
+from featbench.cli.options import Json, Scale, Seed, Spec
+from featbench.datafiles import write_dataset
 from featbench.progress import console, make_progress
 from featbench.spec import check_scale, load_spec, scaled_rows
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
+Fmt = Annotated[str, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
 
 
 @app.command()
 def generate(
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Directory to write the tables and manifest.json to."
-    ),
-    spec: str = SpecOpt,
-    scale: float = ScaleOpt,
-    seed: int = SeedOpt,
-    fmt: str = typer.Option(
-        "parquet", "--format", help="parquet or csv (header-less, what COPY reads)."
-    ),
-    as_json: bool = JsonOpt,
+    out: Out = ...,
+    spec: Spec = None,
+    scale: Scale = 1.0,
+    seed: Seed = 42,
+    fmt: Fmt = "parquet",
+    as_json: Json = False,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.
 
@@ -52,6 +52,3 @@ def generate(
         console.print(
             f"wrote {len(manifest['tables'])} tables, {manifest['total_rows']:,} rows to {out}"
         )
-
-
-_ = Format

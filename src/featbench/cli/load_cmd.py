@@ -1,120 +1,42 @@
-"""`featbench load` and `featbench verify`."""
+"""`featbench load` and `featbench verify`: parse the options, call the library, print."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import typer
 
-from featbench.backends.base import LoadReport, TableCheck, open_backend
+from featbench import api
 from featbench.cli.app import app
-from featbench.cli.options import JsonOpt, SchemaOpt, SpecOpt, TargetOpt
-from featbench.errors import FeatbenchError
-from featbench.progress import console
-from featbench.spec import WorkloadSpec, check_scale, load_spec
-from featbench.target import parse_target
+from featbench.cli.options import Json, RecordedScale, Schema, Spec, Target
+from featbench.report.load_text import print_checks, print_load
 
-DEFAULT_SCALE = 1.0
-DEFAULT_SEED = 42
-
-_ScaleOpt = typer.Option(
-    None,
-    "--scale",
-    help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).",
-)
-_SeedOpt = typer.Option(
-    None, "--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir)."
-)
-
-
-def resolve_dataset(
-    spec: str | None, scale: float | None, seed: int | None, from_dir: Path | None
-) -> tuple[WorkloadSpec, float, int]:
-    """Spec, scale and seed from the options; with --from-dir the manifest supplies defaults."""
-    if from_dir is not None:
-        from featbench.backends.pgload.loader import read_manifest
-
-        m = read_manifest(from_dir)
-        if spec is None and (from_dir / "spec.toml").exists():
-            spec = str(from_dir / "spec.toml")
-        scale = float(m["scale"]) if scale is None else scale
-        seed = int(m["seed"]) if seed is None else seed
-    s = load_spec(spec)
-    scale = DEFAULT_SCALE if scale is None else scale
-    check_scale(scale)
-    return s, scale, DEFAULT_SEED if seed is None else seed
-
-
-def _checks_json(checks: list[TableCheck]) -> list[dict[str, Any]]:
-    return [{"table": c.table, "ok": c.ok, "rows": c.rows, "problems": c.problems} for c in checks]
-
-
-def print_checks(checks: list[TableCheck]) -> None:
-    bad = [c for c in checks if not c.ok]
-    if not bad:
-        console.print(
-            f"[green]verify: all {len(checks)} tables OK[/] (rows, primary keys, sampled rows)"
-        )
-        return
-    console.print(f"[red]verify: {len(bad)} of {len(checks)} tables failed[/]")
-    for c in bad:
-        shown = c.problems[:3] + ([f"… {len(c.problems) - 3} more"] if len(c.problems) > 3 else [])
-        console.print(
-            f"  [red]FAIL[/] {c.table}: " + "; ".join(shown), highlight=False, soft_wrap=True
-        )
-
-
-def _summary(r: LoadReport) -> str:
-    rate = ""
-    rows_per_s = getattr(r, "rows_per_s", None)
-    mb_per_s = getattr(r, "mb_per_s", None)
-    if rows_per_s and mb_per_s:
-        rate = f" — COPY {rows_per_s:,.0f} rows/s, {mb_per_s:,.1f} MB/s"
-    if r.tables_loaded == 0 and r.rows == 0:
-        return f"nothing to load: all {r.tables_skipped} tables were already loaded"
-    streams = getattr(r, "streams", None)
-    with_streams = f" with {streams} stream{'s' if streams != 1 else ''}" if streams else ""
-    return (
-        f"loaded {r.tables_loaded} tables ({r.tables_skipped} already loaded), {r.rows:,} rows, "
-        f"{r.bytes / 1e6:,.1f} MB in {r.seconds:,.1f} s{with_streams}{rate}"
-    )
+LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
+LoadSeed = Annotated[int | None, typer.Option("--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir).")]  # fmt: skip
+Streams = Annotated[int | None, typer.Option("--streams", "-k", help="Parallel COPY streams (processes) (default: number of cores).")]  # fmt: skip
+Force = Annotated[bool, typer.Option("--force", help="Load even into a non-empty schema featbench did not create, or replace a different data set featbench loaded there. Only featbench's own tables are ever dropped.")]  # fmt: skip
+FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files written by `featbench generate` (checked against their manifest).")]  # fmt: skip
+CopyFormat = Annotated[str, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
+ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
+VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
+Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
 
 
 @app.command()
 def load(
-    target: str = TargetOpt,
-    spec: str = SpecOpt,
-    scale: float = _ScaleOpt,
-    seed: int = _SeedOpt,
-    streams: int = typer.Option(
-        None,
-        "--streams",
-        "-k",
-        help="Parallel COPY streams (processes) (default: number of cores).",
-    ),
-    schema: str = SchemaOpt,
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Load even into a non-empty schema featbench did not create, or replace a different data set "
-        "featbench loaded there. Only featbench's own tables are ever dropped.",
-    ),
-    from_dir: Path = typer.Option(
-        None,
-        "--from-dir",
-        help="Load files written by `featbench generate` (checked against their manifest).",
-    ),
-    copy_format: str = typer.Option(
-        "binary", "--copy-format", help="binary (fastest, default) or csv."
-    ),
-    chunk_rows: int = typer.Option(
-        None,
-        "--chunk-rows",
-        help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).",
-    ),
-    as_json: bool = JsonOpt,
+    target: Target,
+    spec: Spec = None,
+    scale: LoadScale = None,
+    seed: LoadSeed = None,
+    streams: Streams = None,
+    schema: Schema = "featbench",
+    force: Force = False,
+    from_dir: FromDir = None,
+    copy_format: CopyFormat = "binary",
+    chunk_rows: ChunkRows = None,
+    as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
 
@@ -126,77 +48,27 @@ def load(
       featbench load --target embedded --scale 0.2
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
-    s, scale, seed = resolve_dataset(spec, scale, seed, from_dir)
-    t = parse_target(target)
-    from featbench.backends.pgload.loader import default_streams
-
-    k = default_streams() if streams is None else streams
-    if k < 1:
-        raise FeatbenchError(f"--streams must be at least 1, got {k}")
-    if t.kind != "postgres" and (from_dir is not None or copy_format != "binary" or chunk_rows):
-        raise FeatbenchError(
-            "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
-        )
-    backend = open_backend(t, schema=schema)
-    try:
-        if t.kind == "postgres":
-            report = backend.load(  # type: ignore[call-arg]
-                s,
-                scale,
-                seed,
-                streams=k,
-                force=force,
-                from_dir=from_dir,
-                copy_format=copy_format,
-                chunk_rows=chunk_rows,
-            )
-        else:
-            report = backend.load(s, scale, seed, streams=k, force=force)
-    finally:
-        backend.close()
-    ok = all(c.ok for c in report.checks)
+    res = api.load(
+        target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
+        from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+    )  # fmt: skip
     if as_json:
-        doc: dict[str, Any] = {
-            "target": t.redacted if not t.embedded else "embedded",
-            "spec": s.name,
-            "scale": scale,
-            "seed": seed,
-        }
-        to_dict = getattr(report, "to_dict", None)
-        doc.update(
-            to_dict()
-            if to_dict
-            else {
-                "tables_loaded": report.tables_loaded,
-                "tables_skipped": report.tables_skipped,
-                "rows": report.rows,
-                "bytes": report.bytes,
-                "seconds": report.seconds,
-                "ok": ok,
-                "checks": _checks_json(report.checks),
-            }
-        )
-        typer.echo(json.dumps(doc, indent=2))
+        typer.echo(json.dumps(res.as_dict(), indent=2))
     else:
-        for note in getattr(report, "notes", []):
-            console.print(f"  {note}", highlight=False)
-        console.print(_summary(report), highlight=False)
-        print_checks(report.checks)
-    if not ok:
+        print_load(res.report)
+    if not res.ok:
         raise typer.Exit(2)
 
 
 @app.command()
 def verify(
-    target: str = TargetOpt,
-    spec: str = SpecOpt,
-    scale: float = _ScaleOpt,
-    seed: int = _SeedOpt,
-    schema: str = SchemaOpt,
-    sample: int = typer.Option(
-        20, "--sample", help="Rows per table compared with the generator (by row index)."
-    ),
-    as_json: bool = JsonOpt,
+    target: Target,
+    spec: Spec = None,
+    scale: RecordedScale = None,
+    seed: VerifySeed = None,
+    schema: Schema = "featbench",
+    sample: Sample = 20,
+    as_json: Json = False,
 ) -> None:
     """Check that the target holds exactly the data set: tables, row counts, primary keys, sampled rows.
 
@@ -206,39 +78,10 @@ def verify(
 
     Example: featbench verify --target postgresql://localhost/test
     """
-    from featbench.cli.dataset import resolve_loaded
-
-    s = load_spec(spec)
-    if scale is not None:
-        check_scale(scale)
-    t = parse_target(target)
-    backend = open_backend(t, schema=schema)
-    try:
-        data = resolve_loaded([backend], s, scale=scale, seed=seed)
-        scale = data.scale
-        seed = DEFAULT_SEED if data.seed is None else data.seed
-        checks = backend.verify(s, scale, seed, sample=sample)
-    finally:
-        backend.close()
-    ok = all(c.ok for c in checks)
+    res = api.verify(target, spec=spec, scale=scale, seed=seed, schema=schema, sample=sample)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "target": t.redacted if not t.embedded else "embedded",
-                    "schema": schema,
-                    "spec": s.name,
-                    "scale": scale,
-                    "seed": seed,
-                    "scale_source": data.source,
-                    "ok": ok,
-                    "failed": [c.table for c in checks if not c.ok],
-                    "checks": _checks_json(checks),
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(res.as_dict(), indent=2))
     else:
-        print_checks(checks)
-    if not ok:
+        print_checks(res.checks)
+    if not res.ok:
         raise typer.Exit(2)

@@ -36,7 +36,7 @@ needs q^n <= 0.025, i.e. n >= 368 (`min_n_closed`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
 
@@ -82,18 +82,6 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
     """The q-quantile (0 < q <= 1) of raw values by the definition above; None when empty."""
     s = _sorted(values)
     return float(s[rank(s.size, q) - 1]) if s.size else None
-
-
-def percentiles(values: Sequence[float] | np.ndarray, qs: Iterable[float]) -> list[float | None]:
-    """Several quantiles of the same values, sorting once."""
-    s = _sorted(values)
-    return [float(s[rank(s.size, q) - 1]) if s.size else None for q in qs]
-
-
-def percentile_rows(values: np.ndarray, q: float) -> np.ndarray:
-    """The q-quantile of each row of a 2-D array (all rows have the same length)."""
-    a = np.sort(np.asarray(values, dtype=np.float64), axis=-1)
-    return a[..., rank(a.shape[-1], q) - 1]
 
 
 # -- the interval ----------------------------------------------------------------------------

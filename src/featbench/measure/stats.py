@@ -32,7 +32,6 @@ from featbench.events import (
     SectionInfo,
 )
 from featbench.measure.histogram import LatencyHistogram
-from featbench.measure.percentiles import QUANTILES, percentile_rows, percentiles
 
 # Counter names read from the server (pg_statio_user_tables); sums of these make the
 # buffer hits and reads of a ratio.
@@ -399,63 +398,3 @@ class StatsCollector:
                 }
             )
         return out
-
-
-# -- comparing two runs ------------------------------------------------------------------
-@dataclass(frozen=True)
-class BootstrapDelta:
-    """Difference b - a of a statistic with a bootstrap confidence interval."""
-
-    a: float | None
-    b: float | None
-    delta: float | None
-    low: float | None
-    high: float | None
-    significant: bool | None  # None when it cannot be decided (too few values)
-
-
-def _stat(values: np.ndarray, stat: str) -> Any:
-    """The statistic of a 1-D array, or of each row of a 2-D one (percentiles: the one
-    definition of measure/percentiles.py)."""
-    if stat == "mean":
-        return values.mean(axis=-1)
-    return percentile_rows(values, QUANTILES[stat])
-
-
-def bootstrap_delta(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    stat: str = "p50",
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    min_values: int = 20,
-) -> BootstrapDelta:
-    """Percentile bootstrap of stat(b) - stat(a) over the raw per-request values.
-
-    The difference is significant when the interval excludes 0. Resampling is seeded,
-    so the verdict is reproducible. Fewer than `min_values` values on a side: the
-    statistic is reported but significance is None (undecidable), never a guess.
-    """
-    xa = np.asarray(a, dtype=np.float64)
-    xb = np.asarray(b, dtype=np.float64)
-    va = float(_stat(xa, stat)) if xa.size else None
-    vb = float(_stat(xb, stat)) if xb.size else None
-    if va is None or vb is None:
-        return BootstrapDelta(va, vb, None, None, None, None)
-    delta = vb - va
-    if xa.size < min_values or xb.size < min_values:
-        return BootstrapDelta(va, vb, delta, None, None, None)
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 4_000_000 // max(xa.size, xb.size)))  # bound memory
-    for i in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - i)
-        ra = xa[rng.integers(0, xa.size, size=(m, xa.size))]
-        rb = xb[rng.integers(0, xb.size, size=(m, xb.size))]
-        deltas[i : i + m] = _stat(rb, stat) - _stat(ra, stat)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = percentiles(deltas, [alpha, 1.0 - alpha])
-    assert lo is not None and hi is not None  # n_boot >= 1
-    return BootstrapDelta(va, vb, delta, lo, hi, not (lo <= 0.0 <= hi))

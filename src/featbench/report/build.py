@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from featbench.measure.prices import load_prices
 from featbench.report.charts import Chart, build_charts
-from featbench.report.costing import CostResult, compute_costs, resolve_inputs
+from featbench.report.costing import CostResult, check_pricing, compute_costs, resolve_inputs
 from featbench.report.html import render_html, write_html
-from featbench.report.rundata import RunData, load_runs
+from featbench.results.reader import Run, read_runs
+from featbench.spec import WorkloadSpec, load_spec
 
 
 @dataclass
@@ -18,7 +20,7 @@ class ReportResult:
     html: Path
     pngs: list[Path]
     charts: list[Chart]
-    runs: list[RunData]
+    runs: list[Run]
     cost: CostResult | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -36,20 +38,26 @@ class ReportResult:
 
 
 def cost_for_runs(
-    runs: list[RunData],
+    runs: Sequence[Run | str | Path],
     *,
     qps: float,
     prices_file: str | Path | None = None,
     reference_p99: float | None = None,
+    spec: WorkloadSpec | str | None = None,
     **inputs: Any,
 ) -> CostResult:
+    """Price the workload of `runs` (or of the given sizes and spec) at `qps`; inputs left
+    None take the runs' measured figures, else estimates, else defaults."""
+    check_pricing(qps, reference_p99, inputs.get("consistency"))
+    read = read_runs(runs) if runs else []
     prices = load_prices(prices_file)
-    resolved = resolve_inputs(runs, qps=qps, **inputs)
-    return compute_costs(resolved, prices, runs=runs, reference_p99=reference_p99)
+    wspec = load_spec(spec) if isinstance(spec, str) else spec
+    resolved = resolve_inputs(read, qps=qps, spec=wspec, **inputs)
+    return compute_costs(resolved, prices, runs=read, reference_p99=reference_p99)
 
 
 def make_report(
-    run_dirs: list[str | Path],
+    run_dirs: Sequence[Run | str | Path],
     *,
     out: str | Path | None = None,
     png_dir: str | Path | None = None,
@@ -63,7 +71,8 @@ def make_report(
     Everything that can fail on user input (bad run dir, bad prices, bad rate) fails
     before anything is written.
     """
-    runs = load_runs(list(run_dirs))
+    check_pricing(qps, reference_p99)
+    runs = read_runs(run_dirs)
     cost = None
     notes: list[str] = []
     failed = [r.run_id for r in runs if r.status == "failed"]

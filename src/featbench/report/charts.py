@@ -1,16 +1,16 @@
 """Chart definitions: each chart is built once as a plotly Figure plus the table of
 numbers behind it; the HTML writer and the PNG writer both render that same object.
 
-The seven charts of the seed study always appear (with a visible "not measured" note
-where a run lacks the data, never an invented figure); the others appear when the runs
-have what they show (several strategies, several targets, per-request logs, open-loop
+The seven charts of the original Lakebase benchmark always appear (with a visible "not
+measured" note where a run lacks the data, never an invented figure); the others appear
+when the runs have what they show (several strategies, several targets, per-request logs, open-loop
 corrected latency, a cost result).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,8 @@ from plotly.subplots import make_subplots
 
 from featbench.measure import cost as cm
 from featbench.measure.percentiles import LEGEND, interval, mark, percentile
-from featbench.report.costing import CostResult
-from featbench.report.rundata import RunData, Section
+from featbench.report.costing import REQUEST_COLUMNS, CostResult
+from featbench.results.reader import Run, Section
 
 PALETTE = (
     "#1f77b4",
@@ -155,16 +155,16 @@ def _colors(sections: Sequence[Section]) -> dict[str, str]:
 
 
 def _xtitle(sections: Sequence[Section]) -> str:
-    return "Zipf θ" if sections and sections[0].x_key == "theta" else "hot traffic (%)"
+    return "Zipf θ" if sections and sections[0].level_key == "theta" else "hot traffic (%)"
 
 
 def _xfmt(s: Section, r: dict[str, Any]) -> str:
-    v = r.get(s.x_key)
-    return f"θ={v:g}" if s.x_key == "theta" else f"{v:g}%"
+    v = r.get(s.level_key)
+    return f"θ={v:g}" if s.level_key == "theta" else f"{v:g}%"
 
 
-def _sorted_ratios(s: Section) -> list[dict[str, Any]]:
-    return sorted(s.ratios, key=lambda r: float(r[s.x_key]))
+def _sorted_levels(s: Section) -> list[dict[str, Any]]:
+    return sorted(s.levels, key=lambda r: float(r[s.level_key]))
 
 
 def _get(r: dict[str, Any], *path: str) -> float | None:
@@ -217,7 +217,7 @@ def _ci_style(
 
 
 def _has_ci(sections: Sequence[Section]) -> bool:
-    return any(r.get("latency_ci_ms") for s in sections for r in s.ratios)
+    return any(r.get("latency_ci_ms") for s in sections for r in s.levels)
 
 
 def _pct_cells(r: dict[str, Any], key: str, qs: Sequence[str]) -> list[str]:
@@ -230,27 +230,133 @@ def _pct_cells(r: dict[str, Any], key: str, qs: Sequence[str]) -> list[str]:
     return out
 
 
+# The one sentence under each chart: what it shows.
+WHAT = {
+    "latency": (
+        "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic "
+        "ratio, per target and strategy, with their 95% intervals: the core story of how skew "
+        "moves the tail."
+    ),
+    "break_even": (
+        "p99 of each store against hot traffic; the dotted line marks the hot % where "
+        "PostgreSQL's p99 crosses the other store's (measured when both are in the report, "
+        "otherwise against a reference p99 flagged as an assumption)."
+    ),
+    "cache": (
+        "p99 latency against the cache as the server measured it (shared-buffer hit ratio, "
+        "solid) and as the plan intended it (planned hot fraction, dotted): how much locality "
+        "buys."
+    ),
+    "entities": (
+        "Each entity's p99 as a share of the sum of the entities' p99s, per ratio (cell text: "
+        "the entity's p99 in ms): which entity dominates the tail."
+    ),
+    "io": (
+        "Shared-buffer block hits and reads per request (server counters ÷ requests) and blocks"
+        " per request from EXPLAIN (ANALYZE, BUFFERS) samples, against hot traffic: how many "
+        "pages a request really costs."
+    ),
+    "worst_case": (
+        "Latency distribution of the requests in which every entity's key was cold — the full "
+        "fan-out missing the cache — over all ratios, from the per-request log (percentiles "
+        "computed exactly from it)."
+    ),
+    "timeseries": (
+        "Requests per second and p99 in short time buckets over the run (one line per series): "
+        "stalls, warm-up effects and drift show here, averaged away elsewhere."
+    ),
+    "corrected": (
+        "p99 measured from each request's scheduled start (corrected for coordinated omission, "
+        "dashed) beside p99 from its actual start (service time, solid): the gap is queueing a "
+        "closed loop hides."
+    ),
+    "cost": (
+        "What each option costs per day, per month and per million requests at the given rate, "
+        "with the formula of every line and the inputs (measured, estimated or given) below."
+    ),
+}
+
+
+NO_HOTCOLD = "no hot/cold ratios in these runs"
+# What a chart says when the runs lack its data: chart id -> (sentence, why, notes).
+NOT_MEASURED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "break_even": (
+        "PostgreSQL p99 against another store's p99 by hot traffic; the crossing is the break-even skew.",
+        NO_HOTCOLD,
+        (),
+    ),
+    "entities": (
+        "Each entity's share of the request's p99 per ratio.",
+        "per-entity latency not measured by these strategies",
+        (
+            "Per-entity time is measured by the serial (and parallel) strategies only; it is never estimated.",
+        ),
+    ),
+    "distribution": ("Fully hot, mixed and fully cold requests per ratio.", NO_HOTCOLD, ()),
+    "io": (
+        "Blocks touched per request (buffer hits and disk reads) against hot traffic.",
+        "no block counters: the store exposes none",
+        ("DynamoDB and Redis report no buffer or block counters; PostgreSQL runs do.",),
+    ),
+    "worst_case": (
+        "Latency distribution of requests where every entity's key was cold.",
+        "no per-request log with fully cold requests in these runs",
+        (),
+    ),
+}
+
+
+def _not_measured(cid: str, title: str, columns: Sequence[str]) -> Chart:
+    """A chart without data: it says why, and invents no figure."""
+    sentence, why, notes = NOT_MEASURED[cid]
+    return Chart(
+        cid, title, sentence, _empty(title, why), TableData(list(columns), []), list(notes), False
+    )
+
+
+def _line(
+    xs: Sequence[Any],
+    ys: Sequence[Any],
+    name: str,
+    color: str | None = None,
+    *,
+    dash: str | None = None,
+    width: float | None = None,
+    mode: str = "lines+markers",
+    **kw: Any,
+) -> go.Scatter:
+    """One series of a line chart (`kw`: more trace arguments, e.g. error bars)."""
+    line = {k: v for k, v in (("color", color), ("dash", dash), ("width", width)) if v is not None}
+    return go.Scatter(x=list(xs), y=list(ys), name=name, mode=mode, line=line, **kw)
+
+
+def _series(s: Section) -> tuple[list[dict[str, Any]], list[float]]:
+    """A section's levels in ascending order, and their x values."""
+    rs = _sorted_levels(s)
+    return rs, [float(r[s.level_key]) for r in rs]
+
+
+def _p99_line(s: Section, rs: Sequence[dict[str, Any]], key: str = "latency_ms") -> list[Any]:
+    return [_get(r, key, "p99") for r in rs]
+
+
+def _ci_notes(sections: Sequence[Section], bars: bool = False) -> list[str]:
+    return [CI_NOTE_BARS if bars else CI_NOTE] if _has_ci(sections) else []
+
+
 # -- 1. latency vs hot % ----------------------------------------------------------------
 def chart_latency(sections: Sequence[Section]) -> Chart:
     title = "Latency vs hot traffic"
-    fig = go.Figure()
-    colors = _colors(sections)
-    rows = []
+    fig, colors, rows = go.Figure(), _colors(sections), []
     for s in sections:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
+        rs, xs = _series(s)
         for q, dash, width in (("p99", "solid", 3), ("p95", "dash", 1.5), ("p50", "dot", 1.5)):
+            ci = _ci_style(rs, "latency_ms", q, 1.5 if q == "p99" else 1.0)
+            ys = [_get(r, "latency_ms", q) for r in rs]
             fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=[_get(r, "latency_ms", q) for r in rs],
-                    name=f"{s.label} {q}",
-                    mode="lines+markers",
-                    line={"color": colors[s.label], "dash": dash, "width": width},
-                    legendgroup=s.label,
-                    **_ci_style(rs, "latency_ms", q, 1.5 if q == "p99" else 1.0),
-                )
-            )
+                _line(xs, ys, f"{s.label} {q}", colors[s.label], dash=dash, width=width,
+                      legendgroup=s.label, **ci)
+            )  # fmt: skip
         for r in rs:
             lat = r.get("latency_ms") or {}
             rows.append(
@@ -259,49 +365,30 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
                 + [fmt(_get(lat, q)) for q in ("max", "mean")]
             )
     ci_cols = [c for q in ("p50", "p95", "p99", "p99.9") for c in (f"{q} ms", f"{q} 95% CI")]
-    return Chart(
-        "latency",
-        title,
-        "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic ratio, "
-        "per target and strategy, with their 95% intervals: the core story of how skew moves the tail.",
-        _auto_log(_base_layout(fig, title, _xtitle(sections), "latency (ms)")),
-        TableData(
-            ["series", "hot", "requests", "errors", *ci_cols, "max ms", "mean ms"],
-            rows,
-        ),
-        [CI_NOTE] if _has_ci(sections) else [],
-    )
+    fig = _auto_log(_base_layout(fig, title, _xtitle(sections), "latency (ms)"))
+    table = TableData(["series", "hot", "requests", "errors", *ci_cols, "max ms", "mean ms"], rows)
+    return Chart("latency", title, WHAT["latency"], fig, table, _ci_notes(sections))
 
 
 # -- 2. break-even skew -------------------------------------------------------------------
+BREAK_EVEN_COLUMNS = ["comparison", "break-even hot %", "basis", "what it means"]
+
+
 def chart_break_even(
     sections: Sequence[Section], crossings: Sequence[cm.SkewCrossing], reference_p99: float | None
 ) -> Chart:
     title = "Break-even skew"
-    hot = [s for s in sections if s.x_key == "hot_pct"]
+    hot = [s for s in sections if s.level_key == "hot_pct"]
     if not hot:
-        return Chart(
-            "break_even",
-            title,
-            "PostgreSQL p99 against another store's p99 by hot traffic; the crossing is the break-even skew.",
-            _empty(title, "no hot/cold ratios in these runs"),
-            TableData(["comparison", "break-even hot %", "basis", "what it means"], []),
-            measured=False,
-        )
+        return _not_measured("break_even", title, BREAK_EVEN_COLUMNS)
     fig = go.Figure()
     colors = _colors(sections)
     for s in hot:
-        rs = _sorted_ratios(s)
+        rs, xs = _series(s)
         fig.add_trace(
-            go.Scatter(
-                x=[float(r["hot_pct"]) for r in rs],
-                y=[_get(r, "latency_ms", "p99") for r in rs],
-                name=f"{s.label} p99",
-                mode="lines+markers",
-                line={"color": colors[s.label], "width": 3},
-                **_ci_style(rs, "latency_ms", "p99"),
-            )
-        )
+            _line(xs, _p99_line(s, rs), f"{s.label} p99", colors[s.label], width=3,
+                  **_ci_style(rs, "latency_ms", "p99"))
+        )  # fmt: skip
     if reference_p99 is not None:
         fig.add_hline(
             y=reference_p99,
@@ -324,128 +411,88 @@ def chart_break_even(
             font={"size": 11},
             bgcolor="rgba(255,255,255,0.8)",
         )
-    notes = [CI_NOTE] if _has_ci(hot) else []
+    notes = _ci_notes(hot)
     if not crossings:
         notes.append(
             "These runs hold one store only: add a run of another store to the report, or pass "
             "--reference-p99 MS (another store's p99) to mark where PostgreSQL crosses it."
         )
     rows = [[c.other, fmt(c.hot_pct, 1), c.basis, c.note] for c in crossings]
-    return Chart(
-        "break_even",
-        title,
-        "p99 of each store against hot traffic; the dotted line marks the hot % where PostgreSQL's p99 "
-        "crosses the other store's (measured when both are in the report, otherwise against a reference "
-        "p99 flagged as an assumption).",
-        _auto_log(_base_layout(fig, title, "hot traffic (%)", "p99 latency (ms)")),
-        TableData(["comparison", "break-even hot %", "basis", "what it means"], rows),
-        notes,
-    )
+    fig = _auto_log(_base_layout(fig, title, "hot traffic (%)", "p99 latency (ms)"))
+    table = TableData(BREAK_EVEN_COLUMNS, rows)
+    return Chart("break_even", title, WHAT["break_even"], fig, table, notes)
 
 
 # -- 3. cache locality -> latency -------------------------------------------------------------
 def chart_cache(sections: Sequence[Section]) -> Chart:
     title = "Cache locality → latency"
-    fig = go.Figure()
-    colors = _colors(sections)
-    rows = []
+    fig, colors, rows = go.Figure(), _colors(sections), []
     any_hit = False
     for s in sections:
-        rs = _sorted_ratios(s)
-        p99 = [_get(r, "latency_ms", "p99") for r in rs]
+        rs = _sorted_levels(s)
+        p99 = _p99_line(s, rs)
         hit = [_get(r, "io", "hit_ratio") for r in rs]
         planned = [_get(r, "planned_hot_fraction") for r in rs]
         labels = [_xfmt(s, r) for r in rs]
+        c = colors[s.label]
         if any(h is not None for h in hit):
             any_hit = True
+            err = _ci_style(rs, "latency_ms", "p99").get("error_y")
             fig.add_trace(
-                go.Scatter(
-                    x=hit,
-                    y=p99,
-                    text=labels,
-                    name=f"{s.label}: measured hit ratio",
-                    mode="lines+markers+text",
-                    textposition="top center",
-                    line={"color": colors[s.label], "width": 3},
-                    marker={"size": 9},
-                    error_y=_ci_style(rs, "latency_ms", "p99").get("error_y"),
-                )
-            )
+                _line(hit, p99, f"{s.label}: measured hit ratio", c, width=3,
+                      mode="lines+markers+text", text=labels, textposition="top center",
+                      marker={"size": 9}, error_y=err)
+            )  # fmt: skip
         fig.add_trace(
-            go.Scatter(
-                x=planned,
-                y=p99,
-                text=labels,
-                name=f"{s.label}: planned hot fraction",
-                mode="lines+markers",
-                line={"color": colors[s.label], "dash": "dot"},
-                marker={"symbol": "circle-open", "size": 9},
-            )
-        )
+            _line(planned, p99, f"{s.label}: planned hot fraction", c, dash="dot", text=labels,
+                  marker={"symbol": "circle-open", "size": 9})
+        )  # fmt: skip
         for r, h, pl, lat in zip(rs, hit, planned, p99, strict=False):
+            ci = _ci(r, "latency_ms", "p99")
             rows.append(
-                [
-                    s.label,
-                    _xfmt(s, r),
-                    fmt(pl, 3),
-                    fmt(h, 4),
-                    fmt(_get(r, "latency_ms", "p50")),
-                    fmt_marked(lat, _ci(r, "latency_ms", "p99")),
-                    fmt_ci(_ci(r, "latency_ms", "p99")),
-                    fmt(_get(r, "latency_cache_corr"), 3),
-                ]
-            )
-    notes = [CI_NOTE] if _has_ci(sections) and any_hit else []
+                [s.label, _xfmt(s, r), fmt(pl, 3), fmt(h, 4), fmt(_get(r, "latency_ms", "p50")),
+                 fmt_marked(lat, ci), fmt_ci(ci), fmt(_get(r, "latency_cache_corr"), 3)]
+            )  # fmt: skip
+    notes = _ci_notes(sections) if any_hit else []
     if not any_hit:
         notes.append(
             "No buffer-cache counters in these runs (DynamoDB and Redis expose none): only the planned hot fraction is shown."
         )
-    return Chart(
-        "cache",
-        title,
-        "p99 latency against the cache as the server measured it (shared-buffer hit ratio, solid) and as "
-        "the plan intended it (planned hot fraction, dotted): how much locality buys.",
-        _base_layout(fig, title, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"),
-        TableData(
-            [
-                "series",
-                "hot",
-                "planned hot fraction",
-                "measured hit ratio",
-                "p50 ms",
-                "p99 ms",
-                "p99 95% CI",
-                "latency–hot corr",
-            ],
-            rows,
-        ),
-        notes,
+    fig = _base_layout(
+        fig, title, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"
     )
+    table = TableData(
+        [
+            "series",
+            "hot",
+            "planned hot fraction",
+            "measured hit ratio",
+            "p50 ms",
+            "p99 ms",
+            "p99 95% CI",
+            "latency–hot corr",
+        ],
+        rows,
+    )
+    return Chart("cache", title, WHAT["cache"], fig, table, notes)
 
 
 # -- 4. entity contribution heatmap -----------------------------------------------------------
+ENTITY_COLUMNS = ["series", "hot", "entity", "p99 ms", "share of p99 %"]
+
+
 def chart_entities(sections: Sequence[Section]) -> Chart:
     title = "Entity contribution to p99"
-    with_data = [s for s in sections if any((r.get("entity_latency_ms") or {}) for r in s.ratios)]
+    with_data = [s for s in sections if any((r.get("entity_latency_ms") or {}) for r in s.levels)]
     if not with_data:
-        return Chart(
-            "entities",
-            title,
-            "Each entity's share of the request's p99 per ratio.",
-            _empty(title, "per-entity latency not measured by these strategies"),
-            TableData(["series", "hot", "entity", "p99 ms", "share of p99 %"], []),
-            [
-                "Per-entity time is measured by the serial (and parallel) strategies only; it is never estimated."
-            ],
-            measured=False,
-        )
+        return _not_measured("entities", title, ENTITY_COLUMNS)
     xs_all: list[str] = []
     ylabels: list[str] = []
     zrows: list[list[float | None]] = []
     trows: list[list[str]] = []
     rows = []
     for s in with_data:
-        rs = _sorted_ratios(s)
+        rs = _sorted_levels(s)
         xs = [_xfmt(s, r) for r in rs]
         xs_all = xs if len(xs) > len(xs_all) else xs_all
         entities: list[str] = []
@@ -480,31 +527,32 @@ def chart_entities(sections: Sequence[Section]) -> Chart:
             hoverongaps=False,
         )
     )
-    return Chart(
-        "entities",
-        title,
-        "Each entity's p99 as a share of the sum of the entities' p99s, per ratio (cell text: the entity's "
-        "p99 in ms): which entity dominates the tail.",
-        _base_layout(fig, title, _xtitle(with_data), None),
-        TableData(["series", "hot", "entity", "p99 ms", "share of p99 %"], rows),
-    )
+    fig = _base_layout(fig, title, _xtitle(with_data), None)
+    table = TableData(ENTITY_COLUMNS, rows)
+    return Chart("entities", title, WHAT["entities"], fig, table)
 
 
 # -- 5. request distribution --------------------------------------------------------------------
+DISTRIBUTION_COLUMNS = [
+    "hot",
+    "fully hot %",
+    "expected r^E %",
+    "mixed %",
+    "fully cold %",
+    "expected (1−r)^E %",
+    "planned hot fraction",
+]
+
+
 def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> Chart:
     title = "Request distribution"
-    hot = [s for s in sections if s.x_key == "hot_pct"]
+    hot = [s for s in sections if s.level_key == "hot_pct"]
     if not hot:
-        return Chart(
-            "distribution",
-            title,
-            "Fully hot, mixed and fully cold requests per ratio.",
-            _empty(title, "no hot/cold ratios in these runs"),
-            TableData(["hot", "fully hot %", "mixed %", "fully cold %"], []),
-            measured=False,
+        return _not_measured(
+            "distribution", title, ["hot", "fully hot %", "mixed %", "fully cold %"]
         )
     s = hot[0]
-    rs = _sorted_ratios(s)
+    rs = _sorted_levels(s)
     xs = [f"{float(r['hot_pct']):g}%" for r in rs]
     fig = go.Figure()
     for key, name, color in (
@@ -513,43 +561,18 @@ def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> C
         ("fully_cold_pct", "fully cold", "#1f77b4"),
     ):
         fig.add_trace(go.Bar(x=xs, y=[_get(r, key) for r in rs], name=name, marker_color=color))
-    rows = []
     e = n_entities
-    for r, x in zip(rs, xs, strict=False):
-        p = float(r["hot_pct"]) / 100
-        exp_hot = p**e * 100 if e else None
-        exp_cold = (1 - p) ** e * 100 if e else None
-        rows.append(
-            [
-                x,
-                fmt(_get(r, "fully_hot_pct"), 1),
-                fmt(exp_hot, 1),
-                fmt(_get(r, "mixed_pct"), 1),
-                fmt(_get(r, "fully_cold_pct"), 1),
-                fmt(exp_cold, 1),
-                fmt(_get(r, "planned_hot_fraction"), 3),
-            ]
-        )
+    ps = [float(r["hot_pct"]) / 100 for r in rs]
+    exp_hot = [p**e * 100 if e else None for p in ps]
+    exp_cold = [(1 - p) ** e * 100 if e else None for p in ps]
+    rows = [
+        [x, fmt(_get(r, "fully_hot_pct"), 1), fmt(eh, 1), fmt(_get(r, "mixed_pct"), 1),
+         fmt(_get(r, "fully_cold_pct"), 1), fmt(ec, 1), fmt(_get(r, "planned_hot_fraction"), 3)]
+        for r, x, eh, ec in zip(rs, xs, exp_hot, exp_cold, strict=True)
+    ]  # fmt: skip
     if e:
-        ps = [float(r["hot_pct"]) / 100 for r in rs]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p**e * 100 for p in ps],
-                name=f"expected fully hot r^{e}",
-                mode="lines+markers",
-                line={"color": "#000", "dash": "dash"},
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[(1 - p) ** e * 100 for p in ps],
-                name=f"expected fully cold (1−r)^{e}",
-                mode="lines+markers",
-                line={"color": "#555", "dash": "dot"},
-            )
-        )
+        fig.add_trace(_line(xs, exp_hot, f"expected fully hot r^{e}", "#000", dash="dash"))
+        fig.add_trace(_line(xs, exp_cold, f"expected fully cold (1−r)^{e}", "#555", dash="dot"))
     fig.update_layout(barmode="stack")
     return Chart(
         "distribution",
@@ -557,128 +580,74 @@ def chart_distribution(sections: Sequence[Section], n_entities: int | None) -> C
         f"Share of requests whose entities were all hot, mixed, or all cold at each ratio ({s.label}), "
         f"against the independent-entities expectation r^E and (1−r)^E with E = {e if e else '?'} entities.",
         _base_layout(fig, title, "hot traffic (%)", "requests (%)"),
-        TableData(
-            [
-                "hot",
-                "fully hot %",
-                "expected r^E %",
-                "mixed %",
-                "fully cold %",
-                "expected (1−r)^E %",
-                "planned hot fraction",
-            ],
-            rows,
-        ),
+        TableData(DISTRIBUTION_COLUMNS, rows),
     )
 
 
 # -- 6. I/O amplification --------------------------------------------------------------------------
+IO_COLUMNS = [
+    "series",
+    "hot",
+    "buffer hits",
+    "buffer reads",
+    "hit ratio",
+    "hits / request",
+    "reads / request",
+    "blocks / request (EXPLAIN)",
+    "sampled requests",
+]
+
+
+def _per_request(r: dict[str, Any], key: str) -> float | None:
+    """A ratio's io counter divided by its requests."""
+    n, v = r.get("requests") or 0, _get(r, "io", key)
+    return v / n if v is not None and n else None
+
+
 def chart_io(sections: Sequence[Section]) -> Chart:
     title = "I/O amplification"
-    cols = [
-        "series",
-        "hot",
-        "buffer hits",
-        "buffer reads",
-        "hit ratio",
-        "hits / request",
-        "reads / request",
-        "blocks / request (EXPLAIN)",
-        "sampled requests",
-    ]
     with_io = [
         s
         for s in sections
         if any(
             _get(r, "io", "buffer_hits") is not None
             or _get(r, "io", "blocks_per_request") is not None
-            for r in s.ratios
+            for r in s.levels
         )
     ]
     if not with_io:
-        return Chart(
-            "io",
-            title,
-            "Blocks touched per request (buffer hits and disk reads) against hot traffic.",
-            _empty(title, "no block counters: the store exposes none"),
-            TableData(cols, []),
-            ["DynamoDB and Redis report no buffer or block counters; PostgreSQL runs do."],
-            measured=False,
-        )
-    fig = go.Figure()
-    colors = _colors(sections)
-    rows = []
+        return _not_measured("io", title, IO_COLUMNS)
+    fig, colors, rows = go.Figure(), _colors(sections), []
     for s in with_io:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
-        hits, reads = [], []
-        for r in rs:
-            n = r.get("requests") or 0
-            h, rd = _get(r, "io", "buffer_hits"), _get(r, "io", "buffer_reads")
-            hits.append(h / n if h is not None and n else None)
-            reads.append(rd / n if rd is not None and n else None)
+        rs, xs = _series(s)
+        hits = [_per_request(r, "buffer_hits") for r in rs]
+        reads = [_per_request(r, "buffer_reads") for r in rs]
         bpr = [_get(r, "io", "blocks_per_request") for r in rs]
         c = colors[s.label]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=hits,
-                name=f"{s.label}: buffer hits / request",
-                mode="lines+markers",
-                line={"color": c, "width": 3},
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=reads,
-                name=f"{s.label}: reads / request",
-                mode="lines+markers",
-                line={"color": c, "dash": "dash"},
-            )
-        )
+        fig.add_trace(_line(xs, hits, f"{s.label}: buffer hits / request", c, width=3))
+        fig.add_trace(_line(xs, reads, f"{s.label}: reads / request", c, dash="dash"))
         if any(v is not None for v in bpr):
             fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=bpr,
-                    name=f"{s.label}: blocks / request (EXPLAIN samples)",
-                    mode="markers",
-                    marker={"color": c, "symbol": "diamond", "size": 10},
-                )
-            )
+                _line(xs, bpr, f"{s.label}: blocks / request (EXPLAIN samples)", mode="markers",
+                      marker={"color": c, "symbol": "diamond", "size": 10})
+            )  # fmt: skip
         for r, h, rd, b in zip(rs, hits, reads, bpr, strict=False):
             io = r.get("io") or {}
             rows.append(
-                [
-                    s.label,
-                    _xfmt(s, r),
-                    fmt(io.get("buffer_hits")),
-                    fmt(io.get("buffer_reads")),
-                    fmt(_get(io, "hit_ratio"), 4),
-                    fmt(h, 1),
-                    fmt(rd, 1),
-                    fmt(b, 1),
-                    fmt(io.get("sampled_requests")),
-                ]
-            )
-    return Chart(
-        "io",
-        title,
-        "Shared-buffer block hits and reads per request (server counters ÷ requests) and blocks per request "
-        "from EXPLAIN (ANALYZE, BUFFERS) samples, against hot traffic: how many pages a request really costs.",
-        _base_layout(fig, title, _xtitle(with_io), "blocks per request"),
-        TableData(cols, rows),
-    )
+                [s.label, _xfmt(s, r), fmt(io.get("buffer_hits")), fmt(io.get("buffer_reads")),
+                 fmt(_get(io, "hit_ratio"), 4), fmt(h, 1), fmt(rd, 1), fmt(b, 1),
+                 fmt(io.get("sampled_requests"))]
+            )  # fmt: skip
+    fig = _base_layout(fig, title, _xtitle(with_io), "blocks per request")
+    table = TableData(IO_COLUMNS, rows)
+    return Chart("io", title, WHAT["io"], fig, table)
 
 
 # -- per-request helpers ---------------------------------------------------------------------
-def _section_requests(
-    run: RunData, s: Section, sections_in_run: int
-) -> dict[str, np.ndarray] | None:
-    """Columns of requests.parquet that belong to one section (numpy arrays)."""
-    t = run.requests
-    if t is None or "latency_us" not in t.column_names:
+def _section_requests(run: Run, s: Section, sections_in_run: int) -> dict[str, np.ndarray] | None:
+    """The successful requests of one section (requests.parquet columns as numpy arrays)."""
+    t = run.requests(REQUEST_COLUMNS)
+    if "latency_us" not in t.column_names:
         return None
     from featbench.target import redact
 
@@ -689,8 +658,6 @@ def _section_requests(
         mask &= np.array([x == s.strategy for x in t["strategy"].to_pylist()])
     if "error" in t.column_names:
         mask &= np.array([e is None for e in t["error"].to_pylist()])
-    if "io_sampled" in t.column_names:
-        mask &= ~np.array([bool(x) for x in t["io_sampled"].to_pylist()])
     out: dict[str, np.ndarray] = {}
     for c in ("latency_us", "hot_entities", "start_ns", "end_ns", "hot_pct", "theta"):
         if c in t.column_names:
@@ -704,162 +671,161 @@ def _pct(a: np.ndarray, q: float) -> float | None:
     return percentile(a, q / 100.0)
 
 
-# -- 7. worst case: fully cold requests ------------------------------------------------------------
-def chart_worst_case(runs: Sequence[RunData]) -> Chart:
-    title = "Worst case: fully cold requests"
-    cols = [
-        "series",
-        "fully cold requests",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "p99 95% CI",
-        "max ms",
-        "all requests p99 ms",
-    ]
-    fig = go.Figure()
-    rows = []
-    colors = _colors([s for r in runs for s in r.sections])
+def _requests_by_section(runs: Sequence[Run]) -> Iterator[tuple[Section, dict[str, np.ndarray]]]:
+    """Every section of the runs with its successful requests (sections without a log skipped)."""
     for run in runs:
         for s in run.sections:
             req = _section_requests(run, s, len(run.sections))
-            if req is None or "hot_entities" not in req:
-                continue
-            lat = req["latency_us"] / 1000.0
-            cold = lat[req["hot_entities"] == 0]
-            if cold.size == 0:
-                continue
-            fig.add_trace(
-                go.Histogram(
-                    x=cold,
-                    name=s.label,
-                    opacity=0.55,
-                    marker_color=colors[s.label],
-                    nbinsx=60,
-                    histnorm="percent",
-                )
+            if req is not None:
+                yield s, req
+
+
+# -- 7. worst case: fully cold requests ------------------------------------------------------------
+WORST_COLUMNS = [
+    "series",
+    "fully cold requests",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "p99 95% CI",
+    "max ms",
+    "all requests p99 ms",
+]
+
+
+def chart_worst_case(runs: Sequence[Run]) -> Chart:
+    title = "Worst case: fully cold requests"
+    fig = go.Figure()
+    rows = []
+    colors = _colors([s for r in runs for s in r.sections])
+    for s, req in _requests_by_section(runs):
+        if "hot_entities" not in req:
+            continue
+        lat = req["latency_us"] / 1000.0
+        cold = lat[req["hot_entities"] == 0]
+        if cold.size == 0:
+            continue
+        fig.add_trace(
+            go.Histogram(
+                x=cold,
+                name=s.label,
+                opacity=0.55,
+                marker_color=colors[s.label],
+                nbinsx=60,
+                histnorm="percent",
             )
-            ci99 = list(interval(cold, 0.99))
-            rows.append(
-                [
-                    s.label,
-                    int(cold.size),
-                    fmt(_pct(cold, 50)),
-                    fmt(_pct(cold, 95)),
-                    fmt_marked(_pct(cold, 99), ci99),
-                    fmt_ci(ci99),
-                    fmt(float(cold.max())),
-                    fmt(_pct(lat, 99)),
-                ]
-            )
-    if not rows:
-        return Chart(
-            "worst_case",
-            title,
-            "Latency distribution of requests where every entity's key was cold.",
-            _empty(title, "no per-request log with fully cold requests in these runs"),
-            TableData(cols, []),
-            measured=False,
         )
+        ci99 = list(interval(cold, 0.99))
+        rows.append(
+            [s.label, int(cold.size), fmt(_pct(cold, 50)), fmt(_pct(cold, 95)),
+             fmt_marked(_pct(cold, 99), ci99), fmt_ci(ci99), fmt(float(cold.max())),
+             fmt(_pct(lat, 99))]
+        )  # fmt: skip
+    if not rows:
+        return _not_measured("worst_case", title, WORST_COLUMNS)
     fig.update_layout(barmode="overlay")
-    return Chart(
-        "worst_case",
-        title,
-        "Latency distribution of the requests in which every entity's key was cold — the full fan-out "
-        "missing the cache — over all ratios, from the per-request log (percentiles computed exactly from it).",
-        _base_layout(fig, title, "latency (ms)", "share of the series' fully cold requests (%)"),
-        TableData(cols, rows),
-    )
+    fig = _base_layout(fig, title, "latency (ms)", "share of the series' fully cold requests (%)")
+    table = TableData(WORST_COLUMNS, rows)
+    return Chart("worst_case", title, WHAT["worst_case"], fig, table)
 
 
-# -- optional: strategies side by side -------------------------------------------------------------
-def chart_strategies(sections: Sequence[Section]) -> Chart | None:
-    by_target: dict[str, list[Section]] = {}
-    for s in sections:
-        by_target.setdefault(s.target, []).append(s)
-    groups = {t: ss for t, ss in by_target.items() if len({s.strategy for s in ss}) > 1}
-    if not groups:
-        return None
-    title = "Strategies side by side"
+# -- optional: strategies and targets side by side -------------------------------------------------
+def _p99_bars(
+    sections: Sequence[Section],
+    cid: str,
+    title: str,
+    sentence: str,
+    bars: Sequence[tuple[Section, str, str]],
+    columns: Sequence[str],
+    cells: Callable[[Section], list[Any]],
+) -> Chart:
+    """p99 bars per level, one bar series per (section, name, colour), grouped; the table
+    gives each series' `cells`, then the level, p50, p99 and its interval."""
     fig = go.Figure()
     rows = []
-    multi = len(groups) > 1
-    for i, (_target, ss) in enumerate(groups.items()):
-        for j, s in enumerate(ss):
-            rs = _sorted_ratios(s)
-            name = s.label if multi else s.strategy
-            fig.add_trace(
-                go.Bar(
-                    x=[_xfmt(s, r) for r in rs],
-                    y=[_get(r, "latency_ms", "p99") for r in rs],
-                    name=f"{name} p99",
-                    marker_color=PALETTE[(i * 4 + j) % len(PALETTE)],
-                    **_ci_style(rs, "latency_ms", "p99", bar=True),
-                )
-            )
-            for r in rs:
-                rows.append(
-                    [s.target, s.strategy, _xfmt(s, r), fmt(_get(r, "latency_ms", "p50"))]
-                    + _pct_cells(r, "latency_ms", ("p99",))
-                )
-    fig.update_layout(barmode="group")
-    return Chart(
-        "strategies",
-        title,
-        "p99 of each execution strategy on the same target at each ratio: what the way a request is "
-        "executed (round trips, batching) is worth.",
-        _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
-        TableData(["target", "strategy", "hot", "p50 ms", "p99 ms", "p99 95% CI"], rows),
-        [CI_NOTE_BARS] if _has_ci(sections) else [],
-    )
-
-
-# -- optional: targets side by side ------------------------------------------------------------------
-def chart_targets(sections: Sequence[Section]) -> Chart | None:
-    by_target: dict[str, list[Section]] = {}
-    for s in sections:
-        by_target.setdefault(s.target, []).append(s)
-    if len(by_target) < 2:
-        return None
-    title = "Targets side by side"
-    fig = go.Figure()
-    rows = []
-    for i, (target, ss) in enumerate(by_target.items()):
-        # Each target with its best strategy (lowest median p99 across ratios).
-        def med(s: Section) -> float:
-            vals = [v for v in s.metric("latency_ms", "p99") if v is not None]
-            return float(np.median(vals)) if vals else math.inf
-
-        best = min(ss, key=med)
-        rs = _sorted_ratios(best)
+    for s, name, color in bars:
+        rs = _sorted_levels(s)
         fig.add_trace(
             go.Bar(
-                x=[_xfmt(best, r) for r in rs],
-                y=[_get(r, "latency_ms", "p99") for r in rs],
-                name=f"{best.backend} ({best.strategy})",
-                marker_color=PALETTE[i % len(PALETTE)],
+                x=[_xfmt(s, r) for r in rs],
+                y=_p99_line(s, rs),
+                name=name,
+                marker_color=color,
                 **_ci_style(rs, "latency_ms", "p99", bar=True),
             )
         )
-        for r in rs:
-            rows.append(
-                [target, best.backend, best.strategy, _xfmt(best, r)]
-                + [fmt(_get(r, "latency_ms", "p50"))]
-                + _pct_cells(r, "latency_ms", ("p99",))
-            )
+        rows += [
+            cells(s) + [_xfmt(s, r), fmt(_get(r, "latency_ms", "p50"))]
+            + _pct_cells(r, "latency_ms", ("p99",))
+            for r in rs
+        ]  # fmt: skip
     fig.update_layout(barmode="group")
     return Chart(
-        "targets",
+        cid,
         title,
-        "p99 of each target (with its best strategy) at each ratio: the stores compared on the same workload.",
+        sentence,
         _auto_log(_base_layout(fig, title, "hot traffic", "p99 latency (ms)")),
-        TableData(["target", "backend", "strategy", "hot", "p50 ms", "p99 ms", "p99 95% CI"], rows),
-        [CI_NOTE_BARS] if _has_ci(sections) else [],
+        TableData([*columns, "hot", "p50 ms", "p99 ms", "p99 95% CI"], rows),
+        _ci_notes(sections, bars=True),
+    )
+
+
+def _by_target(sections: Sequence[Section]) -> dict[str, list[Section]]:
+    by_target: dict[str, list[Section]] = {}
+    for s in sections:
+        by_target.setdefault(s.target, []).append(s)
+    return by_target
+
+
+def chart_strategies(sections: Sequence[Section]) -> Chart | None:
+    groups = {t: ss for t, ss in _by_target(sections).items() if len({s.strategy for s in ss}) > 1}
+    if not groups:
+        return None
+    multi = len(groups) > 1
+    bars = [
+        (s, f"{s.label if multi else s.strategy} p99", PALETTE[(i * 4 + j) % len(PALETTE)])
+        for i, ss in enumerate(groups.values())
+        for j, s in enumerate(ss)
+    ]
+    return _p99_bars(
+        sections,
+        "strategies",
+        "Strategies side by side",
+        "p99 of each execution strategy on the same target at each ratio: what the way a request is "
+        "executed (round trips, batching) is worth.",
+        bars,
+        ["target", "strategy"],
+        lambda s: [s.target, s.strategy],
+    )
+
+
+def chart_targets(sections: Sequence[Section]) -> Chart | None:
+    by_target = _by_target(sections)
+    if len(by_target) < 2:
+        return None
+
+    def med(s: Section) -> float:
+        vals = [v for v in s.metric("latency_ms", "p99") if v is not None]
+        return float(np.median(vals)) if vals else math.inf
+
+    # Each target with its best strategy (lowest median p99 across levels).
+    best = [min(ss, key=med) for ss in by_target.values()]
+    bars = [
+        (s, f"{s.backend} ({s.strategy})", PALETTE[i % len(PALETTE)]) for i, s in enumerate(best)
+    ]
+    return _p99_bars(
+        sections,
+        "targets",
+        "Targets side by side",
+        "p99 of each target (with its best strategy) at each ratio: the stores compared on the same workload.",
+        bars,
+        ["target", "backend", "strategy"],
+        lambda s: [s.target, s.backend, s.strategy],
     )
 
 
 # -- optional: time series ---------------------------------------------------------------------------
-def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
+def chart_timeseries(runs: Sequence[Run]) -> Chart | None:
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -870,79 +836,51 @@ def chart_timeseries(runs: Sequence[RunData]) -> Chart | None:
     rows = []
     colors = _colors([s for r in runs for s in r.sections])
     any_data = False
-    for run in runs:
-        for s in run.sections:
-            req = _section_requests(run, s, len(run.sections))
-            if req is None or "start_ns" not in req or req["start_ns"].size < 2:
+    for s, req in _requests_by_section(runs):
+        if "start_ns" not in req or req["start_ns"].size < 2:
+            continue
+        start = req["start_ns"]
+        t0 = float(np.nanmin(start))
+        secs = (start - t0) / 1e9
+        span = float(np.nanmax(secs))
+        if not span > 0:
+            continue
+        any_data = True
+        width = max(span / 80.0, 0.05)
+        edges = np.arange(0.0, span + width, width)
+        idx = np.clip(np.digitize(secs, edges) - 1, 0, len(edges) - 1)
+        lat = req["latency_us"] / 1000.0
+        xs, tput, p99 = [], [], []
+        for b in range(len(edges)):
+            sel = lat[idx == b]
+            if sel.size == 0:
                 continue
-            start = req["start_ns"]
-            t0 = float(np.nanmin(start))
-            secs = (start - t0) / 1e9
-            span = float(np.nanmax(secs))
-            if not span > 0:
-                continue
-            any_data = True
-            width = max(span / 80.0, 0.05)
-            edges = np.arange(0.0, span + width, width)
-            idx = np.clip(np.digitize(secs, edges) - 1, 0, len(edges) - 1)
-            lat = req["latency_us"] / 1000.0
-            xs, tput, p99 = [], [], []
-            for b in range(len(edges)):
-                sel = lat[idx == b]
-                if sel.size == 0:
-                    continue
-                xs.append(edges[b])
-                tput.append(sel.size / width)
-                p99.append(percentile(sel, 0.99))
-            c = colors[s.label]
-            fig.add_trace(
-                go.Scatter(x=xs, y=tput, name=f"{s.label} req/s", mode="lines", line={"color": c}),
-                row=1,
-                col=1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=p99,
-                    name=f"{s.label} p99",
-                    mode="lines",
-                    line={"color": c, "dash": "dot"},
-                ),
-                row=2,
-                col=1,
-            )
-            key = s.x_key if s.x_key in req else None
-            if key is not None:
-                for v in sorted(set(req[key].tolist())):
-                    m = req[key] == v
-                    lo, hi = (
-                        float(np.min(start[m])),
-                        float(np.max(req["end_ns"][m]))
-                        if "end_ns" in req
-                        else float(np.max(start[m])),
-                    )
-                    dur = (hi - lo) / 1e9
-                    rows.append(
-                        [
-                            s.label,
-                            f"{v:g}%" if key == "hot_pct" else f"θ={v:g}",
-                            int(m.sum()),
-                            fmt(dur, 2),
-                            fmt(m.sum() / dur if dur > 0 else None, 1),
-                            fmt(_pct(lat[m], 99)),
-                        ]
-                    )
+            xs.append(edges[b])
+            tput.append(sel.size / width)
+            p99.append(percentile(sel, 0.99))
+        c = colors[s.label]
+        fig.add_trace(_line(xs, tput, f"{s.label} req/s", c, mode="lines"), row=1, col=1)
+        fig.add_trace(_line(xs, p99, f"{s.label} p99", c, dash="dot", mode="lines"), row=2, col=1)
+        key = s.level_key if s.level_key in req else None
+        for v in sorted(set(req[key].tolist())) if key is not None else []:
+            m = req[key] == v
+            hi = req["end_ns"][m] if "end_ns" in req else start[m]
+            dur = (float(np.max(hi)) - float(np.min(start[m]))) / 1e9
+            rows.append(
+                [s.label, f"{v:g}%" if key == "hot_pct" else f"θ={v:g}", int(m.sum()),
+                 fmt(dur, 2), fmt(m.sum() / dur if dur > 0 else None, 1), fmt(_pct(lat[m], 99))]
+            )  # fmt: skip
     if not any_data:
         return None
     _base_layout(fig, "Throughput and p99 over time", None, None)
     fig.update_xaxes(title_text="seconds since the first measured request", row=2, col=1)
+    table = TableData(["series", "ratio", "requests", "seconds", "requests/s", "p99 ms"], rows)
     return Chart(
         "timeseries",
         "Throughput and p99 over time",
-        "Requests per second and p99 in short time buckets over the run (one line per series): stalls, "
-        "warm-up effects and drift show here, averaged away elsewhere.",
+        WHAT["timeseries"],
         fig,
-        TableData(["series", "ratio", "requests", "seconds", "requests/s", "p99 ms"], rows),
+        table,
         ["The table gives the numbers per ratio; the chart buckets them by time."],
     )
 
@@ -952,38 +890,23 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
     with_c = [
         s
         for s in sections
-        if any(isinstance(r.get("corrected_latency_ms"), dict) for r in s.ratios)
+        if any(isinstance(r.get("corrected_latency_ms"), dict) for r in s.levels)
     ]
     if not with_c:
         return None
     title = "Corrected vs service-time latency"
-    fig = go.Figure()
-    colors = _colors(sections)
-    rows = []
+    fig, colors, rows = go.Figure(), _colors(sections), []
     for s in with_c:
-        rs = _sorted_ratios(s)
-        xs = [float(r[s.x_key]) for r in rs]
+        rs, xs = _series(s)
         c = colors[s.label]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[_get(r, "latency_ms", "p99") for r in rs],
-                name=f"{s.label} service-time p99",
-                mode="lines+markers",
-                line={"color": c},
-                **_ci_style(rs, "latency_ms", "p99"),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[_get(r, "corrected_latency_ms", "p99") for r in rs],
-                name=f"{s.label} corrected p99",
-                mode="lines+markers",
-                line={"color": c, "dash": "dash"},
-                **_ci_style(rs, "corrected_latency_ms", "p99"),
-            )
-        )
+        for key, what, dash in (
+            ("latency_ms", "service-time", None),
+            ("corrected_latency_ms", "corrected", "dash"),
+        ):
+            fig.add_trace(
+                _line(xs, _p99_line(s, rs, key), f"{s.label} {what} p99", c, dash=dash,
+                      **_ci_style(rs, key, "p99"))
+            )  # fmt: skip
         for r in rs:
             rows.append(
                 [s.label, _xfmt(s, r)]
@@ -991,27 +914,21 @@ def chart_corrected(sections: Sequence[Section]) -> Chart | None:
                 + _pct_cells(r, "latency_ms", ("p99",))
                 + _pct_cells(r, "corrected_latency_ms", ("p99",))
             )
-    return Chart(
-        "corrected",
-        title,
-        "p99 measured from each request's scheduled start (corrected for coordinated omission, dashed) "
-        "beside p99 from its actual start (service time, solid): the gap is queueing a closed loop hides.",
-        _auto_log(_base_layout(fig, title, _xtitle(with_c), "p99 latency (ms)")),
-        TableData(
-            [
-                "series",
-                "hot",
-                "service p50 ms",
-                "corrected p50 ms",
-                "service p99 ms",
-                "service p99 95% CI",
-                "corrected p99 ms",
-                "corrected p99 95% CI",
-            ],
-            rows,
-        ),
-        [CI_NOTE] if _has_ci(with_c) else [],
+    fig = _auto_log(_base_layout(fig, title, _xtitle(with_c), "p99 latency (ms)"))
+    table = TableData(
+        [
+            "series",
+            "hot",
+            "service p50 ms",
+            "corrected p50 ms",
+            "service p99 ms",
+            "service p99 95% CI",
+            "corrected p99 ms",
+            "corrected p99 95% CI",
+        ],
+        rows,
     )
+    return Chart("corrected", title, WHAT["corrected"], fig, table, _ci_notes(with_c))
 
 
 # -- optional: cost table -----------------------------------------------------------------------------
@@ -1054,19 +971,12 @@ def chart_cost(result: CostResult) -> Chart:
     notes += [
         "The inputs (measured, estimated or given), the prices and their sources follow the charts."
     ]
-    return Chart(
-        "cost",
-        title,
-        "What each option costs per day, per month and per million requests at the given rate, with the "
-        "formula of every line and the inputs (measured, estimated or given) below.",
-        fig,
-        TableData(["option", "per day", "per month", "per million requests", "how"], rows),
-        notes,
-    )
+    table = TableData(["option", "per day", "per month", "per million requests", "how"], rows)
+    return Chart("cost", title, WHAT["cost"], fig, table, notes)
 
 
 def build_charts(
-    runs: Sequence[RunData],
+    runs: Sequence[Run],
     *,
     cost: CostResult | None = None,
     reference_p99: float | None = None,

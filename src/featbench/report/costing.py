@@ -18,7 +18,7 @@ from typing import Any
 from featbench.errors import FeatbenchError
 from featbench.measure import cost as cm
 from featbench.measure.prices import PriceBook
-from featbench.report.rundata import RunData, Section
+from featbench.results.reader import Run, Section
 from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
 
 # Keys other parts of featbench may record, in a target's describe() output (manifest
@@ -26,22 +26,32 @@ from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
 MEASURED_ITEM_BYTES = "item_bytes"
 MEASURED_MEMORY_PER_ROW = "memory_per_row_bytes"
 MEASURED_CONSUMED = "consumed_rcu_per_request"
+# The columns of requests.parquet the report reads (charts and costs); others are not read.
+REQUEST_COLUMNS = (
+    "hot_pct",
+    "theta",
+    "start_ns",
+    "end_ns",
+    "latency_us",
+    "error",
+    "hot_entities",
+    "target",
+    "strategy",
+    "consumed_units",
+)
 # Size of featbench's own tables (not the whole database, which may hold anything else).
 MEASURED_PG_BYTES = ("schema_bytes", "total_bytes", "relation_bytes")
 
 DEFAULTS = {
     "hours_per_day": 24.0,
     "cu": 1.0,
-    "churn": 0.10,  # the seed's assumption: 10 % of the data changes a day
-    "pitr_days": 7.0,  # the seed's 7-day point-in-time-recovery window
+    "churn": 0.10,  # the original Lakebase benchmark's assumption: 10 % a day
+    "pitr_days": 7.0,  # its 7-day point-in-time-recovery window
     "consistency": "eventual",
     "headroom": 1.5,
     "redis_overhead": 0.10,
     "redis_replicas": 0,
 }
-
-
-BASES = ("measured", "computed", "given", "default")
 
 
 def basis_of(source: str) -> str:
@@ -160,9 +170,7 @@ def _num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) and v >= 0 else None
 
 
-def find_measured(
-    runs: list[RunData], key: str, backend: str | None = None
-) -> tuple[Any, str] | None:
+def find_measured(runs: list[Run], key: str, backend: str | None = None) -> tuple[Any, str] | None:
     """The first place a run recorded `key`: target server info, then summary, then
     sections, then ratio objects (mean weighted by requests)."""
     for run in runs:
@@ -188,7 +196,7 @@ def find_measured(
             )
             if raw is not None:
                 return raw[key], f"measured (run {run.run_id}, {s.label or s.backend})"
-            vals = [(_num(r.get(key)), r.get("requests") or 0) for r in s.ratios]
+            vals = [(_num(r.get(key)), r.get("requests") or 0) for r in s.levels]
             vals = [(v, n) for v, n in vals if v is not None and n]
             if vals:
                 mean = sum(v * n for v, n in vals) / sum(n for _, n in vals)
@@ -208,7 +216,7 @@ def find_measured(
     return None
 
 
-def emulated_dynamodb(run: RunData) -> str | None:
+def emulated_dynamodb(run: Run) -> str | None:
     """What emulated the run's DynamoDB target(s), when its capacity units are `emulated`
     (the embedded moto server, or an endpoint off AWS); None when measured or absent."""
     for t in run.targets:
@@ -218,10 +226,10 @@ def emulated_dynamodb(run: RunData) -> str | None:
     return None
 
 
-def _consumed_from_log(run: RunData, backend: str | None) -> float | None:
+def _consumed_from_log(run: Run, backend: str | None) -> float | None:
     """Mean `consumed_units` per request from requests.parquet, when the run logged it."""
-    t = run.requests
-    if t is None or "consumed_units" not in t.column_names:
+    t = run.requests(REQUEST_COLUMNS)
+    if "consumed_units" not in t.column_names:
         return None
     from featbench.target import redact
 
@@ -258,7 +266,19 @@ def _mean_of(value: Any) -> float | None:
 
 
 # -- resolving inputs ------------------------------------------------------------------
-def check_priceable(runs: list[RunData]) -> None:
+def check_pricing(
+    qps: float | None, reference_p99: float | None = None, consistency: str | None = None
+) -> None:
+    """The pricing options a user gives, checked before any run is read."""
+    if qps is not None and not qps > 0:
+        raise FeatbenchError(f"--qps must be > 0 (requests per second), got {qps:g}")
+    if reference_p99 is not None and not reference_p99 > 0:
+        raise FeatbenchError(f"--reference-p99 must be > 0 ms, got {reference_p99:g}")
+    if consistency is not None and consistency not in ("eventual", "strong"):
+        raise FeatbenchError(f"--consistency must be eventual or strong, got {consistency!r}")
+
+
+def check_priceable(runs: list[Run]) -> None:
     """A failed run's requests mostly errored: nothing measured in it prices a request."""
     for r in runs:
         if r.status == "failed":
@@ -270,7 +290,7 @@ def check_priceable(runs: list[RunData]) -> None:
 
 
 def resolve_inputs(
-    runs: list[RunData],
+    runs: list[Run],
     *,
     qps: float,
     hours_per_day: float | None = None,
@@ -517,49 +537,31 @@ def compute_costs(
     inputs: dict[str, CostInput],
     prices: PriceBook,
     *,
-    runs: list[RunData] | None = None,
+    runs: list[Run] | None = None,
     reference_p99: float | None = None,
 ) -> CostResult:
     v = {k: i.value for k, i in inputs.items()}
-    qps, h = float(v["qps"]), float(v["hours_per_day"])
+    traffic = {"qps": float(v["qps"]), "hours_per_day": float(v["hours_per_day"])}
+    units, units_source = float(v["rru_per_request"]), inputs["rru_per_request"].source
+    items_gb = float(v["dynamodb_storage_gb"])
     opts = [
         cm.lakebase_cost(
-            prices,
-            qps=qps,
-            cu=float(v["cu"]),
-            hours_per_day=h,
-            storage_gb=float(v["storage_gb"]),
-            churn=float(v["churn"]),
-            pitr_days=float(v["pitr_days"]),
+            prices, **traffic, cu=float(v["cu"]), storage_gb=float(v["storage_gb"]),
+            churn=float(v["churn"]), pitr_days=float(v["pitr_days"]),
         ),
         cm.dynamodb_on_demand_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rru_per_req=float(v["rru_per_request"]),
-            storage_gb=float(v["dynamodb_storage_gb"]),
-            rru_source=inputs["rru_per_request"].source,
+            prices, **traffic, rru_per_req=units, storage_gb=items_gb, rru_source=units_source
         ),
         cm.dynamodb_provisioned_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rcu_per_req=float(v["rru_per_request"]),
-            storage_gb=float(v["dynamodb_storage_gb"]),
-            headroom=float(v["headroom"]),
-            rcu_source=inputs["rru_per_request"].source,
+            prices, **traffic, rcu_per_req=units, storage_gb=items_gb,
+            headroom=float(v["headroom"]), rcu_source=units_source,
         ),
         cm.elasticache_cost(
-            prices,
-            qps=qps,
-            hours_per_day=h,
-            rows=float(v["rows"]),
-            memory_per_row=float(v["memory_per_row"]),
-            overhead=float(v["redis_overhead"]),
-            replicas=int(v["redis_replicas"]),
+            prices, **traffic, rows=float(v["rows"]), memory_per_row=float(v["memory_per_row"]),
+            overhead=float(v["redis_overhead"]), replicas=int(v["redis_replicas"]),
             memory_source=inputs["memory_per_row"].source,
         ),
-    ]
+    ]  # fmt: skip
     pairs = [cm.break_even_qps(a, b) for i, a in enumerate(opts) for b in opts[i + 1 :]]
     skew = skew_crossings(runs or [], reference_p99)
     notes = []
@@ -591,15 +593,15 @@ def compute_costs(
 def _p99_points(s: Section) -> list[tuple[float, float | None]]:
     return [
         (float(r["hot_pct"]), (r.get("latency_ms") or {}).get("p99"))
-        for r in s.ratios
+        for r in s.levels
         if "hot_pct" in r
     ]
 
 
-def skew_crossings(runs: list[RunData], reference_p99: float | None) -> list[cm.SkewCrossing]:
+def skew_crossings(runs: list[Run], reference_p99: float | None) -> list[cm.SkewCrossing]:
     """PostgreSQL sections against every other store's sections (measured), and against
     a user's reference p99 (assumption)."""
-    sections = [s for r in runs for s in r.sections if s.x_key == "hot_pct"]
+    sections = [s for r in runs for s in r.sections if s.level_key == "hot_pct"]
     pg = [s for s in sections if s.backend == "postgres"]
     others = [s for s in sections if s.backend != "postgres"]
     out = []
@@ -626,12 +628,12 @@ def _tag(c: cm.SkewCrossing, pg: Section) -> cm.SkewCrossing:
     return cm.SkewCrossing(c.hot_pct, f"{label} vs {c.other}", c.basis, c.pg_faster_above, c.note)
 
 
-def headline_qps(run: RunData) -> tuple[float, str] | None:
+def headline_qps(run: Run) -> tuple[float, str] | None:
     """A request rate to price a run at when the user gave none: the rate the run itself
     sustained while measuring (requests ÷ the summed wall time of each ratio, so pauses
     between ratios for warm-up and counters do not count)."""
-    t = run.requests
-    if t is None or t.num_rows < 2 or not {"start_ns", "end_ns"} <= set(t.column_names):
+    t = run.requests(REQUEST_COLUMNS)
+    if t.num_rows < 2 or not {"start_ns", "end_ns"} <= set(t.column_names):
         return None
     import numpy as np
 

@@ -17,7 +17,7 @@ import featbench
 from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
 from featbench.report.charts import Chart, fmt
 from featbench.report.costing import CostResult
-from featbench.report.rundata import RunData
+from featbench.results.reader import Run
 
 # Server settings worth a line in the header, in this order; the rest go in a detail list.
 _SERVER_FIRST = (
@@ -38,7 +38,7 @@ header h1{margin:0 0 6px;font-size:22px}
 header .meta{font-size:13px;opacity:.9}
 main{padding:8px 28px 40px;max-width:1200px}
 .banner{margin:16px 0;padding:12px 16px;border-radius:6px;font-weight:bold}
-.banner.interrupted,.banner.failed{background:#fff1c2;border:2px solid #e0a800;color:#6b4d00}
+.banner.interrupted,.banner.failed,.banner.running{background:#fff1c2;border:2px solid #e0a800;color:#6b4d00}
 .banner.warn{background:#fde8e8;border:1px solid #d33;color:#7a1111;font-weight:normal}
 section.run,section.fb-chart{background:#fff;border:1px solid #dde2e8;border-radius:8px;margin:18px 0;padding:14px 18px}
 section.fb-chart h2{font-size:18px;margin:4px 0 4px}
@@ -54,7 +54,7 @@ summary{cursor:pointer;color:#1f3b5c}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px;margin:6px 0}
 dl.kv dt{color:#556}
 dl.kv dd{margin:0;font-family:Menlo,Consolas,monospace}
-.status-complete{color:#1a7f37}.status-interrupted,.status-failed{color:#b35900;font-weight:bold}
+.status-complete{color:#1a7f37}.status-interrupted,.status-failed,.status-running{color:#b35900;font-weight:bold}
 nav.toc{font-size:13px;margin:12px 0}
 nav.toc a{margin-right:12px;color:#1f3b5c}
 footer{font-size:12px;color:#667;padding:0 28px 30px}
@@ -105,7 +105,7 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _run_header(run: RunData) -> str:
+def _run_header(run: Run) -> str:
     m = run.manifest
     spec = run.spec
     spec_line = (
@@ -165,7 +165,7 @@ def _run_header(run: RunData) -> str:
     )
 
 
-def status_sentence(run: RunData) -> str:
+def status_sentence(run: Run) -> str:
     """One line on a run that is not a result: the report's first line for it."""
     reason = run.manifest.get("error")
     if run.status == "failed":
@@ -174,13 +174,18 @@ def status_sentence(run: RunData) -> str:
             + (f": {reason}" if reason else "")
             + ". Its figures describe failed requests, not the store; no cost is priced from it."
         )
+    if run.status == "running":
+        return (
+            f"⚠ run {run.run_id} RUNNING: it has not finished, or its process died; "
+            "the report shows the ratios it completed."
+        )
     return (
         f"⚠ run {run.run_id} {run.status.upper()}: it did not finish; "
         "the report shows the ratios it completed."
     )
 
 
-def _thresholds(run: RunData) -> str:
+def _thresholds(run: Run) -> str:
     rows = run.summary.get("thresholds") or []
     if not rows:
         return ""
@@ -250,7 +255,7 @@ def _cost_inputs(cost: CostResult) -> str:
 
 
 def render_html(
-    runs: Sequence[RunData],
+    runs: Sequence[Run],
     charts: Sequence[Chart],
     *,
     cost: CostResult | None = None,
@@ -277,7 +282,7 @@ def render_html(
                         "target": s.target,
                         "backend": s.backend,
                         "strategy": s.strategy,
-                        "ratios": s.ratios,
+                        "ratios": s.levels,
                     }
                     for s in r.sections
                 ],

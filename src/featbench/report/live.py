@@ -69,7 +69,7 @@ def status_line(
     return "  ".join(parts)
 
 
-def ratio_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
+def level_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
     st = stats.ratios.get((ev.section, ev.level))
     if st is None:
         return None
@@ -190,7 +190,7 @@ class LiveDisplay:
 
     def on_ratio_end(self, ev: RatioFinished) -> None:
         self.stats.on_ratio_end(ev)
-        text = ratio_line(self.stats, ev) if self.level_lines else None
+        text = level_line(self.stats, ev) if self.level_lines else None
         if text:
             self.line(text)
 

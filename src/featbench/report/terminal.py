@@ -1,113 +1,190 @@
-"""The headline printed at the end of `run`, `demo` and by `show`: p99 per ratio with its
-95% interval, the measured hit ratio, cost per million requests and where the report is;
-and the table `compare` prints.
+"""What `run`, `show`, `demo` and `compare` print on a terminal.
 
-Usage from another command::
-
-    from featbench.report.terminal import print_headline
-    print_headline(run_dir)                      # prices at the run's own request rate
-    print_headline(run_dir, qps=2000, report_path=path)
-
-It never fails the calling command: anything it cannot compute is shown as "—"
-with the reason.
+For a run: a first line when it is not complete, the tables (report/tables.py), the
+notes, a legend, then the headline — p99 per level with its 95% interval, the measured
+hit ratio, cost per million requests and where the report is. `--json` prints the run's
+summary instead. The headline never fails the calling command: anything it cannot
+compute is shown as "—" with the reason. And the table `compare` prints.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import LEGEND, mark
+from featbench.progress import console as stderr_console
+from featbench.report.build import ReportResult
 from featbench.report.charts import fmt, fmt_ci, money
-from featbench.report.rundata import RunData, load_run
+from featbench.report.tables import (
+    corrected_table,
+    has_marks,
+    level_tables,
+    side_by_side_table,
+    thresholds_table,
+)
+from featbench.results.reader import Run, read_run
 
 
+def wide_console() -> Console:
+    """Stdout console; when it is not a terminal, wide enough that tables are not squeezed."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+# -- a run -----------------------------------------------------------------------------
+def first_request_error(run: Run) -> str | None:
+    """The error text of the first failed measured request (requests.parquet), if any."""
+    try:
+        t = run.requests(("error",))
+    except FeatbenchError:  # an unreadable log only loses the detail
+        return None
+    if "error" not in t.column_names:
+        return None
+    import pyarrow.compute as pc
+
+    errs = pc.drop_null(t.column("error"))
+    return str(errs[0].as_py())[:200] if len(errs) else None
+
+
+STATUS_WORDS = {
+    "failed": "its figures describe failed requests, not the store; no cost is priced from it",
+    "interrupted": "stopped before the end; the ratios it finished are kept",
+    "running": "not finished, or its process died; the ratios it finished are shown",
+}
+
+
+def status_line(run: Run) -> str | None:
+    """The first line printed for a run that is not complete (rich markup), else None."""
+    if run.status == "complete":
+        return None
+    tail = f": {run.error}" if run.error else ""
+    if run.status == "failed":
+        first = first_request_error(run)
+        tail += f"; first error: {first}" if first else ""
+    return f"[bold red]run {run.run_id} {run.status.upper()}[/]{escape(tail)} — {STATUS_WORDS[run.status]}"
+
+
+def print_run(run: Run, out: Console | None = None, *, notes: bool = True) -> None:
+    """The tables of a run; `notes=False` when its warnings were already shown live."""
+    out = out or wide_console()
+    first = status_line(run)
+    if first is not None:  # a run that is not a result says so before any number
+        out.print(first, highlight=False)
+    for t in level_tables(run):
+        out.print(t)
+    for extra in (side_by_side_table(run), corrected_table(run), thresholds_table(run)):
+        if extra is not None:
+            out.print(extra)
+    for w in run.warnings if notes else []:
+        out.print(f"[yellow]note:[/] {escape(w)}", highlight=False)
+    out.print(
+        f"status: {run.status}   run directory: {run.path}\n"
+        "plan hot = the original benchmark's cache score (share of hot entities); hit ratio = "
+        "shared-buffer hits / (hits + reads) measured by the server; blk/req from EXPLAIN samples.\n"
+        "p99 95% CI: distribution-free interval of p99 (order statistics)"
+        + (f"; {LEGEND}." if has_marks(run) else "."),
+        highlight=False,
+    )
+
+
+def run_json(run: Run) -> str:
+    """`--json` of a run: where it is, its status (and error) and its summary."""
+    doc: dict[str, Any] = {"path": str(run.path), "status": run.status}
+    if run.error:
+        doc["error"] = run.error
+    return json.dumps({**doc, **run.summary}, indent=2)
+
+
+def print_run_result(
+    run: Run, as_json: bool, *, notes: bool = True, report_path: Path | None = None
+) -> None:
+    """What `run`, `show` and `demo` print for a run: JSON, or tables and the headline."""
+    if as_json:
+        print(run_json(run))
+        return
+    out = wide_console()
+    print_run(run, out, notes=notes)
+    print_headline_safe(run, out, report_path=report_path)
+
+
+def print_headline_safe(run: Run, out: Console, *, report_path: Path | None = None) -> None:
+    """The headline after a run's tables; one it cannot compute is a note, never a failed
+    command (e.g. an unreadable request log: the tables stand)."""
+    try:
+        print_headline(run, console=out, report_path=report_path)
+    except FeatbenchError as e:
+        out.print(f"[yellow]note:[/] no headline: {e}", highlight=False)
+
+
+# -- the headline ----------------------------------------------------------------------
 def headline_data(
-    run: RunData | str | Path, *, qps: float | None = None, prices_file: str | Path | None = None
+    run: Run | str | Path, *, qps: float | None = None, prices_file: str | Path | None = None
 ) -> dict[str, Any]:
     """The headline as plain data (also what `--json` callers can embed)."""
-    from featbench.report.build import cost_for_runs
-    from featbench.report.costing import headline_qps
-
-    r = run if isinstance(run, RunData) else load_run(run)
+    r = run if isinstance(run, Run) else read_run(run)
     sections = []
     for s in r.sections:
+        key = s.level_key
         sections.append(
             {
                 "label": s.label or f"{s.backend} · {s.strategy}",
                 "target": s.target,
-                "x": s.x_key,
+                "x": key,
                 "ratios": [
                     {
-                        s.x_key: ratio.get(s.x_key),
-                        "p99_ms": (ratio.get("latency_ms") or {}).get("p99"),
+                        key: level.get(key),
+                        "p99_ms": (level.get("latency_ms") or {}).get("p99"),
                         # null: a run written before summaries held intervals
-                        "p99_ci_ms": (ratio.get("latency_ci_ms") or {}).get("p99"),
-                        "hit_ratio": (ratio.get("io") or {}).get("hit_ratio"),
-                        "requests": ratio.get("requests"),
-                        "errors": ratio.get("errors"),
+                        "p99_ci_ms": (level.get("latency_ci_ms") or {}).get("p99"),
+                        "hit_ratio": (level.get("io") or {}).get("hit_ratio"),
+                        "requests": level.get("requests"),
+                        "errors": level.get("errors"),
                     }
-                    for ratio in sorted(s.ratios, key=lambda x: -float(x[s.x_key]))
+                    for level in sorted(s.levels, key=lambda x: -float(x[key]))
                 ],
             }
         )
-    if r.status == "failed":
-        # a failed run's requests mostly errored: a cost per request from it would price
-        # failures, so none is given
-        reason = r.manifest.get("error") or "see manifest.json"
-        return {
-            "run_id": r.run_id,
-            "status": r.status,
-            "error": reason,
-            "sections": sections,
-            "thresholds": _threshold_counts(r.summary),
-            "cost": {
-                "qps": None,
-                "qps_source": None,
-                "per_million_requests": None,
-                "error": "the run failed: no cost per request is priced from it",
-            },
-            "report": _report(r),
-        }
-    rate_source = "given"
-    if qps is None:
-        measured = headline_qps(r)
-        if measured is not None:
-            qps, rate_source = measured
-    cost: dict[str, Any] = {
-        "qps": qps,
-        "qps_source": rate_source if qps else None,
-        "per_million_requests": None,
-        "error": None,
-    }
-    if qps:
-        try:
-            c = cost_for_runs([r], qps=qps, prices_file=prices_file)
-            cost["per_million_requests"] = {o.key: o.per_million_requests for o in c.options}
-            cost["labels"] = {o.key: o.label for o in c.options}
-        except FeatbenchError as e:
-            cost["error"] = str(e)
-    else:
-        cost["error"] = "no request rate: the run has no per-request log; give --qps"
+    report = r.path / "report.html"
     return {
         "run_id": r.run_id,
         "status": r.status,
-        "error": r.manifest.get("error"),
+        "error": (r.error or "see manifest.json") if r.status == "failed" else r.error,
         "sections": sections,
         "thresholds": _threshold_counts(r.summary),
-        "cost": cost,
-        "report": _report(r),
+        "cost": _headline_cost(r, qps, prices_file),
+        "report": str(report) if report.is_file() else None,
     }
 
 
-def _report(r: RunData) -> str | None:
-    report = r.path / "report.html"
-    return str(report) if report.is_file() else None
+def _headline_cost(r: Run, qps: float | None, prices_file: str | Path | None) -> dict[str, Any]:
+    """Cost per million requests at the given rate, else at the rate the run sustained."""
+    from featbench.report.build import cost_for_runs
+    from featbench.report.costing import headline_qps
+
+    cost: dict[str, Any] = {"qps": None, "qps_source": None, "per_million_requests": None}
+    if r.status == "failed":
+        # a failed run's requests mostly errored: a cost per request from it would price
+        # failures, so none is given
+        return {**cost, "error": "the run failed: no cost per request is priced from it"}
+    measured = headline_qps(r) if qps is None else (qps, "given")
+    if not measured or not measured[0]:
+        return {**cost, "error": "no request rate: the run has no per-request log; give --qps"}
+    cost.update(qps=measured[0], qps_source=measured[1], error=None)
+    try:
+        c = cost_for_runs([r], qps=measured[0], prices_file=prices_file)
+        cost["per_million_requests"] = {o.key: o.per_million_requests for o in c.options}
+        cost["labels"] = {o.key: o.label for o in c.options}
+    except FeatbenchError as e:
+        cost["error"] = str(e)
+    return cost
 
 
 def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -184,7 +261,7 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
 
 
 def print_headline(
-    run: RunData | str | Path,
+    run: Run | str | Path,
     *,
     console: Console | None = None,
     qps: float | None = None,
@@ -193,12 +270,25 @@ def print_headline(
 ) -> dict[str, Any]:
     """Print the headline (to stderr by default, like all featbench diagnostics) and
     return it as data."""
-    from featbench.progress import console as default_console
-
     data = headline_data(run, qps=qps, prices_file=prices_file)
-    data["path"] = str(run.path if isinstance(run, RunData) else run)
-    (console or default_console).print(render_headline(data, report_path=report_path))
+    data["path"] = str(run.path if isinstance(run, Run) else run)
+    (console or stderr_console).print(render_headline(data, report_path=report_path))
     return data
+
+
+def print_report_result(res: ReportResult) -> None:
+    """What `report` prints: notes on partial runs and missing costs, what it wrote."""
+    for r in res.runs:
+        if r.partial:
+            stderr_console.print(
+                f"[yellow]note:[/] run {r.run_id} is {r.status}: the report shows what it "
+                "measured, marked as such"
+            )
+    for n in res.notes:
+        stderr_console.print(f"[yellow]note:[/] {n}", highlight=False)
+    stderr_console.print(f"wrote {res.html} ({len(res.charts)} charts)")
+    if res.pngs:
+        stderr_console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}")
 
 
 # -- compare ---------------------------------------------------------------------------------

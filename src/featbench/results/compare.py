@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import QUANTILES, interval
 from featbench.measure.stats import finite_or_none
-from featbench.results.load import Run
+from featbench.results.reader import Run, Section, level_key_of
 
 COMPARED = ("p50", "p95", "p99", "p999")
 METHOD = (
@@ -60,7 +60,7 @@ def significance(
 
 
 def _latencies_ms(run: Run, target: str, strategy: str, level_key: str, level: float) -> np.ndarray:
-    t = run.requests()
+    t = run.requests(("target", "strategy", level_key, "error", "latency_us"))
     if t.num_rows == 0 or level_key not in t.column_names:
         return np.empty(0)
     mask = pc.and_(
@@ -70,23 +70,17 @@ def _latencies_ms(run: Run, target: str, strategy: str, level_key: str, level: f
     return t.filter(mask).column("latency_us").to_numpy(zero_copy_only=False) / 1000.0
 
 
-def ratio_intervals(
-    run: Run, section: dict[str, Any], ratio: dict[str, Any]
-) -> dict[str, Bounds] | None:
-    """The ratio's percentile intervals: from summary.json, else (older runs) from the
+def level_intervals(run: Run, section: Section, level: dict[str, Any]) -> dict[str, Bounds] | None:
+    """The level's percentile intervals: from summary.json, else (older runs) from the
     request log; None when neither has them."""
-    ci = ratio.get("latency_ci_ms")
+    ci = level.get("latency_ci_ms")
     if isinstance(ci, dict):
         return ci
-    key = _level_key(ratio)
-    lat = _latencies_ms(run, section["target"], section["strategy"], key, float(ratio[key]))
+    key = level_key_of(level)
+    lat = _latencies_ms(run, section.target, section.strategy, key, float(level[key]))
     if lat.size == 0:
         return None
     return {k: list(interval(lat, q)) for k, q in QUANTILES.items()}
-
-
-def _level_key(ratio: dict[str, Any]) -> str:
-    return "theta" if "theta" in ratio else "hot_pct"
 
 
 def _stat_row(
@@ -137,36 +131,34 @@ def compare_runs(a: Run, b: Run, *, force: bool = False) -> dict[str, Any]:
     sections = []
     missing_ci: set[str] = set()
     for i, (sa, sb) in enumerate(zip(a.sections, b.sections, strict=False)):
-        if sa.get("strategy") != sb.get("strategy"):
-            warnings.append(
-                f"section {i}: strategies differ ({sa.get('strategy')} vs {sb.get('strategy')})"
-            )
-        by_level_b = {float(r[_level_key(r)]): r for r in sb.get("ratios", [])}
-        ratios = []
-        for ra in sa.get("ratios", []):
-            key = _level_key(ra)
+        if sa.strategy != sb.strategy:
+            warnings.append(f"section {i}: strategies differ ({sa.strategy} vs {sb.strategy})")
+        by_level_b = {float(r[level_key_of(r)]): r for r in sb.levels}
+        levels = []
+        for ra in sa.levels:
+            key = level_key_of(ra)
             rb = by_level_b.get(float(ra[key]))
             if rb is None:
                 continue
-            cia, cib = ratio_intervals(a, sa, ra), ratio_intervals(b, sb, rb)
+            cia, cib = level_intervals(a, sa, ra), level_intervals(b, sb, rb)
             for run, ci in ((a, cia), (b, cib)):
                 if ci is None:
                     missing_ci.add(run.run_id)
             row: dict[str, Any] = {key: ra[key]}
             for stat in COMPARED:
                 row[stat] = _stat_row(stat, ra, rb, cia, cib)
-            ha, hb = ra["io"]["hit_ratio"], rb["io"]["hit_ratio"]
+            ha, hb = ((r.get("io") or {}).get("hit_ratio") for r in (ra, rb))
             row["hit_ratio"] = {
                 "a": ha,
                 "b": hb,
                 "delta": finite_or_none(hb - ha, 6) if ha is not None and hb is not None else None,
             }
-            ratios.append(row)
+            levels.append(row)
         sections.append(
             {
-                "a": {k: sa.get(k) for k in ("target", "backend", "strategy")},
-                "b": {k: sb.get(k) for k in ("target", "backend", "strategy")},
-                "ratios": ratios,
+                "a": {"target": sa.target, "backend": sa.backend, "strategy": sa.strategy},
+                "b": {"target": sb.target, "backend": sb.backend, "strategy": sb.strategy},
+                "ratios": levels,  # the contract's word
             }
         )
     for rid in sorted(missing_ci):

@@ -1,11 +1,11 @@
 """The run directory: run ids, creating it safely, atomic JSON files, the manifest.
 
-Layout (DESIGN.md "Contracts", extended by the agreed run-directory format):
-`results/<run_id>/manifest.json`, `summary.json`, `requests.parquet`, `io_samples.parquet`,
-`keys.parquet`, `histograms/<section>__hot<pct>.hlog`. While a run goes, request rows
-are written as parts under `requests/` and `io_samples/` (one or more Parquet files
-per ratio) and consolidated at the end; a run that died keeps its parts, and
-`load_run` reads them.
+Layout (README "Results"): `results/<run_id>/manifest.json`, `summary.json`,
+`requests.parquet`, `io_samples.parquet`, `keys.parquet`,
+`histograms/<section>__hot<pct>.hlog`. While a run goes, request rows are written as
+parts under `requests/` and `io_samples/` (one or more Parquet files per level) and
+consolidated at the end; a run that died keeps its parts, and `results.reader` reads
+them.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ REQUEST_PARTS = "requests"
 IO_PARTS = "io_samples"
 STATUSES = ("running", "complete", "interrupted", "failed")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def part_files(parts_dir: Path) -> list[Path]:
+    """The Parquet parts of a run not yet consolidated, in the order they were written."""
+    return sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
 
 
 def utc_now() -> datetime:

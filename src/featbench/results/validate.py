@@ -1,8 +1,8 @@
-"""Validate a run directory against the documented contract (DESIGN.md "Contracts").
+"""Validate a run directory against the documented contract (README "Results").
 
-`validate_run(path)` returns a list of problems (empty = valid); every consumer of
-run directories (show, compare, report, scale-out merges) can call it before
-trusting the files. It checks structure, types and the cross-file invariants that
+`validate_run(path)` returns a list of problems (empty = valid), for tests and for
+anyone checking a directory before trusting it (`results.reader` is what commands use
+to read one). It checks structure, types and the cross-file invariants that
 make the numbers trustworthy: summary counts equal request rows, histograms hold
 the successful requests, the spec fingerprint matches the spec, no NaN anywhere and
 no credentials in target URLs.
@@ -18,10 +18,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featbench.errors import FeatbenchError
 from featbench.measure.histogram import ENTITY_KEYS, LATENCY_KEYS, parse_hlog
 from featbench.measure.percentiles import QUANTILES
 from featbench.results import rundir
+from featbench.results.reader import LEVEL_KEYS, migrate, version_problem
 from featbench.target import redact
 
 MANIFEST_KEYS = {
@@ -53,7 +53,7 @@ CONFIG_KEYS = (
 CLIENT_KEYS = ("host", "python", "cpus", "os")
 SUMMARY_KEYS = ("schema_version", "run_id", "backend", "strategy", "ratios", "sections")
 SECTION_KEYS = ("target", "backend", "strategy", "distribution", "ratios")
-RATIO_KEYS = (
+LEVEL_FIELDS = (
     "requests",
     "errors",
     "latency_ms",
@@ -70,15 +70,13 @@ RATIO_KEYS = (
 )
 # Added after schema version 1 shipped: validated when present, not required, so runs
 # written before them stay valid.
-OPTIONAL_RATIO_KEYS = ("consumed_rcu_per_request", "latency_ci_ms", "corrected_latency_ci_ms")
+OPTIONAL_LEVEL_FIELDS = ("consumed_rcu_per_request", "latency_ci_ms", "corrected_latency_ci_ms")
 # Runs written before keys_found_pct/rows_per_lookup replaced it carry rows_found_pct
 # instead (a share of rows, which could exceed 100 with several rows per key).
-LEGACY_RATIO_KEYS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
+LEGACY_LEVEL_FIELDS = {"rows_found_pct": ("keys_found_pct", "rows_per_lookup")}
 # summary key of a percentile's 95% interval -> the key of the percentiles it bounds
 CI_PERCENTILES = tuple(QUANTILES)  # p50, p95, p99, p999
 CI_KEYS = {"latency_ci_ms": "latency_ms", "corrected_latency_ci_ms": "corrected_latency_ms"}
-OPTIONAL_SECTION_KEYS = ("backend_stats", "capacity_units")
-LEVEL_KEYS = ("hot_pct", "theta")
 IO_KEYS = ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 REQUEST_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -130,10 +128,9 @@ def validate_manifest(m: Any, path: Path | None = None) -> list[str]:
             p.append(f"manifest.json: {k!r} should be {typ.__name__}")
     if p:
         return p
-    if m["schema_version"] != rundir.SCHEMA_VERSION:
-        p.append(
-            f"manifest.json: schema_version {m['schema_version']} (this featbench reads {rundir.SCHEMA_VERSION})"
-        )
+    version = version_problem(m["schema_version"])
+    if version:
+        p.append(f"manifest.json: {version}")
     if m["status"] not in rundir.STATUSES:
         p.append(
             f"manifest.json: status {m['status']!r} is not one of {', '.join(rundir.STATUSES)}"
@@ -230,17 +227,17 @@ def _validate_cold(t: dict[str, Any], where: str, m: dict[str, Any]) -> list[str
     return p
 
 
-def validate_ratio(r: Any, where: str, entities: list[str] | None = None) -> list[str]:
+def validate_level(r: Any, where: str, entities: list[str] | None = None) -> list[str]:
     p: list[str] = []
     if not isinstance(r, dict):
         return [f"{where}: not an object"]
     levels = [k for k in LEVEL_KEYS if k in r]
     if len(levels) != 1:
         p.append(f"{where}: needs exactly one of {', '.join(LEVEL_KEYS)}")
-    expected = set(RATIO_KEYS) | set(levels) | set(OPTIONAL_RATIO_KEYS)
-    replaced = {n for old, new in LEGACY_RATIO_KEYS.items() if old in r for n in new}
-    expected |= {old for old in LEGACY_RATIO_KEYS if old in r}
-    missing = [k for k in RATIO_KEYS if k not in r and k not in replaced]
+    expected = set(LEVEL_FIELDS) | set(levels) | set(OPTIONAL_LEVEL_FIELDS)
+    replaced = {n for old, new in LEGACY_LEVEL_FIELDS.items() if old in r for n in new}
+    expected |= {old for old in LEGACY_LEVEL_FIELDS if old in r}
+    missing = [k for k in LEVEL_FIELDS if k not in r and k not in replaced]
     extra = sorted(set(r) - expected)
     if missing:
         p.append(f"{where}: missing {', '.join(missing)}")
@@ -444,7 +441,7 @@ def validate_summary(s: Any, run_id: str | None, entities: list[str] | None) -> 
         if cu is not None and cu not in ("measured", "emulated"):
             p.append(f"summary.json: sections[{i}].capacity_units must be measured or emulated")
         for j, r in enumerate(sec["ratios"]):
-            p += validate_ratio(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
+            p += validate_level(r, f"summary.json: sections[{i}].ratios[{j}]", entities)
     if "thresholds" in s:
         p += validate_thresholds(s["thresholds"], s["sections"])
     if s["sections"]:
@@ -471,7 +468,9 @@ def _check_columns(t: pa.Table, cols: dict[str, tuple[str, ...]], name: str) -> 
 
 
 def validate_run(path: str | Path) -> list[str]:
-    """Every way the run directory departs from the contract; [] when it is valid."""
+    """Every way the run directory departs from the contract; [] when it is valid.
+
+    Files of an older schema version are checked as `results.reader.migrate` upgrades them."""
     path = Path(path)
     if not (path / rundir.MANIFEST).exists():
         return [f"{path}: no {rundir.MANIFEST}"]
@@ -479,17 +478,28 @@ def validate_run(path: str | Path) -> list[str]:
         manifest = rundir.read_json(path / rundir.MANIFEST)
     except ValueError as e:
         return [f"manifest.json: {e}"]
+    try:
+        summary = rundir.read_json(path / rundir.SUMMARY)
+    except FileNotFoundError:
+        summary = None
+    except ValueError as e:
+        summary = e
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if (
+        isinstance(summary, dict)
+        and version_problem(version) is None
+        and summary.get("schema_version") == version
+    ):
+        migrate(manifest, summary, version)
     problems = validate_manifest(manifest, path)
     if problems:
         return problems
     entities = [e["name"] for e in manifest["spec"].get("entities", [])]
     running = manifest["status"] == "running"
-    try:
-        summary = rundir.read_json(path / rundir.SUMMARY)
-    except FileNotFoundError:
+    if summary is None:
         return problems + ["summary.json: missing"]
-    except ValueError as e:
-        return problems + [f"summary.json: {e}"]
+    if isinstance(summary, ValueError):
+        return problems + [f"summary.json: {summary}"]
     problems += validate_summary(summary, manifest["run_id"], entities)
 
     # keys.parquet
@@ -597,11 +607,3 @@ def validate_run(path: str | Path) -> list[str]:
                     f"histograms/{hp.name}: holds {total} values, expected {ok} successful requests"
                 )
     return problems
-
-
-def check_run(path: str | Path) -> None:
-    """Raise FeatbenchError naming the first problems when the run directory is invalid."""
-    problems = validate_run(path)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise FeatbenchError(f"{path}: {problems[0]}{more}")

@@ -26,7 +26,7 @@ from featbench.errors import FeatbenchError
 from featbench.events import RunEvents, RunFinished, SectionInfo
 from featbench.measure.stats import StatsCollector
 from featbench.results import rundir
-from featbench.results.load import load_run
+from featbench.results.reader import read_run
 from featbench.results.writer import ResultSink, ResultsWriter
 from featbench.runner.client import PAUSE_EVERY, PAUSE_INTERVAL_S
 from featbench.runner.cold import prepare_cold
@@ -105,7 +105,7 @@ def prefix_section(sp: SectionPlan, requests: int, warmup: int) -> SectionPlan:
 
 def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
     """Reuse a run's keys; refuses a run made with another spec (fingerprint differs)."""
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     fp = run.spec_fingerprint
     if fp != spec.fingerprint():
         raise FeatbenchError(

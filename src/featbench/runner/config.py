@@ -1,19 +1,23 @@
 """The configuration of a run: what to sweep, how many requests, how the load is generated.
 
-Built once from the command line (or a notebook) and resolved once by `resolve()`:
-options that imply others (a duration implies a request count at a rate) are
-applied and every value is checked before anything connects anywhere.
+Built once, from the command line's plain options (`RunConfig.from_options`) or field by
+field in a notebook, and checked once by `validate()`: options that imply others (a
+duration implies a request count at a rate) are applied and every value is checked
+before anything connects anywhere.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from featbench.errors import FeatbenchError
 from featbench.runner import schedule
-from featbench.workload.plan import DEFAULT_RATIOS, Plan, PlanConfig, RatioOrder
+from featbench.workload.plan import DEFAULT_RATIOS, Plan, PlanConfig, RatioOrder, parse_ratios
+
+BACKEND_KINDS = ("postgres", "redis", "dynamodb")
 
 
 @dataclass
@@ -64,6 +68,84 @@ class RunConfig:
             return tuple(self.strategy_by_backend[kind])
         return tuple(self.strategies)
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        ratios: str | Sequence[float] = DEFAULT_RATIOS,
+        strategy: str | Sequence[str] = "serial",
+        theta: float | None = None,
+        thetas: str | Sequence[float] | None = None,
+        scale: float | None = None,
+        **options: Any,
+    ) -> RunConfig:
+        """A validated RunConfig from plain options, as the command line gives them: the
+        lists may be text (`ratios="100,50,0"`, `strategy="serial,redis=pipeline"`,
+        `thetas="0.5,0.99"`), `theta` is one Zipfian level, `scale` the data's scale when
+        the user gave one (None: what the targets recorded). Other keywords are fields."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"RunConfig has no field {unknown[0]!r}")
+        common, per_kind = parse_strategies(
+            strategy if isinstance(strategy, str) else ",".join(strategy)
+        )
+        if scale is not None:
+            from featbench.spec import check_scale
+
+            options.update(scale=check_scale(scale), scale_source="given")
+        if per_kind:
+            options["strategy_by_backend"] = per_kind
+        options["thresholds"] = tuple(options.get("thresholds") or ())
+        cfg = cls(
+            ratios=parse_ratios(ratios) if isinstance(ratios, str) else tuple(ratios),
+            strategies=common,
+            thetas=parse_theta_options(theta, thetas),
+            **options,
+        )
+        return cfg.validate()
+
+    def validate(self) -> RunConfig:
+        """Every check of the configuration, in one place, in place; returns self.
+
+        Applies what options imply (`apply_load_config`), then checks strategies, the
+        plan's numbers, the hot fraction, the error-rate limit and the thresholds (and that
+        their filters name levels the run measures). A config already validated and not
+        changed since is not checked again, so every layer may call this."""
+        from featbench.measure.status import check_max_error_rate
+        from featbench.measure.thresholds import check_levels, parse_thresholds
+
+        if getattr(self, "_validated", None) == self._checked_state():
+            return self
+        apply_load_config(self)
+        if not self.strategies or any(not v for v in (self.strategy_by_backend or {}).values()):
+            raise FeatbenchError("--strategy is empty (use e.g. serial)")
+        self.plan_config(1).validate()
+        if not 0.0 < self.hot_fraction < 1.0:
+            raise FeatbenchError(
+                f"--hot-fraction must be between 0 and 1 (exclusive), got {self.hot_fraction}"
+            )
+        try:
+            check_max_error_rate(self.max_error_rate)
+        except ValueError as e:
+            raise FeatbenchError(str(e)) from None
+        key = "hot_pct" if self.distribution == "hotcold" else "theta"
+        check_levels(parse_thresholds(self.thresholds), self.levels, key)
+        self._validated = self._checked_state()  # not a field: never in to_dict()
+        return self
+
+    def _checked_state(self) -> str:
+        """Every field validate() checks (the data's scale, set from the targets after
+        validation, is not one of them)."""
+        d = asdict(self)
+        for k in ("scale", "data_seed", "scale_source"):
+            d.pop(k)
+        return repr(d)
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """The levels each section sweeps: θ values for a skewed distribution, else hot %."""
+        return tuple(self.thetas or ()) if self.distribution != "hotcold" else tuple(self.ratios)
+
     def resolve(self) -> RunConfig:
         """Check the options and apply what they imply, in place; returns self."""
         apply_load_config(self)
@@ -96,6 +178,49 @@ class RunConfig:
             "one EXPLAIN (ANALYZE, BUFFERS) request after every io_sample_every timed requests"
         )
         return d
+
+
+def parse_strategies(text: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """`serial,pipeline` (every target) and/or `redis=pipeline,dynamodb=batch` (per store kind).
+
+    Returns (common strategies, per-kind strategies). A kind named only per-kind gets just
+    those; targets of kinds not named use the common list (serial when it is empty).
+    """
+    common: list[str] = []
+    per: dict[str, list[str]] = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if "=" not in item:
+            common.append(item)
+            continue
+        kind, strat = (x.strip() for x in item.split("=", 1))
+        kind = "postgres" if kind in ("postgresql", "pg") else kind
+        if kind not in BACKEND_KINDS or not strat:
+            raise FeatbenchError(
+                f"--strategy {item!r}: use STORE=STRATEGY with STORE one of "
+                f"{', '.join(BACKEND_KINDS)} (e.g. redis=pipeline)"
+            )
+        per.setdefault(kind, []).append(strat)
+    if not common and not per:
+        raise FeatbenchError("--strategy is empty (use e.g. serial)")
+    return tuple(common or ["serial"]), {k: tuple(v) for k, v in per.items()}
+
+
+def parse_theta_options(
+    theta: float | None, thetas: str | Sequence[float] | None
+) -> tuple[float, ...] | None:
+    """--theta (one level) or --thetas (a sweep, text or numbers), each > 0; None: neither."""
+    from featbench.workload.distributions import parse_thetas
+
+    if theta is not None and thetas is not None:
+        raise FeatbenchError("give --theta (one level) or --thetas (a sweep), not both")
+    if thetas is not None:
+        text = thetas if isinstance(thetas, str) else ",".join(repr(float(t)) for t in thetas)
+        return tuple(parse_thetas(text))
+    if theta is not None:
+        return tuple(parse_thetas(repr(float(theta))))
+    return None
 
 
 def _num(x: float) -> int | float:

@@ -1,0 +1,351 @@
+"""featbench as a library: what the commands do, callable from a script or a notebook.
+
+Each function checks its input, does the work and returns the result; printing it is
+`featbench.report`'s job and the command line's (`featbench.cli`) only other one::
+
+    from featbench import api
+    from featbench.runner.config import RunConfig
+
+    run = api.run(["postgresql://me@localhost/test"], RunConfig.from_options(requests=500))
+    run.sections[0].levels[0]["latency_ms"]["p99"]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from featbench.backends.base import Backend, LoadReport, TableCheck, open_backend
+from featbench.dataset import recorded, resolve_loaded
+from featbench.errors import FeatbenchError
+from featbench.report.load_text import checks_doc, load_report_doc
+from featbench.results.reader import Run, RunDirError, read_run
+from featbench.runner.config import RunConfig
+from featbench.spec import WorkloadSpec, check_scale, load_spec
+from featbench.target import parse_target
+
+DEFAULT_SCALE = 1.0
+DEFAULT_SEED = 42
+
+
+def _spec(spec: WorkloadSpec | str | None) -> WorkloadSpec:
+    return spec if isinstance(spec, WorkloadSpec) else load_spec(spec)
+
+
+@contextmanager
+def open_targets(urls: Sequence[str], *, schema: str = "featbench") -> Iterator[list[Backend]]:
+    """The targets' backends, closed on leaving however it is left."""
+    backends: list[Backend] = []
+    try:
+        for u in urls:
+            backends.append(open_backend(u, schema=schema))
+        yield backends
+    finally:
+        for b in backends:
+            b.close()
+
+
+# -- spec ------------------------------------------------------------------------------
+def spec_summary(spec: WorkloadSpec | str | None, scale: float) -> dict[str, Any]:
+    """Every table of a spec with its columns, rows at `scale` and estimated size; totals."""
+    from featbench.spec import scaled_rows
+
+    s = _spec(spec)
+    check_scale(scale)
+    tables = []
+    for t in s.tables:
+        n = scaled_rows(t, scale)
+        rb = s.row_bytes(t)
+        tables.append(
+            {
+                "table": t.table_name,
+                "entity": t.entity,
+                "family": t.family,
+                "window": t.window,
+                "columns": [
+                    {"name": c.name, "type": c.type, "gen": c.generator} for c in t.columns
+                ],
+                "rows": n,
+                "row_bytes": rb,
+                "bytes": n * rb,
+            }
+        )
+    return {
+        "spec": s.name,
+        "fingerprint": s.fingerprint(),
+        "scale": scale,
+        "entities": [e.model_dump() for e in s.entities],
+        "tables": tables,
+        "total_rows": sum(r["rows"] for r in tables),
+        "total_bytes": sum(r["bytes"] for r in tables),
+    }
+
+
+# -- run -------------------------------------------------------------------------------
+def run(
+    targets: Sequence[str],
+    config: RunConfig,
+    *,
+    spec: WorkloadSpec | str | None = None,
+    schema: str = "featbench",
+    out: Path = Path("results"),
+    run_id: str | None = None,
+    overwrite: bool = False,
+    keys_from: Path | None = None,
+    live: bool = False,
+) -> Run:
+    """Run the benchmark against `targets` and return the run as `results.reader` reads it.
+
+    Everything that can be checked before connecting is checked first (the config, the
+    spec, --keys-from); the data's scale comes from what featbench recorded in the
+    targets when it loaded them (`featbench.dataset`). `live`: a status line and a line
+    per level on the terminal; warnings are shown as they come either way.
+    """
+    from featbench.report.live import LiveDisplay
+    from featbench.runner.benchmark import run_benchmark
+
+    if not targets:
+        raise FeatbenchError("give at least one --target")
+    s = _spec(spec)
+    config.validate()
+    if keys_from is not None:
+        try:
+            read_run(keys_from)
+        except RunDirError as e:
+            raise FeatbenchError(f"--keys-from: {e}") from None
+    with open_targets(targets, schema=schema) as backends:
+        given = config.scale if config.scale_source == "given" else None
+        data = resolve_loaded(backends, s, scale=given)
+        config.scale, config.data_seed, config.scale_source = data.scale, data.seed, data.source
+        n_sections = sum(len(config.strategies_for(b.kind)) for b in backends)
+        # drawn by its own process: the measuring process only writes counters
+        display = LiveDisplay(
+            len(config.levels),
+            n_sections,
+            interactive=live and sys.stderr.isatty(),
+            level_lines=live,
+        )
+        try:
+            outcome = run_benchmark(
+                backends,
+                s,
+                config,
+                out=out,
+                run_id=run_id,
+                overwrite=overwrite,
+                keys_from=keys_from,
+                listeners=[display],
+                live=display.counters,
+                timeseries_show=display.line
+                if live and (config.rate is not None or config.concurrency > 1)
+                else None,
+            )
+        finally:
+            display.stop()
+    return read_run(outcome.path, summary=outcome.summary)
+
+
+def exit_code(run: Run) -> int:
+    """0 complete; 1 failed (or interrupted); 99 complete with a failed --threshold (k6's code)."""
+    from featbench.measure.thresholds import failed_thresholds
+
+    if run.status != "complete":
+        return 1
+    return 99 if failed_thresholds(run.summary) else 0
+
+
+# -- get -------------------------------------------------------------------------------
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, (bytes, memoryview)):
+        return bytes(v).hex()
+    return v
+
+
+def parse_keys(pairs: Sequence[str], spec: WorkloadSpec) -> dict[str, Any]:
+    """`ENTITY=KEY` items -> {entity: key}, integer keys as int."""
+    keys: dict[str, Any] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise FeatbenchError(
+                f"{p!r} is not ENTITY=KEY (entities: {', '.join(spec.entity_names)})"
+            )
+        ent, key = (x.strip() for x in p.split("=", 1))
+        if ent not in spec.entity_names:
+            raise FeatbenchError(
+                f"unknown entity {ent!r}; the spec has {', '.join(spec.entity_names)}"
+            )
+        if spec.entity(ent).key_type == "bigint":
+            try:
+                keys[ent] = int(key)
+            except ValueError:
+                raise FeatbenchError(f"{ent} keys are integers, got {key!r}") from None
+        else:
+            keys[ent] = key
+    return keys
+
+
+def fetch(
+    target: str,
+    pairs: Sequence[str],
+    *,
+    spec: WorkloadSpec | str | None = None,
+    schema: str = "featbench",
+) -> dict[str, Any]:
+    """The feature rows one request would fetch (null where a table lacks the key), with
+    the data they come from as featbench recorded it when loading (null: not loaded by
+    featbench)."""
+    s = _spec(spec)
+    keys = parse_keys(pairs, s)
+    with open_targets([target], schema=schema) as (b,):
+        rows = b.fetch(s, keys)
+        loaded = recorded([b], s)
+    return {
+        "data": None if loaded is None else {"scale": loaded[0], "seed": loaded[1]},
+        "keys": keys,
+        "tables": {
+            t: (None if r is None else {k: _jsonable(v) for k, v in r.items()})
+            for t, r in rows.items()
+        },
+        "found": sum(1 for r in rows.values() if r is not None),
+        "looked_up": len(rows),
+    }
+
+
+# -- load and verify -------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """What `load` did: the data set, where, and the store's report (checks included)."""
+
+    target: str  # without credentials
+    spec: WorkloadSpec
+    scale: float
+    seed: int
+    report: LoadReport
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.report.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "spec": self.spec.name,
+            "scale": self.scale,
+            "seed": self.seed,
+            **load_report_doc(self.report),
+        }
+
+
+def dataset_options(
+    spec: str | None, scale: float | None, seed: int | None, from_dir: Path | None
+) -> tuple[WorkloadSpec, float, int]:
+    """Spec, scale and seed of a load; with `from_dir` (files of `featbench generate`) its
+    manifest supplies what was not given."""
+    if from_dir is not None:
+        from featbench.backends.pgload.loader import read_manifest
+
+        m = read_manifest(from_dir)
+        if spec is None and (from_dir / "spec.toml").exists():
+            spec = str(from_dir / "spec.toml")
+        scale = float(m["scale"]) if scale is None else scale
+        seed = int(m["seed"]) if seed is None else seed
+    s = load_spec(spec)
+    scale = DEFAULT_SCALE if scale is None else scale
+    check_scale(scale)
+    return s, scale, DEFAULT_SEED if seed is None else seed
+
+
+def load(
+    target: str,
+    *,
+    spec: str | None = None,
+    scale: float | None = None,
+    seed: int | None = None,
+    streams: int | None = None,
+    schema: str = "featbench",
+    force: bool = False,
+    from_dir: Path | None = None,
+    copy_format: str = "binary",
+    chunk_rows: int | None = None,
+) -> Loaded:
+    """Create the tables, load the generated data set (or `from_dir`'s files), verify."""
+    from featbench.backends.pgload.loader import default_streams
+
+    s, scale, seed = dataset_options(spec, scale, seed, from_dir)
+    t = parse_target(target)
+    k = default_streams() if streams is None else streams
+    if k < 1:
+        raise FeatbenchError(f"--streams must be at least 1, got {k}")
+    pg_only = {"from_dir": from_dir, "copy_format": copy_format, "chunk_rows": chunk_rows}
+    if t.kind != "postgres" and (from_dir is not None or copy_format != "binary" or chunk_rows):
+        raise FeatbenchError(
+            "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
+        )
+    with open_targets([target], schema=schema) as (backend,):
+        extra = pg_only if t.kind == "postgres" else {}
+        report = backend.load(s, scale, seed, streams=k, force=force, **extra)
+    return Loaded("embedded" if t.embedded else t.redacted, s, scale, seed, report)
+
+
+@dataclass
+class Verified:
+    """What `verify` found: per table, whether the target holds exactly the data set."""
+
+    target: str  # without credentials
+    schema: str
+    spec: WorkloadSpec
+    scale: float
+    seed: int
+    scale_source: str
+    checks: list[TableCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "schema": self.schema,
+            "spec": self.spec.name,
+            "scale": self.scale,
+            "seed": self.seed,
+            "scale_source": self.scale_source,
+            "ok": self.ok,
+            "failed": [c.table for c in self.checks if not c.ok],
+            "checks": checks_doc(self.checks),
+        }
+
+
+def verify(
+    target: str,
+    *,
+    spec: str | None = None,
+    scale: float | None = None,
+    seed: int | None = None,
+    schema: str = "featbench",
+    sample: int = 20,
+) -> Verified:
+    """Tables, row counts, primary keys and sampled rows against the generator. Scale and
+    seed default to what featbench recorded when it loaded the data; a value that
+    disagrees with that record is an error naming both."""
+    s = load_spec(spec)
+    if scale is not None:
+        check_scale(scale)
+    t = parse_target(target)
+    with open_targets([target], schema=schema) as (backend,):
+        data = resolve_loaded([backend], s, scale=scale, seed=seed)
+        seed = DEFAULT_SEED if data.seed is None else data.seed
+        checks = backend.verify(s, data.scale, seed, sample=sample)
+    name = "embedded" if t.embedded else t.redacted
+    return Verified(name, schema, s, data.scale, seed, data.source, checks)
