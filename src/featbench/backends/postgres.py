@@ -146,36 +146,20 @@ class PostgresBackend:
         *,
         streams: int,
         force: bool = False,
-        from_dir: Path | str | None = None,
-        progress: bool | None = None,
-        chunk_rows: int | None = None,
-        verify_sample: int = 20,
-        copy_format: str = "binary",
-        build_keys: bool = True,
-        verify: bool = True,
+        **options: Any,
     ) -> LoadReport:
         """Load the generated data set (or files from `featbench generate`), then verify it.
 
-        Returns a `featbench.backends.pgload.loader.PgLoadReport`; see `featbench.backends.pgload` for the
-        schema bookkeeping (ownership, resume, the concurrent-load lock).
+        `options` are the PostgreSQL loader's own (`from_dir`, `progress`, `chunk_rows`,
+        `verify_sample`, `copy_format`, `build_keys`, `verify`: see
+        `featbench.backends.pgload.loader.load`, which also describes the schema's
+        bookkeeping — ownership, resume, the concurrent-load lock). Returns a `PgLoadReport`.
         """
         from featbench.backends.pgload.loader import load
 
-        return load(
-            self,
-            spec,
-            scale,
-            seed,
-            streams=streams,
-            force=force,
-            from_dir=Path(from_dir) if from_dir is not None else None,
-            progress=progress,
-            chunk_rows=chunk_rows,
-            verify_sample=verify_sample,
-            copy_format=copy_format,
-            build_keys=build_keys,
-            verify=verify,
-        )
+        if options.get("from_dir") is not None:
+            options["from_dir"] = Path(options["from_dir"])
+        return load(self, spec, scale, seed, streams=streams, force=force, **options)
 
     def verify(
         self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20

@@ -146,11 +146,6 @@ class RunConfig:
         """The levels each section sweeps: θ values for a skewed distribution, else hot %."""
         return tuple(self.thetas or ()) if self.distribution != "hotcold" else tuple(self.ratios)
 
-    def resolve(self) -> RunConfig:
-        """Check the options and apply what they imply, in place; returns self."""
-        apply_load_config(self)
-        return self
-
     def plan_config(self, sections: int) -> PlanConfig:
         return PlanConfig(
             ratios=tuple(self.ratios),

@@ -7,7 +7,8 @@ process of a worker pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,22 @@ def fire_chunk(
                 err,
             )
         )
+
+
+def read_counters(
+    ctx: Any, warn: Callable[[str], None], flush: Callable[[], None] | None = None
+) -> dict[str, int] | None:
+    """The store's cache counters now (after `flush`), None where it has none or the read
+    failed (a warning: counters missing for a level are not fatal)."""
+    if ctx.read_counters is None:
+        return None
+    try:
+        if flush is not None:
+            flush()  # PostgreSQL 15+: only a session can publish its own pending stats
+        return ctx.read_counters()
+    except Exception as e:  # noqa: BLE001
+        warn(f"could not read cache counters: {' '.join(str(e).split()) or type(e).__name__}")
+        return None
 
 
 def counter_delta(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 
 from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
-from featbench.runner.client import Chunk, Client, one_line
+from featbench.runner.client import Chunk, Client
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
-from featbench.runner.deliver import fire_chunk, fire_level_end
+from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
 from featbench.workload.plan import LevelPlan, SectionPlan
 
 
@@ -51,14 +51,7 @@ class InlineDriver:
         return self.stop_requested
 
     def _counters(self, client: Client) -> dict[str, int] | None:
-        if self.ctx.read_counters is None:
-            return None
-        try:
-            client.flush_stats()  # PostgreSQL 15+: only the session can publish its stats
-            return self.ctx.read_counters()
-        except Exception as e:  # noqa: BLE001 - counters missing for a level is not fatal
-            self.events.warning.fire(f"could not read cache counters: {one_line(e)}")
-            return None
+        return read_counters(self.ctx, self.events.warning.fire, client.flush_stats)
 
     def run(self, section: SectionPlan) -> None:
         """Run one section; Ctrl-C finishes the current level's bookkeeping first."""

@@ -41,7 +41,7 @@ from featbench.runner import schedule
 from featbench.runner.client import Chunk, Client, ShareStats, one_line
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
-from featbench.runner.deliver import fire_chunk, fire_level_end
+from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
 from featbench.runner.live import DONE
 from featbench.workload.plan import LevelPlan, SectionPlan
 
@@ -420,11 +420,7 @@ class PoolDriver:
                         )
                 elif isinstance(msg, Fatal):
                     raise FeatbenchError(f"client {w} failed: {msg.text}")
-        try:
-            return self.ctx.read_counters()
-        except Exception as e:  # noqa: BLE001 - counters missing for a level is not fatal
-            self.events.warning.fire(f"could not read cache counters: {one_line(e)}")
-            return None
+        return read_counters(self.ctx, self.events.warning.fire)
 
     # -- the section -------------------------------------------------------------------------------
     def run(self, section: SectionPlan) -> None:
