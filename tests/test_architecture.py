@@ -17,7 +17,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Which top-level parts of featbench may import which (docs/architecture.md, "Layers").
 # A part not listed may import only the foundation, except the front of the library
 # (FRONT: api, demo, dataset) and the command line, which may import anything but the CLI.
-FOUNDATION = {"featbench", "featbench.errors", "featbench.target", "featbench.spec"}
+FOUNDATION = {
+    "featbench",
+    "featbench.errors",
+    "featbench.target",
+    "featbench.spec",
+    "featbench.fsutil",
+}
 MAY_IMPORT: dict[str, set[str]] = {
     "featbench.generate": set(),
     "featbench.datafiles": {"featbench.generate"},

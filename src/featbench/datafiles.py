@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featbench import __version__
-from featbench.errors import FeatbenchError
+from featbench.fsutil import ensure_writable_dir
 from featbench.generate import arrow_schema, csv_bytes, iter_batches
 from featbench.spec import WorkloadSpec, scaled_rows
 
@@ -37,13 +37,7 @@ def write_dataset(
     on_rows: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write every table of the spec under `out`; return the manifest (also written)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".featbench-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise FeatbenchError(f"cannot write to {out}: {e.strerror}") from None
+    ensure_writable_dir(out)
     tables: dict[str, Any] = {}
     for table in spec.tables:
         name = table.table_name

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from featbench.errors import SpecError
+from featbench.fsutil import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -351,12 +352,7 @@ def load_spec(path: str | Path | None = None) -> WorkloadSpec:
     if path is None or str(path) in BUILTIN_SPECS:
         return builtin_spec(str(path) if path else "fraud-30")
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise SpecError(f"spec file {p} does not exist") from None
-    except OSError as e:
-        raise SpecError(f"cannot read spec file {p}: {e.strerror}") from None
+    text = read_text(p, "spec file", SpecError)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -192,6 +192,32 @@ def _add(a: float | None, b: float | None) -> float | None:
     return b if a is None else a + b
 
 
+_UNPROCESSED_STAT = {"UnprocessedKeys": "unprocessed_keys", "UnprocessedItems": "unprocessed_items"}
+
+
+def _until_processed(
+    call: Callable[[Any], dict[str, Any]],
+    pending: Any,
+    left_key: str,
+    count: Callable[[Any], int],
+    policy: RetryPolicy,
+    stats: dict[str, int],
+    give_up: str,
+) -> None:
+    """Call `call(pending)` until the store leaves nothing unprocessed (`left_key` of its
+    reply), backing off between attempts and counting what was left each time."""
+    attempt = 0
+    while pending:
+        pending = call(pending).get(left_key) or {}
+        if pending:
+            _bump(stats, _UNPROCESSED_STAT[left_key], count(pending))
+            if attempt + 1 >= policy.max_attempts:
+                raise RetriesExhausted(give_up.format(attempts=policy.max_attempts))
+            _bump(stats, "retries")
+            policy.pause(attempt)
+            attempt += 1
+
+
 def batch_get(
     client: Any,
     request_items: dict[str, dict[str, Any]],
@@ -200,32 +226,25 @@ def batch_get(
 ) -> tuple[dict[str, list[dict[str, Any]]], float | None]:
     """BatchGetItem (<= 100 keys) until every key is processed; (items per table, units)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    consumed: float | None = None
-    pending = request_items
-    attempt = 0
-    while pending:
+    consumed: list[float | None] = [None]
+
+    def call(pending: Any) -> dict[str, Any]:
         resp = call_with_retry(
-            client.batch_get_item,
-            policy,
-            stats,
-            RequestItems=pending,
+            client.batch_get_item, policy, stats, RequestItems=pending,
             ReturnConsumedCapacity="TOTAL",
-        )
-        consumed = _add(consumed, _consumed(resp))
+        )  # fmt: skip
+        consumed[0] = _add(consumed[0], _consumed(resp))
         for tn, items in resp.get("Responses", {}).items():
             out.setdefault(tn, []).extend(items)
-        pending = resp.get("UnprocessedKeys") or {}
-        if pending:
-            _bump(stats, "unprocessed_keys", sum(len(v["Keys"]) for v in pending.values()))
-            if attempt + 1 >= policy.max_attempts:
-                raise RetriesExhausted(
-                    f"DynamoDB left keys unprocessed after {policy.max_attempts} attempts; "
-                    "raise the table's read capacity or lower the request rate"
-                )
-            _bump(stats, "retries")
-            policy.pause(attempt)
-            attempt += 1
-    return out, consumed
+        return resp
+
+    _until_processed(
+        call, request_items, "UnprocessedKeys",
+        lambda p: sum(len(v["Keys"]) for v in p.values()), policy, stats,
+        "DynamoDB left keys unprocessed after {attempts} attempts; raise the table's read "
+        "capacity or lower the request rate",
+    )  # fmt: skip
+    return out, consumed[0]
 
 
 def batch_write(
@@ -235,21 +254,13 @@ def batch_write(
     stats: dict[str, int],
 ) -> None:
     """BatchWriteItem (<= 25 puts) until every item is written, backing off on UnprocessedItems."""
-    pending = request_items
-    attempt = 0
-    while pending:
-        resp = call_with_retry(client.batch_write_item, policy, stats, RequestItems=pending)
-        pending = resp.get("UnprocessedItems") or {}
-        if pending:
-            _bump(stats, "unprocessed_items", sum(len(v) for v in pending.values()))
-            if attempt + 1 >= policy.max_attempts:
-                raise RetriesExhausted(
-                    f"DynamoDB left items unwritten after {policy.max_attempts} attempts; "
-                    "raise the table's write capacity or lower --streams"
-                )
-            _bump(stats, "retries")
-            policy.pause(attempt)
-            attempt += 1
+    _until_processed(
+        lambda p: call_with_retry(client.batch_write_item, policy, stats, RequestItems=p),
+        request_items, "UnprocessedItems", lambda p: sum(len(v) for v in p.values()),
+        policy, stats,
+        "DynamoDB left items unwritten after {attempts} attempts; raise the table's write "
+        "capacity or lower --streams",
+    )  # fmt: skip
 
 
 def _bool_opt(v: str | bool | None, name: str) -> bool | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from featbench.errors import FeatbenchError, TargetError
+from featbench.fsutil import ensure_writable_dir
 
 # Settings featbench applies to the embedded server. Values are what SHOW prints.
 SETTINGS: dict[str, str] = {
@@ -85,20 +86,6 @@ class EmbeddedServer:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def _ensure_writable(d: Path) -> None:
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".featbench-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        why = e.strerror or type(e).__name__
-        raise FeatbenchError(
-            f"the embedded server's data directory {d} is not writable ({why}): "
-            "set FEATBENCH_HOME to a writable directory"
-        ) from None
-
-
 def _quiet_pgserver() -> None:
     # pgserver logs every command at INFO and dumps server logs at ERROR; featbench
     # reports failures itself, in one line.
@@ -123,7 +110,10 @@ def _import_pgserver() -> Any:
 def start() -> EmbeddedServer:
     """Start (or reuse) the embedded server with featbench's settings; return how to reach it."""
     d = data_dir()
-    _ensure_writable(d.parent)
+    ensure_writable_dir(
+        d.parent, "the embedded server's data directory is not writable: set FEATBENCH_HOME "
+        "to a writable directory",
+    )  # fmt: skip
     _quiet_pgserver()
     from filelock import FileLock
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from featbench.errors import FeatbenchError
+from featbench.fsutil import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -269,12 +270,7 @@ def load_prices(user_file: str | Path | None = None) -> PriceBook:
     given: set[str] = set()
     if user_file is not None:
         p = Path(user_file)
-        try:
-            text = p.read_text()
-        except FileNotFoundError:
-            raise PricesError(f"prices file {p} does not exist") from None
-        except OSError as e:
-            raise PricesError(f"cannot read prices file {p}: {e.strerror}") from None
+        text = read_text(p, "prices file", PricesError)
         user = _parse(text, str(p))
         _check_user_file(user, str(p))
         data = _merge(data, user, str(p))
