@@ -491,18 +491,20 @@ def _send_pipeline(pg: pq.abc.PGconn, sends: Sequence[tuple[bytes, list[bytes]]]
 
 
 def _drain_pipeline(
-    pg: pq.abc.PGconn, keep: list[pq.abc.PGresult] | None
-) -> tuple[int, int, str | None]:
-    """Read one synced pipeline's results (blocking): rows found, lookups with at least
-    one row (one result per lookup), and the first error."""
+    pg: pq.abc.PGconn, keep: list[pq.abc.PGresult] | None, block: bool = True
+) -> tuple[int, int, str | None, bool]:
+    """Read a synced pipeline's results: rows found, lookups with at least one row (one
+    result per lookup), the first error, and whether its sync point was reached. With
+    `block=False` only what has arrived is read (the connection is not busy); a broken
+    connection raises OperationalError."""
     found = 0
     hit = 0
     err: str | None = None
-    while True:
+    while block or not pg.is_busy():
         res = pg.get_result()
         if res is None:
             if pg.status == _BAD:
-                return found, hit, err or _first(pg.error_message) or "connection lost"
+                raise psycopg.OperationalError(err or _first(pg.error_message) or "connection lost")
             continue
         st = res.status
         if st == _TUPLES_OK:
@@ -512,9 +514,10 @@ def _drain_pipeline(
             if keep is not None:
                 keep.append(res)
         elif st == _SYNC:
-            return found, hit, err
+            return found, hit, err, True
         elif err is None:
             err = _first(res.error_message) or pq.ExecStatus(st).name
+    return found, hit, err, False
 
 
 class PipelineSession(_Base):
@@ -540,12 +543,10 @@ class PipelineSession(_Base):
             _send_pipeline(
                 pg, [(n, params[e]) for n, e in zip(self._names, self._ent, strict=True)]
             )
-            found, hit, err = _drain_pipeline(pg, keep)
+            found, hit, err, _ = _drain_pipeline(pg, keep)
         except psycopg.Error as e:
             self._conn.close()
             return self._failed(e)
-        if err and self._conn.broken:
-            self._conn.close()
         return RequestResult(found, self.n_lookups, error=err, keys_found=hit)
 
     def execute(self, keys: RequestKeys) -> RequestResult:
@@ -778,28 +779,16 @@ class ParallelSession(_Base):
                     c = self._per[i][0]
                     pg = c.pg
                     pg.consume_input()
-                    while not pg.is_busy():
-                        res = pg.get_result()
-                        if res is None:
-                            if pg.status == _BAD:
-                                raise psycopg.OperationalError(
-                                    _first(pg.error_message) or "connection lost"
-                                )
-                            continue
-                        st = res.status
-                        if st == _TUPLES_OK:
-                            rows = res.ntuples
-                            found += rows
-                            hit += rows > 0
-                            if keep is not None:
-                                keep[i].append(res)
-                        elif st == _SYNC:
-                            entity_ns[self.entities[i]] = time.perf_counter_ns() - t0
-                            done[i] = True
-                            pending -= 1
-                            break
-                        elif first_err is None:
-                            first_err = _first(res.error_message) or pq.ExecStatus(st).name
+                    f, h, err, synced = _drain_pipeline(
+                        pg, None if keep is None else keep[i], block=False
+                    )
+                    found += f
+                    hit += h
+                    first_err = first_err or err
+                    if synced:
+                        entity_ns[self.entities[i]] = time.perf_counter_ns() - t0
+                        done[i] = True
+                        pending -= 1
         except (psycopg.Error, TimeoutError, OSError) as e:
             # the state of every pipeline is unknown now: start afresh next time
             for c in self._conns:
