@@ -14,21 +14,35 @@ from pathlib import Path
 
 import pytest
 
+from run_helpers import remove_server_dir, server_dir
+
+
+@pytest.fixture
+def featbench_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private FEATBENCH_HOME (embedded servers' data) for one test, outside pytest's root."""
+    d = server_dir("home")
+    monkeypatch.setenv("FEATBENCH_HOME", str(d))
+    try:
+        yield d
+    finally:
+        remove_server_dir(d)
+
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_dsn() -> Iterator[str]:
     dsn = os.environ.get("FEATBENCH_TEST_PG_DSN")
     if dsn:
         yield dsn
         return
     import pgserver
 
-    pgdata: Path = tmp_path_factory.mktemp("pgdata")
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    root = server_dir("pgdata")
+    server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        remove_server_dir(root)
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ for tables that live outside featbench's schema.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -76,3 +79,17 @@ def fill_tables(
                     cp.write(csv_bytes(batch))
             conn.execute(sql.SQL("ANALYZE {}").format(ident))
         assert all(scaled_rows(t, scale) > 0 for t in spec.tables)
+
+
+def server_dir(prefix: str) -> Path:
+    """A directory for a server's data outside pytest's own temporary root.
+
+    As root, pgserver runs PostgreSQL as another user; any other pytest session that
+    starts meanwhile makes /tmp/pytest-of-root private again (0700), and a server whose
+    data sit under it loses its own files mid-test. Removed by `remove_server_dir`.
+    """
+    return Path(tempfile.mkdtemp(prefix=f"featbench-{prefix}-"))
+
+
+def remove_server_dir(d: Path) -> None:
+    shutil.rmtree(d, ignore_errors=True)

@@ -22,9 +22,11 @@ pytestmark = pytest.mark.slow  # ~30 s on 2 cores: three embedded servers, moto 
 
 
 def test_demo_on_three_backends(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    featbench_home: Path,
 ) -> None:
-    monkeypatch.setenv("FEATBENCH_HOME", str(tmp_path / "home"))
     from featbench import demo
     from featbench.backends import embedded
 

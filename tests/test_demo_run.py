@@ -21,9 +21,11 @@ pytestmark = pytest.mark.slow  # ~1-2 min on 2 cores: a load, then 9 ratios of c
 
 
 def test_demo_runs_the_matrix_and_cold_keys_cost_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    featbench_home: Path,
 ) -> None:
-    monkeypatch.setenv("FEATBENCH_HOME", str(tmp_path / "home"))
     from featbench.backends import embedded
 
     try:

@@ -16,14 +16,15 @@ from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.errors import FeatbenchError, TargetError
 from featbench.target import parse_target
+from run_helpers import remove_server_dir, server_dir
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def home() -> Iterator[Path]:
     """A private FEATBENCH_HOME for this module; the server is stopped and purged afterwards."""
-    d = tmp_path_factory.mktemp("fbhome")
+    d = server_dir("fbhome")
     old = os.environ.get("FEATBENCH_HOME")
     os.environ["FEATBENCH_HOME"] = str(d)
     try:
@@ -32,6 +33,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         try:
             embedded.stop(purge=True)
         finally:
+            remove_server_dir(d)
             if old is None:
                 os.environ.pop("FEATBENCH_HOME", None)
             else:

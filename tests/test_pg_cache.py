@@ -21,7 +21,7 @@ from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.results.validate import validate_run
 from featbench.target import parse_target
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import fill_tables, remove_server_dir, server_dir, tiny_spec
 
 SPEC = tiny_spec(2, rows=1500, name="coldfit")
 SMALL_RUN = (
@@ -197,15 +197,17 @@ def test_evict_os_cache_on_a_local_server_records_each_ratio(
 
 # -- the embedded server: featbench runs it, so eviction is on by default --------------------
 @pytest.fixture(scope="module")
-def emb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+def emb() -> Iterator[tuple[str, str, Path]]:
+    home = server_dir("coldhome")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEATBENCH_HOME", str(tmp_path_factory.mktemp("coldhome")))
+        mp.setenv("FEATBENCH_HOME", str(home))
         try:
             srv = embedded.start()
             fill_tables(srv.uri, "fbt_cold_emb", SPEC)
             yield srv.uri, "fbt_cold_emb", srv.pgdata
         finally:
             embedded.stop(purge=True)
+            remove_server_dir(home)
 
 
 def test_eviction_empties_the_page_cache_of_every_relation_file(
