@@ -90,7 +90,7 @@ def system_bindir() -> Path | None:
 class AuthServer:
     """initdb + pg_ctl start in `root`; `stop()` ends it."""
 
-    def __init__(self, root: Path, *, tls: bool = False) -> None:
+    def __init__(self, root: Path, *, tls: bool = False, listen: str = "127.0.0.1") -> None:
         from pgserver import _commands as pgc
         from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 
@@ -126,10 +126,11 @@ class AuthServer:
             "local all all scram-sha-256\n"
             "host all all 127.0.0.1/32 scram-sha-256\n"
             "host all all ::1/128 scram-sha-256\n"
+            + ("host all all 0.0.0.0/0 scram-sha-256\n" if listen != "127.0.0.1" else "")
         )
         with (self.pgdata / "postgresql.conf").open("a") as f:
             f.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"\nport = {self.port}\nlisten_addresses = '{listen}'\n"
                 f"unix_socket_directories = '{self.sock}'\n"
                 "password_encryption = 'scram-sha-256'\nmax_connections = 60\n"
                 "fsync = off\nlog_connections = on\n"

@@ -67,6 +67,17 @@ _TRANSLATIONS: list[tuple[re.Pattern[str], str]] = [
         "close other clients",
     ),
     (
+        re.compile(r"server does not support SSL", re.I),
+        "{target} does not offer TLS, and featbench asks for it (sslmode=require) off this "
+        "machine: enable ssl on the server, or add sslmode=disable to the URL on a network "
+        "you trust",
+    ),
+    (
+        re.compile(r"(SSL error|certificate|SSL SYSCALL)", re.I),
+        "TLS with {target} failed ({msg}): check sslmode and sslrootcert (the CA file that "
+        "signed the server's certificate; verify-full also checks the host name)",
+    ),
+    (
         re.compile(r"(permission denied|not permitted to log in)", re.I),
         "the user of {target} may not connect to it: {msg}",
     ),
