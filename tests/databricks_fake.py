@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,13 +31,16 @@ class FakeWorkspace:
     token_lifetime_s: float = 3600.0
     on_token: Callable[[str], None] | None = None
     refuse_credentials: str | None = None  # an error_code to answer credential calls with
+    url: str = ""  # DATABRICKS_HOST, once served
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # handed out since the last clear
+    issued: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def token(self) -> tuple[str, str]:
         with self.lock:
-            tok = f"tok-{len(self.tokens) + 1}-lakebase"
+            self.issued += 1
+            tok = f"tok-{self.issued}-{uuid.uuid4().hex[:8]}"
             if self.on_token is not None:
                 self.on_token(tok)
             self.tokens.append(tok)
@@ -104,7 +108,7 @@ class FakeDatabricks:
     def __init__(self, ws: FakeWorkspace) -> None:
         self.ws = ws
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ws))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = ws.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
