@@ -17,6 +17,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +89,19 @@ def system_bindir() -> Path | None:
 
 
 class AuthServer:
-    """initdb + pg_ctl start in `root`; `stop()` ends it."""
+    """initdb + pg_ctl start in a directory of its own; `stop()` ends it and removes it."""
 
-    def __init__(self, root: Path, *, tls: bool = False, listen: str = "127.0.0.1") -> None:
+    def __init__(self, *, tls: bool = False, listen: str = "127.0.0.1") -> None:
         from pgserver import _commands as pgc
         from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 
         bindir = system_bindir() if tls else pgc.POSTGRES_BIN_PATH
         assert bindir is not None
         self.bindir = bindir
-        self.root = root
+        # Not under pytest's tmp_path: another pytest session as root makes
+        # /tmp/pytest-of-root private again (0700), and the server's user could no longer
+        # reach its own directory.
+        self.root = root = Path(tempfile.mkdtemp(prefix="featbench-pgauth-"))
         self.pgdata = root / "data"
         self.sock = root / "sock"
         self.port = _free_port()

@@ -48,8 +48,8 @@ P1, P2 = "first-Secret-81d3", "second-Secret-c07e"
 
 
 @pytest.fixture(scope="module")
-def auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    srv = AuthServer(tmp_path_factory.mktemp("pgauth"))
+def auth() -> Iterator[AuthServer]:
+    srv = AuthServer()
     try:
         srv.role(USER, P1)
         yield srv
@@ -319,10 +319,10 @@ def _own_address() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+def tls_server() -> Iterator[AuthServer]:
     if system_bindir() is None:
         pytest.skip("no system PostgreSQL binaries (pgserver's build has no TLS)")
-    srv = AuthServer(tmp_path_factory.mktemp("pgtls"), tls=True, listen="*")
+    srv = AuthServer(tls=True, listen="*")
     try:
         srv.role(USER, P1)
         yield srv

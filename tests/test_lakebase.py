@@ -58,8 +58,8 @@ def _instance(name: str, **kw: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    srv = AuthServer(tmp_path_factory.mktemp("pglake"))
+def auth() -> Iterator[AuthServer]:
+    srv = AuthServer()
     try:
         srv.role(USER, "not-a-token-yet")
         yield srv
