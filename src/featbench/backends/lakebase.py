@@ -210,7 +210,7 @@ def resolve(target: Target) -> tuple[pgconn.PgEndpoint, dict[str, Any]]:
             )
     url = f"postgresql://{quote(user, safe='')}@{inst.read_write_dns}/{quote(lb.database, safe='')}"
     if lb.libpq:
-        url += "?" + urlencode(lb.libpq)
+        url += "?" + urlencode(lb.libpq, quote_via=quote)  # libpq reads %20, not "+"
     capacity = inst.effective_capacity or inst.capacity
     info = {
         "instance": lb.instance,

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import psycopg
 
@@ -223,8 +223,11 @@ def with_tls_default(url: str) -> str:
         names = [h for h in os.environ.get("PGHOST", "").split(",") if h]
     if all(_is_local(unquote(h)) for h in names):
         return url
-    query.append(("sslmode", "require"))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # appended to the query as written: re-encoding it could change other parameters
+    # (libpq decodes %XX only, not "+")
+    return urlunsplit(
+        parts._replace(query="&".join(filter(None, [parts.query, "sslmode=require"])))
+    )
 
 
 def _strip_port(hostport: str) -> str:
