@@ -53,13 +53,13 @@ class CredentialProvider(Protocol):
 
 
 class CachingProvider:
-    """The cache and its rules: new credential when none, when older than `max_age_s`, or
-    within EXPIRY_MARGIN_S of its expiry. Subclasses implement `_obtain`."""
+    """The cache and its rules: a new credential when there is none, or near its expiry
+    (EXPIRY_MARGIN_S before it, or a quarter of its lifetime if that is shorter).
+    Subclasses implement `_obtain`."""
 
     source = "a credential provider"
 
-    def __init__(self, max_age_s: float | None = None) -> None:
-        self.max_age_s = max_age_s
+    def __init__(self) -> None:
         self._cached: Credential | None = None
         self._lock = threading.Lock()
 
@@ -67,8 +67,6 @@ class CachingProvider:
         raise NotImplementedError
 
     def _stale(self, c: Credential, now: float) -> bool:
-        if self.max_age_s is not None and now - c.obtained_at >= self.max_age_s:
-            return True
         if c.expires_at is None:
             return False
         margin = min(EXPIRY_MARGIN_S, (c.expires_at - c.obtained_at) / 4)
@@ -109,16 +107,17 @@ class CachingProvider:
 
 class CommandCredentials(CachingProvider):
     """`--password-command CMD`: CMD runs through the shell; its stdout (trailing newline
-    removed) is the password. Re-run after `max_age_s` (if given) and when a login is refused."""
+    removed) is the password. Its expiry is unknown: it runs again when a login with the
+    cached password is refused."""
 
     source = "--password-command"
 
-    def __init__(self, command: str, max_age_s: float | None = None) -> None:
+    def __init__(self, command: str) -> None:
         if not command.strip():
             raise TargetError(
                 "--password-command is empty: give a command that prints the password"
             )
-        super().__init__(max_age_s)
+        super().__init__()
         self.command = command
 
     def _obtain(self) -> Credential:

@@ -117,7 +117,7 @@ class PgEndpoint:
     """A server whose password comes from a provider at each login (`conninfo` holds none).
     Picklable: sessions and load workers in other processes log in the same way."""
 
-    conninfo: str
+    conninfo: str = field(repr=False)  # a password in the URL loses to the provider's
     redacted: str
     credentials: CredentialProvider = field(repr=False)
 
