@@ -189,7 +189,7 @@ def test_a_run_survives_a_password_rotation(
     assert _runs(log) >= 2
     assert _files_hold(tmp_path / "runs", P1, P2) == []
     (target,) = json.loads((out.path / "manifest.json").read_text())["targets"]
-    assert target["server"]["credentials"] == "--password-command"
+    assert target["server"]["login"] == "--password-command"
     assert target["server"]["tls"]["ssl"] is False  # loopback: no TLS unless asked
 
 

@@ -89,7 +89,7 @@ class PostgresBackend:
         self.embedded_data_dir: Path | None = None
         # what Databricks said about a lakebase:// instance (no token), else None
         self.lakebase: dict[str, Any] | None = None
-        self.credentials = "static (URL, PGPASSWORD or ~/.pgpass)"
+        self.login = "static (URL, PGPASSWORD or ~/.pgpass)"
         if password_command is not None and (target.embedded or target.scheme == "lakebase"):
             raise TargetError(
                 "--password-command applies to postgresql:// targets only (a lakebase:// "
@@ -106,14 +106,14 @@ class PostgresBackend:
             from featbench.backends import lakebase
 
             self.conninfo, self.lakebase = lakebase.resolve(target)
-            self.credentials = "Lakebase OAuth token (generated for the Databricks identity)"
+            self.login = "Lakebase OAuth token (generated for the Databricks identity)"
         elif password_command is not None:
             self.conninfo = pgconn.PgEndpoint(
                 pgconn.with_tls_default(target.url),
                 target.redacted,
                 CommandCredentials(password_command),
             )
-            self.credentials = "--password-command"
+            self.login = "--password-command"
         else:
             self.conninfo = pgconn.with_tls_default(target.url)
         self.conn: psycopg.Connection[Any] = pgconn.connect(self.conninfo, redacted=self.redacted)
@@ -163,7 +163,7 @@ class PostgresBackend:
             "settings": {k: settings.get(k) for k in DESCRIBED_SETTINGS},
             # what featbench set on the embedded server (None for a server it does not manage)
             "featbench_settings": self.embedded_settings,
-            "credentials": self.credentials,
+            "login": self.login,  # where the password comes from (never the password)
             "tls": pgconn.tls_in_use(self.conn),
             "lakebase": self.lakebase,
             # the capacity `cost --run` prices Lakebase compute at (report.costing)
