@@ -363,3 +363,25 @@ def test_tls_is_on_by_default_to_an_address_off_loopback(tls_server: AuthServer)
     with PostgresBackend(parse_target(tls_server.dsn(f"{USER}:{P1}", host=ip))) as b:
         tls = b.describe()["tls"]
     assert tls["ssl"] is True and tls["version"].startswith("TLSv1.")
+
+
+# -- lakebase:// URLs (parsing needs no SDK) ---------------------------------------------
+def test_lakebase_urls() -> None:
+    from featbench.backends import lakebase
+
+    u = lakebase.parse("lakebase://jane.doe%40example.com@my-inst?profile=dev&sslmode=verify-full")
+    assert (u.instance, u.database, u.user, u.profile) == (
+        "my-inst", "databricks_postgres", "jane.doe@example.com", "dev",
+    )  # fmt: skip
+    assert u.libpq == (("sslmode", "verify-full"),)
+    assert lakebase.parse("lakebase://inst/features").database == "features"
+    assert lakebase.parse("lakebase://inst").user is None  # the current identity
+    assert lakebase.capacity_cu("CU_4") == 4.0 and lakebase.capacity_cu(None) is None
+    for bad, words in [
+        ("lakebase://u:secret@inst/db", "takes no password"),
+        ("lakebase:///db", "needs the instance name"),
+    ]:
+        with pytest.raises(TargetError, match=words) as ei:
+            lakebase.parse(bad)
+        assert "secret" not in str(ei.value)
+    assert parse_target("lakebase://inst/db").kind == "postgres"
