@@ -161,7 +161,7 @@ class _RotateMidLevel:
 
 
 def test_a_run_survives_a_password_rotation(
-    auth: AuthServer, loaded: str, pw: tuple[Path, Path, str], tmp_path: Path
+    auth: AuthServer, loaded: str, pw: tuple[Path, Path, str], tmp_path: Path, capsys: Any
 ) -> None:
     pw_file, log, cmd = pw
     b = PostgresBackend(parse_target(auth.dsn(USER)), schema=loaded, password_command=cmd)
@@ -191,6 +191,12 @@ def test_a_run_survives_a_password_rotation(
     (target,) = json.loads((out.path / "manifest.json").read_text())["targets"]
     assert target["server"]["login"] == "--password-command"
     assert target["server"]["tls"]["ssl"] is False  # loopback: no TLS unless asked
+    # not a Lakebase run: its compute is priced at the default capacity, and it says so
+    code, text, _ = cli(capsys, "cost", "--run", out.path, "--qps", "10", "--json")
+    doc = json.loads(text)
+    (cu,) = [i for i in doc["inputs"] if i["name"] == "cu"]
+    assert code == 0 and cu["value"] == 1.0 and cu["basis"] == "default"
+    assert any("no run was against a lakebase:// target" in n for n in doc["notes"])
 
 
 def test_a_load_interrupted_by_a_rotation_resumes(
