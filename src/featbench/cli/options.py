@@ -17,7 +17,7 @@ RecordedScale = Annotated[float | None, typer.Option("--scale", help="Scale of t
 Seed = Annotated[int, typer.Option("--seed", help="Seed of data generation (and of sampling and plans).")]  # fmt: skip
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]  # fmt: skip
 Target = Annotated[str, typer.Option("--target", "-t", help="postgresql://user@host/db, lakebase://INSTANCE/DATABASE (pip install 'featbench[lakebase]'), redis://host:6379, dynamodb://?region=…&endpoint=…, or embedded.", metavar="URL")]  # fmt: skip
-PasswordCommand = Annotated[str | None, typer.Option("--password-command", help="PostgreSQL: a shell command that prints the password (e.g. a token). Run at the first login of each process and again when a login is refused; its output is never written anywhere.", metavar="CMD")]  # fmt: skip
+PasswordCommand = Annotated[str | None, typer.Option("--password-command", help="PostgreSQL: a shell command that prints the password (e.g. a token). Run at the first login, and again whenever a login with its last output is refused (in every featbench process); its output is never written anywhere.", metavar="CMD")]  # fmt: skip
 Schema = Annotated[str, typer.Option("--schema", help="PostgreSQL schema featbench owns.")]  # fmt: skip
 ResultsDir = Annotated[Path, typer.Option("--out", "-o", help="Directory that holds run directories.")]  # fmt: skip
 RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. results/<run_id>.", metavar="RUN_DIR")]  # fmt: skip
