@@ -237,15 +237,22 @@ def _strip_port(hostport: str) -> str:
 
 
 def tls_in_use(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """The connection's TLS as the server sees it (pg_stat_ssl): version and cipher, or
-    `ssl: false`."""
-    row = conn.execute(
-        "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    ).fetchone()
-    if row is None:
-        return {"ssl": None, "version": None, "cipher": None, "bits": None}
-    ssl, version, cipher, bits = row
-    return {"ssl": bool(ssl), "version": version, "cipher": cipher, "bits": bits}
+    """The connection's TLS: in use (libpq's word), and its version and cipher as the
+    server reports them (pg_stat_ssl; None with a reason where that cannot be read)."""
+    doc: dict[str, Any] = {
+        "ssl": bool(conn.pgconn.ssl_in_use), "version": None, "cipher": None, "bits": None,
+    }  # fmt: skip
+    if not doc["ssl"]:
+        return doc
+    try:
+        row = conn.execute(
+            "SELECT version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ).fetchone()
+    except psycopg.Error as e:  # a server that hides it: say so, never guess
+        return {**doc, "unknown_because": _first_line(str(e))}
+    if row is not None:
+        doc.update(version=row[0], cipher=row[1], bits=row[2])
+    return doc
 
 
 class _ScrubbedError(Exception):
