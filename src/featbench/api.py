@@ -39,12 +39,21 @@ def _spec(spec: WorkloadSpec | str | None) -> WorkloadSpec:
 
 
 @contextmanager
-def open_targets(urls: Sequence[str], *, schema: str = "featbench") -> Iterator[list[Backend]]:
-    """The targets' backends, closed on leaving however it is left."""
+def open_targets(
+    urls: Sequence[str], *, schema: str = "featbench", password_command: str | None = None
+) -> Iterator[list[Backend]]:
+    """The targets' backends, closed on leaving however it is left. `password_command`:
+    the PostgreSQL targets' password comes from that shell command (see backends/pgauth)."""
     backends: list[Backend] = []
     try:
         for u in urls:
-            backends.append(open_backend(u, schema=schema))
+            t = parse_target(u)
+            if password_command is not None and t.kind != "postgres":
+                raise FeatbenchError(
+                    f"--password-command applies to PostgreSQL targets, not {t.redacted}"
+                )
+            opts = {"password_command": password_command} if password_command is not None else {}
+            backends.append(open_backend(t, schema=schema, **opts))
         yield backends
     finally:
         for b in backends:
@@ -99,6 +108,7 @@ def run(
     overwrite: bool = False,
     keys_from: Path | None = None,
     live: bool = False,
+    password_command: str | None = None,
 ) -> Run:
     """Run the benchmark against `targets` and return the run as `results.reader` reads it.
 
@@ -119,7 +129,7 @@ def run(
             read_run(keys_from)
         except RunDirError as e:
             raise FeatbenchError(f"--keys-from: {e}") from None
-    with open_targets(targets, schema=schema) as backends:
+    with open_targets(targets, schema=schema, password_command=password_command) as backends:
         given = config.scale if config.scale_source == "given" else None
         data = resolve_loaded(backends, s, scale=given)
         config.scale, config.data_seed, config.scale_source = data.scale, data.seed, data.source
@@ -200,13 +210,14 @@ def fetch(
     *,
     spec: WorkloadSpec | str | None = None,
     schema: str = "featbench",
+    password_command: str | None = None,
 ) -> dict[str, Any]:
     """The feature rows one request would fetch (null where a table lacks the key), with
     the data they come from as featbench recorded it when loading (null: not loaded by
     featbench)."""
     s = _spec(spec)
     keys = parse_keys(pairs, s)
-    with open_targets([target], schema=schema) as (b,):
+    with open_targets([target], schema=schema, password_command=password_command) as (b,):
         rows = b.fetch(s, keys)
         loaded = recorded([b], s)
     return {
@@ -277,6 +288,7 @@ def load(
     from_dir: Path | None = None,
     copy_format: str = "binary",
     chunk_rows: int | None = None,
+    password_command: str | None = None,
 ) -> Loaded:
     """Create the tables, load the generated data set (or `from_dir`'s files), verify."""
     from featbench.backends.pgload.loader import default_streams
@@ -291,7 +303,7 @@ def load(
         raise FeatbenchError(
             "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
         )
-    with open_targets([target], schema=schema) as (backend,):
+    with open_targets([target], schema=schema, password_command=password_command) as (backend,):
         extra = pg_only if t.kind == "postgres" else {}
         report = backend.load(s, scale, seed, streams=k, force=force, **extra)
     return Loaded("embedded" if t.embedded else t.redacted, s, scale, seed, report)
@@ -335,6 +347,7 @@ def verify(
     seed: int | None = None,
     schema: str = "featbench",
     sample: int = 20,
+    password_command: str | None = None,
 ) -> Verified:
     """Tables, row counts, primary keys and sampled rows against the generator. Scale and
     seed default to what featbench recorded when it loaded the data; a value that
@@ -343,7 +356,7 @@ def verify(
     if scale is not None:
         check_scale(scale)
     t = parse_target(target)
-    with open_targets([target], schema=schema) as (backend,):
+    with open_targets([target], schema=schema, password_command=password_command) as (backend,):
         data = resolve_loaded([backend], s, scale=scale, seed=seed)
         seed = DEFAULT_SEED if data.seed is None else data.seed
         checks = backend.verify(s, data.scale, seed, sample=sample)

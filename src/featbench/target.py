@@ -13,6 +13,7 @@ SCHEMES = {
     "redis": "redis",
     "rediss": "redis",
     "dynamodb": "dynamodb",
+    "lakebase": "postgres",  # lakebase://INSTANCE[/DATABASE]: host and token from Databricks
 }
 _SECRET_PARAMS = {"password", "sslpassword", "aws_secret_access_key", "secret", "token"}
 
@@ -28,6 +29,10 @@ class Target:
     @property
     def redacted(self) -> str:
         return redact(self.url)
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower() if "://" in self.url else self.url
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"Target(kind={self.kind!r}, url={self.redacted!r})"
@@ -62,8 +67,8 @@ def parse_target(url: str) -> Target:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in SCHEMES:
         raise TargetError(
-            f"unknown target {redact(url)!r}: use postgresql://…, redis://…, "
-            "dynamodb://?region=…&endpoint=…, or embedded"
+            f"unknown target {redact(url)!r}: use postgresql://…, lakebase://INSTANCE/DATABASE, "
+            "redis://…, dynamodb://?region=…&endpoint=…, or embedded"
         )
     kind = SCHEMES[scheme]
     host = urlsplit(url).hostname or ""

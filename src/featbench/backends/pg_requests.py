@@ -27,6 +27,7 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.rows import dict_row
 
+from featbench.backends import pgconn
 from featbench.backends.base import IOSample, Key, RequestKeys, RequestResult, Row, Session
 from featbench.errors import FeatbenchError
 from featbench.spec import Table, WorkloadSpec
@@ -342,7 +343,9 @@ def flush_own_stats(pgconn: pq.abc.PGconn) -> None:
 
 
 # -- sessions ------------------------------------------------------------------------
-def open_session(conninfo: str, schema: str, spec: WorkloadSpec, strategy: str) -> Session:
+def open_session(
+    conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec, strategy: str
+) -> Session:
     if strategy == "serial":
         return SerialSession(conninfo, schema, spec)
     from featbench.backends.pg_strategies import open_strategy_session
@@ -354,7 +357,7 @@ def open_session(conninfo: str, schema: str, spec: WorkloadSpec, strategy: str) 
 class PgSessionFactory:
     """Opens a session in any process (picklable). `conninfo` may hold a password: not shown."""
 
-    conninfo: str = field(repr=False)
+    conninfo: pgconn.Conninfo = field(repr=False)
     schema: str
     spec_json: dict[str, Any] = field(repr=False)
     strategy: str
@@ -423,7 +426,7 @@ class SerialSession:
     strategy = "serial"
     io_sampling = True
 
-    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+    def __init__(self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec) -> None:
         self.stats: dict[str, int] = {}  # libpq keeps no counts of its own
         self._conninfo = conninfo
         self._schema = schema
@@ -440,10 +443,8 @@ class SerialSession:
         self._connect()
 
     def _connect(self) -> None:
-        try:
-            conn = psycopg.connect(self._conninfo, autocommit=True)
-        except psycopg.OperationalError as e:
-            raise FeatbenchError(f"cannot open a session on the target: {_first_line(e)}") from None
+        # every login goes through pgconn: credentials from the provider, one-line errors
+        conn = pgconn.connect(self._conninfo)
         pg = conn.pgconn
         plan: list[tuple[str, list[bytes]]] = []
         for e in self._entities:

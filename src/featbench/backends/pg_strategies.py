@@ -51,7 +51,6 @@ from featbench.backends import pgconn
 from featbench.backends.base import IOSample, RequestKeys, RequestResult, Row
 from featbench.errors import FeatbenchError
 from featbench.spec import SQL_TYPES, Table, WorkloadSpec
-from featbench.target import redact
 
 STRATEGIES = ("pipeline", "union", "function", "parallel")
 UNION_ROWS = ("typed", "jsonb", "json")
@@ -305,7 +304,7 @@ class _Conn:
 
     def __init__(
         self,
-        conninfo: str,
+        conninfo: pgconn.Conninfo,
         statements: Sequence[tuple[bytes, str, Sequence[int] | None]],
         *,
         schema: str,
@@ -324,7 +323,7 @@ class _Conn:
         self.open()
 
     def open(self) -> None:
-        self.conn = pgconn.connect(self.conninfo, redacted=_redacted(self.conninfo))
+        self.conn = pgconn.connect(self.conninfo)
         try:
             if self.setup is not None:
                 self.setup(self.conn)
@@ -390,10 +389,6 @@ class _OutsidePipeline:
             self.c.pg.enter_pipeline_mode()
 
 
-def _redacted(conninfo: str) -> str:
-    return redact(conninfo) if "://" in conninfo else "the PostgreSQL server"
-
-
 def _explain_totals(plan_json: bytes) -> tuple[int, int, dict[str, tuple[int, int]]]:
     """(shared hit, shared read, per relation) of one EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)."""
     doc = json.loads(plan_json)[0]
@@ -421,7 +416,7 @@ class _Base:
     strategy: str
     io_sampling = True  # every strategy can run its statements as EXPLAIN (ANALYZE, BUFFERS)
 
-    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+    def __init__(self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec) -> None:
         self.stats: dict[str, int] = {}  # libpq keeps no counts of its own
         self.conninfo = conninfo
         self.schema = schema
@@ -525,7 +520,7 @@ class PipelineSession(_Base):
 
     strategy = "pipeline"
 
-    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+    def __init__(self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec) -> None:
         super().__init__(conninfo, schema, spec)
         stmts = [(f"fb_pl_{lk.index}".encode(), lookup_sql(lk), None) for lk in self.lookups]
         self._names = [s[0] for s in stmts]
@@ -675,7 +670,9 @@ class UnionSession(_OneStatementSession):
 
     strategy = "union"
 
-    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec, rows: str = "typed") -> None:
+    def __init__(
+        self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec, rows: str = "typed"
+    ) -> None:
         super().__init__(conninfo, schema, spec)
         self._start(union_sql(self.lookups, rows), rows, None)
 
@@ -686,7 +683,7 @@ class FunctionSession(_OneStatementSession):
     strategy = "function"
 
     def __init__(
-        self, conninfo: str, schema: str, spec: WorkloadSpec, language: str = "sql"
+        self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec, language: str = "sql"
     ) -> None:
         super().__init__(conninfo, schema, spec)
         self.function, _ = function_definition(schema, spec, language)
@@ -704,7 +701,7 @@ class ParallelSession(_Base):
 
     strategy = "parallel"
 
-    def __init__(self, conninfo: str, schema: str, spec: WorkloadSpec) -> None:
+    def __init__(self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec) -> None:
         super().__init__(conninfo, schema, spec)
         self._sel = selectors.DefaultSelector()
         self._per: list[tuple[_Conn, list[bytes], list[Lookup]]] = []
@@ -836,7 +833,7 @@ StrategySession = PipelineSession | UnionSession | FunctionSession | ParallelSes
 
 
 def open_strategy_session(
-    conninfo: str, schema: str, spec: WorkloadSpec, strategy: str, **options: Any
+    conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec, strategy: str, **options: Any
 ) -> StrategySession:
     """A Session executing requests with `strategy` (any but serial, which pg_requests owns).
 
@@ -859,7 +856,12 @@ def open_strategy_session(
 
 
 def fetch_rows_with(
-    conninfo: str, schema: str, spec: WorkloadSpec, strategy: str, keys: RequestKeys, **options: Any
+    conninfo: pgconn.Conninfo,
+    schema: str,
+    spec: WorkloadSpec,
+    strategy: str,
+    keys: RequestKeys,
+    **options: Any,
 ) -> dict[str, Row | None]:
     """The typed feature rows of one request fetched with `strategy` (None where absent)."""
     with open_strategy_session(conninfo, schema, spec, strategy, **options) as s:

@@ -29,6 +29,7 @@ from featbench.backends.base import (
     Session,
     TableCheck,
 )
+from featbench.backends.pgauth import CommandCredentials
 from featbench.errors import FeatbenchError, TargetError
 from featbench.spec import WorkloadSpec
 from featbench.target import Target
@@ -72,22 +73,49 @@ class PostgresBackend:
     kind = "postgres"
     strategies = ("serial", "pipeline", "union", "function", "parallel")
 
-    def __init__(self, target: Target, *, schema: str = DEFAULT_SCHEMA, **options: Any) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        password_command: str | None = None,
+        **options: Any,
+    ) -> None:
         self.target = target
         self.schema = check_schema_name(schema)
         self.options = options
         self.embedded = bool(target.embedded)
         self.embedded_settings: dict[str, str] | None = None
+        self.embedded_data_dir: Path | None = None
+        # what Databricks said about a lakebase:// instance (no token), else None
+        self.lakebase: dict[str, Any] | None = None
+        self.login = "static (URL, PGPASSWORD or ~/.pgpass)"
+        if password_command is not None and (target.embedded or target.scheme == "lakebase"):
+            raise TargetError(
+                "--password-command applies to postgresql:// targets only (a lakebase:// "
+                "target gets its tokens from Databricks)"
+            )
         if target.embedded:
             from featbench.backends import embedded
 
             srv = embedded.start()
-            self.conninfo: str = srv.uri
+            self.conninfo: pgconn.Conninfo = srv.uri
             self.embedded_settings = srv.settings
-            self.embedded_data_dir: Path | None = srv.pgdata
+            self.embedded_data_dir = srv.pgdata
+        elif target.scheme == "lakebase":
+            from featbench.backends import lakebase
+
+            self.conninfo, self.lakebase = lakebase.resolve(target)
+            self.login = "Lakebase OAuth token (generated for the Databricks identity)"
+        elif password_command is not None:
+            self.conninfo = pgconn.PgEndpoint(
+                pgconn.with_tls_default(target.url),
+                target.redacted,
+                CommandCredentials(password_command),
+            )
+            self.login = "--password-command"
         else:
-            self.conninfo = target.url
-            self.embedded_data_dir = None
+            self.conninfo = pgconn.with_tls_default(target.url)
         self.conn: psycopg.Connection[Any] = pgconn.connect(self.conninfo, redacted=self.redacted)
 
     # -- identity ------------------------------------------------------------------
@@ -135,6 +163,11 @@ class PostgresBackend:
             "settings": {k: settings.get(k) for k in DESCRIBED_SETTINGS},
             # what featbench set on the embedded server (None for a server it does not manage)
             "featbench_settings": self.embedded_settings,
+            "login": self.login,  # where the password comes from (never the password)
+            "tls": pgconn.tls_in_use(self.conn),
+            "lakebase": self.lakebase,
+            # the capacity `cost --run` prices Lakebase compute at (report.costing)
+            "lakebase_capacity_cu": (self.lakebase or {}).get("capacity_cu"),
         }
 
     # -- loading and verification ---------------------------------------------------

@@ -10,7 +10,7 @@ import typer
 
 from featbench import api
 from featbench.cli.app import app
-from featbench.cli.options import Json, RecordedScale, Schema, Spec, Target
+from featbench.cli.options import Json, PasswordCommand, RecordedScale, Schema, Spec, Target
 from featbench.report.load_text import print_checks, print_load
 
 LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
@@ -36,6 +36,7 @@ def load(
     from_dir: FromDir = None,
     copy_format: CopyFormat = "binary",
     chunk_rows: ChunkRows = None,
+    password_command: PasswordCommand = None,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -51,6 +52,7 @@ def load(
     res = api.load(
         target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
         from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+        password_command=password_command,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
@@ -68,6 +70,7 @@ def verify(
     seed: VerifySeed = None,
     schema: Schema = "featbench",
     sample: Sample = 20,
+    password_command: PasswordCommand = None,
     as_json: Json = False,
 ) -> None:
     """Check that the target holds exactly the data set: tables, row counts, primary keys, sampled rows.
@@ -78,7 +81,10 @@ def verify(
 
     Example: featbench verify --target postgresql://localhost/test
     """
-    res = api.verify(target, spec=spec, scale=scale, seed=seed, schema=schema, sample=sample)
+    res = api.verify(
+        target, spec=spec, scale=scale, seed=seed, schema=schema, sample=sample,
+        password_command=password_command,
+    )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
     else:

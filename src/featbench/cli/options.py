@@ -16,7 +16,8 @@ Scale = Annotated[float, typer.Option("--scale", help="Row-count multiplier: sca
 RecordedScale = Annotated[float | None, typer.Option("--scale", help="Scale of the data in the target. Default: what featbench recorded when it loaded the data (else 1); a value that disagrees with that record is an error.", min=0.0)]  # fmt: skip
 Seed = Annotated[int, typer.Option("--seed", help="Seed of data generation (and of sampling and plans).")]  # fmt: skip
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]  # fmt: skip
-Target = Annotated[str, typer.Option("--target", "-t", help="postgresql://user@host/db, redis://host:6379, dynamodb://?region=…&endpoint=…, or embedded.", metavar="URL")]  # fmt: skip
+Target = Annotated[str, typer.Option("--target", "-t", help="postgresql://user@host/db, lakebase://INSTANCE/DATABASE (pip install 'featbench[lakebase]'), redis://host:6379, dynamodb://?region=…&endpoint=…, or embedded.", metavar="URL")]  # fmt: skip
+PasswordCommand = Annotated[str | None, typer.Option("--password-command", help="PostgreSQL: a shell command that prints the password (e.g. a token). Run at the first login, and again whenever a login with its last output is refused (in every featbench process); its output is never written anywhere.", metavar="CMD")]  # fmt: skip
 Schema = Annotated[str, typer.Option("--schema", help="PostgreSQL schema featbench owns.")]  # fmt: skip
 ResultsDir = Annotated[Path, typer.Option("--out", "-o", help="Directory that holds run directories.")]  # fmt: skip
 RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. results/<run_id>.", metavar="RUN_DIR")]  # fmt: skip
@@ -25,5 +26,5 @@ Thresholds = Annotated[list[str] | None, typer.Option("--threshold", help="An SL
 # -- pricing (report and cost) ---------------------------------------------------------
 Prices = Annotated[Path | None, typer.Option("--prices", help="TOML file of prices merged over the shipped defaults (see featbench/data/prices.toml).")]  # fmt: skip
 ReferenceP99 = Annotated[float | None, typer.Option("--reference-p99", help="Another store's p99 in ms, to find the break-even skew when the runs hold PostgreSQL only (an assumption, flagged).", metavar="MS")]  # fmt: skip
-Cu = Annotated[float | None, typer.Option("--cu", help="Lakebase capacity units (default 1).")]  # fmt: skip
+Cu = Annotated[float | None, typer.Option("--cu", help="Lakebase capacity units (default: what a run against a lakebase:// target recorded, capacity × nodes; else 1).")]  # fmt: skip
 HoursPerDay = Annotated[float | None, typer.Option("--hours-per-day", help="Hours of traffic a day (default 24); Lakebase compute runs these hours.")]  # fmt: skip

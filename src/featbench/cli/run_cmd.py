@@ -12,6 +12,7 @@ from featbench import api
 from featbench.cli.app import app
 from featbench.cli.options import (
     Json,
+    PasswordCommand,
     RecordedScale,
     ResultsDir,
     RunDir,
@@ -27,7 +28,7 @@ from featbench.results.compare import compare_runs
 from featbench.results.reader import read_run
 from featbench.runner.config import RunConfig
 
-RunTarget = Annotated[list[str], typer.Option("--target", "-t", help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data).", metavar="URL")]  # fmt: skip
+RunTarget = Annotated[list[str], typer.Option("--target", "-t", help="postgresql://user@host/db, lakebase://INSTANCE/DATABASE, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data).", metavar="URL")]  # fmt: skip
 Ratios = Annotated[str, typer.Option("--ratios", help="Hot traffic percentages to sweep.")]  # fmt: skip
 Requests = Annotated[int, typer.Option("--requests", "-n", help="Timed requests per ratio.")]  # fmt: skip
 Warmup = Annotated[int, typer.Option("--warmup", help="Requests before each ratio, at its mix, not measured.")]  # fmt: skip
@@ -89,6 +90,7 @@ def run(
     thetas: Thetas = None,
     threshold: Thresholds = None,
     max_error_rate: MaxErrorRate = 0.01,
+    password_command: PasswordCommand = None,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -110,6 +112,7 @@ def run(
         r = api.run(
             target, config, spec=spec, schema=schema, out=out, run_id=run_id,
             overwrite=overwrite, keys_from=keys_from, live=not as_json,
+            password_command=password_command,
         )  # fmt: skip
     except KeyboardInterrupt:
         console.print(
@@ -138,6 +141,7 @@ def get(
     target: Target = ...,
     spec: Spec = None,
     schema: Schema = "featbench",
+    password_command: PasswordCommand = None,
     as_json: Json = False,
 ) -> None:
     """Print, as JSON, the feature rows one request would fetch (null where a table lacks the key).
@@ -145,7 +149,11 @@ def get(
     Example: featbench get --target embedded card_fingerprint=3fa2…
     """
     typer.echo(
-        json.dumps(api.fetch(target, pairs, spec=spec, schema=schema), indent=2, default=str)
+        json.dumps(
+            api.fetch(target, pairs, spec=spec, schema=schema, password_command=password_command),
+            indent=2,
+            default=str,
+        )
     )
 
 

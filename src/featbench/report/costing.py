@@ -278,6 +278,31 @@ def check_pricing(
         raise FeatbenchError(f"--consistency must be eventual or strong, got {consistency!r}")
 
 
+NOT_LAKEBASE = (
+    "default: the runs are not against Lakebase and --cu was not given (give the capacity "
+    "you would run)"
+)
+
+
+def lakebase_capacity(runs: list[Run]) -> tuple[float, str] | None:
+    """The compute a run against a lakebase:// target recorded (capacity per node × nodes)
+    and where it comes from; None when no run was against Lakebase."""
+    for run in runs:
+        for t in run.targets:
+            lb = (t.get("server") or {}).get("lakebase") or {}
+            per_node = lb.get("capacity_cu")
+            if not isinstance(per_node, (int, float)):
+                continue
+            nodes = lb.get("node_count")
+            n = nodes if isinstance(nodes, int) and nodes > 0 else 1
+            how = f"{nodes} node(s)" if n == nodes else "node count not recorded: 1 assumed"
+            return float(per_node) * n, (
+                f"measured (run {run.run_id}: Lakebase instance {lb.get('instance')}, "
+                f"{lb.get('capacity')} × {how})"
+            )
+    return None
+
+
 def check_priceable(runs: list[Run]) -> None:
     """A failed run's requests mostly errored: nothing measured in it prices a request."""
     for r in runs:
@@ -340,7 +365,13 @@ def resolve_inputs(
 
     put("qps", qps, "requests/s", "given")
     opt("hours_per_day", hours_per_day, "h/day of traffic")
-    opt("cu", cu, "capacity units (Lakebase)")
+    recorded = lakebase_capacity(runs) if cu is None else None
+    if recorded is not None:
+        put("cu", recorded[0], "capacity units (Lakebase)", recorded[1])
+    elif cu is None and runs:
+        put("cu", DEFAULTS["cu"], "capacity units (Lakebase)", NOT_LAKEBASE)
+    else:
+        opt("cu", cu, "capacity units (Lakebase)")
     opt("churn", churn, "fraction of data changed per day")
     opt("pitr_days", pitr_days, "days of point-in-time recovery")
     opt("consistency", consistency, "DynamoDB reads")
@@ -575,6 +606,11 @@ def compute_costs(
         notes.append(
             "--storage-gb sizes PostgreSQL only; DynamoDB and Redis are sized from rows × bytes per row "
             "(give --rows or --scale to size them for the same data)"
+        )
+    if inputs["cu"].source == NOT_LAKEBASE:
+        notes.append(
+            f"Lakebase compute is priced at the default {DEFAULTS['cu']:g} CU: no run was "
+            "against a lakebase:// target; give --cu for the instance you would run"
         )
     if any(i.source.startswith("estimated") for i in inputs.values()):
         notes.append(

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from featbench.backends.pgconn import Conninfo
 from featbench.backends.pgload import state
 from featbench.backends.pgload.encode import (
     HEADER,
@@ -85,7 +86,7 @@ class IndexTask:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    conninfo: str
+    conninfo: Conninfo
     redacted: str
     schema: str
     spec_json: dict[str, Any]
