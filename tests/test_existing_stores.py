@@ -28,6 +28,7 @@ from featbench.cli import main
 from featbench.errors import FeatbenchError, SpecError
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import WorkloadSpec, spec_from_dict
+from run_helpers import schema_checksum
 
 N_KEYS = 400
 ACCT_FEATURES = ("balance", "age_days", "risk")
@@ -133,25 +134,6 @@ def store_spec(schema: str, **device_table: Any) -> WorkloadSpec:
     )
 
 
-def checksum(dsn: str, schema: str) -> dict[str, str]:
-    """md5 of every relation's rows in the store's schema, in a fixed order."""
-    out = {}
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rels = conn.execute(
-            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND relkind IN ('r', 'v') ORDER BY 1",
-            (schema,),
-        ).fetchall()
-        for (rel,) in rels:
-            q = sql.SQL(
-                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {}.{} t"
-            )
-            out[rel] = conn.execute(
-                q.format(sql.Identifier(schema), sql.Identifier(rel))
-            ).fetchone()[0]  # type: ignore[index]
-    return out
-
-
 def run(dsn: str, schema: str, spec: WorkloadSpec, out: Path, strategies: tuple[str, ...]) -> Any:
     b = open_backend(dsn, schema=schema + "_fb")
     try:
@@ -176,7 +158,7 @@ def run(dsn: str, schema: str, spec: WorkloadSpec, out: Path, strategies: tuple[
 def test_uuid_bytea_text_keys_every_strategy_zero_errors(
     pg_dsn: str, store: str, tmp_path: Path
 ) -> None:
-    before = checksum(pg_dsn, store)
+    before = schema_checksum(pg_dsn, store)
     strategies = ("serial", "pipeline", "union", "function", "parallel")
     out = run(pg_dsn, store, store_spec(store), tmp_path, strategies)
     assert out.status == "complete"
@@ -199,7 +181,7 @@ def test_uuid_bytea_text_keys_every_strategy_zero_errors(
             )
         ).fetchone()[0]  # type: ignore[index]
     assert n == len(dev)
-    assert checksum(pg_dsn, store) == before  # the store is only read
+    assert schema_checksum(pg_dsn, store) == before  # the store is only read
 
 
 def test_own_query_serial_pipeline_parallel(pg_dsn: str, store: str, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import psycopg
 import pyarrow as pa
@@ -25,6 +25,7 @@ from psycopg import sql
 
 from featbench.cli import main
 from featbench.feast_spec import FeastView, spec_from_views
+from run_helpers import schema_checksum
 
 feast = pytest.importorskip("feast")
 
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.integration
 
 def _write_repo(repo: Path, dsn: str, project: str) -> None:
     u = urlparse(dsn)
+    # the embedded server listens on a socket directory given as ?host=
+    host = u.hostname or parse_qs(u.query).get("host", ["127.0.0.1"])[0]
     repo.mkdir()
     (repo / "feature_store.yaml").write_text(
         f"""project: {project}
@@ -44,9 +47,9 @@ registry: {repo / "registry.db"}
 provider: local
 online_store:
   type: postgres
-  host: {u.hostname}
+  host: {host}
   port: {u.port or 5432}
-  database: {u.path.lstrip("/")}
+  database: {u.path.lstrip("/") or "postgres"}
   db_schema: {project}
   user: {u.username or "postgres"}
   password: "{u.password or ""}"
@@ -120,22 +123,6 @@ def feast_repo(
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(s)))
 
 
-def _checksum(dsn: str, schema: str) -> dict[str, str]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rels = conn.execute(
-            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND relkind = 'r' ORDER BY 1",
-            (schema,),
-        ).fetchall()
-        q = "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {}.{} t"
-        return {
-            rel: conn.execute(
-                sql.SQL(q).format(sql.Identifier(schema), sql.Identifier(rel))
-            ).fetchone()[0]  # type: ignore[index]
-            for (rel,) in rels
-        }
-
-
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
     try:
@@ -155,7 +142,7 @@ def test_feast_store_from_spec_to_run_and_get(
 ) -> None:
     repo, fs, project = feast_repo
     table = f"{project}_driver_stats"
-    before = _checksum(pg_dsn, project)
+    before = schema_checksum(pg_dsn, project)
     assert table in before
 
     spec = tmp_path / "feast.toml"
@@ -177,7 +164,7 @@ def test_feast_store_from_spec_to_run_and_get(
             assert r["errors"] == 0, (sec["strategy"], r)
             assert r["keys_found_pct"] == pytest.approx(100.0)
             assert r["rows_per_lookup"] == pytest.approx(len(FEATURES))
-    assert _checksum(pg_dsn, project) == before  # Feast's tables are only read
+    assert schema_checksum(pg_dsn, project) == before  # Feast's tables are only read
 
     # one key, as featbench shows it and as Feast serves it
     from feast.infra.key_encoding_utils import deserialize_entity_key
