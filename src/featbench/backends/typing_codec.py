@@ -60,7 +60,7 @@ def typed_key(key: Any, key_type: str) -> str | int:
             return int(key)
         except (TypeError, ValueError):
             raise FeatbenchError(
-                f"key {key!r} is not an integer (the entity has {key_type} keys)"
+                f"key {key!r} is not an integer ({key_type} keys are integers)"
             ) from None
     if key_type == "bytea":
         return bytea_key(key)
