@@ -26,6 +26,7 @@ from featbench.backends.pg_lookup import param_text
 from featbench.backends.typing_codec import typed_key
 from featbench.cli import main
 from featbench.errors import FeatbenchError, SpecError
+from featbench.results.validate import validate_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import WorkloadSpec, spec_from_dict
 from run_helpers import schema_checksum
@@ -53,6 +54,7 @@ def store(pg_dsn: str) -> Iterator[str]:
             """CREATE VIEW {s}.device_view AS SELECT encode(device_key, 'hex') AS device_hex,
                  feature_name, value_text FROM {s}.device_feats""",
             "CREATE TABLE {s}.unindexed (user_name text, age integer)",
+            "CREATE TABLE {s}.empty_t (user_name text PRIMARY KEY, age integer)",
         ):
             conn.execute(sql.SQL(q).format(s=s))
         acct, dev, user, unindexed = [], [], [], []
@@ -182,6 +184,7 @@ def test_uuid_bytea_text_keys_every_strategy_zero_errors(
         ).fetchone()[0]  # type: ignore[index]
     assert n == len(dev)
     assert schema_checksum(pg_dsn, store) == before  # the store is only read
+    assert validate_run(tmp_path / "existing") == []
 
 
 def test_own_query_serial_pipeline_parallel(pg_dsn: str, store: str, tmp_path: Path) -> None:
@@ -297,6 +300,37 @@ def test_plain_view_and_unindexed_key_warn(pg_dsn: str, store: str) -> None:
         f"EXPLAIN of the lookup of {store}.device_view shows no index scan (Seq Scan on device_feats)"
         in text
     )
+    # an empty table, and a query that filters every row out, say so
+    spec3 = store_spec(
+        store,
+        query=f"SELECT * FROM {store}.device_feats WHERE device_key = $1 AND feature_name = ANY($2)",
+        params={"2": ["no_such_feature"]},
+    )
+    empty = spec_from_dict(
+        {
+            "name": "empty",
+            "entities": [{"name": "user", "key_type": "text"}],
+            "tables": [
+                {
+                    "entity": "user",
+                    "family": "e",
+                    "name": "empty_t",
+                    "rows": 1,
+                    "schema_name": store,
+                    "key_column": "user_name",
+                    "columns": [{"name": "age", "type": "integer"}],
+                }
+            ],
+        }  # fmt: skip
+    )
+    b = open_backend(pg_dsn, schema=store + "_fb")
+    try:
+        keys = {e: b.sample_keys(spec3, e, 5, 1) for e in spec3.entity_names}
+        text = "\n".join(b.probe(spec3, keys))
+        assert f"lookup of table {store}.device_feats found no row, not even for a key" in text
+        assert f"table {store}.empty_t is empty" in "\n".join(b.probe(empty, {"user": ["x"]}))
+    finally:
+        b.close()
     # an indexed table warns of nothing
     b = open_backend(pg_dsn, schema=store + "_fb")
     try:

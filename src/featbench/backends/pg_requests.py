@@ -16,10 +16,11 @@ read, never written.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,8 +272,11 @@ def probe(
         db = types.get((sch, t.table_name), {})
         st = lookup_statement(schema, spec, t)
         key_type = spec.entity(t.entity).key_type
-        tried = first_keys(keys_by_entity, t.entity)
-        for key in tried:
+        # sampled keys first; then, if none is in this table, one taken from the table itself
+        sampled = first_keys(keys_by_entity, t.entity)
+        tried = 0
+        for key in itertools.chain(sampled, _own_key(conn, schema, spec, t)):
+            tried += 1
             probed.setdefault(t.table_name, key)
             try:
                 names, rows = run_lookup(conn, st, key_type, key)
@@ -291,12 +295,24 @@ def probe(
                 raise ProbeError(problem)
             break
         else:
-            if tried:
-                warnings.append(
-                    f"probe: the lookup of table {where} found no row for any of the first "
-                    f"{len(tried)} sampled keys of {t.entity}"
-                )
+            warnings.append(
+                f"probe: the lookup of table {where} found no row, not even for a key taken "
+                "from the table itself (does its query filter every row out?)"
+                if tried > len(sampled)
+                else f"probe: table {where} is empty: every lookup of it will find nothing"
+            )
     return warnings + relation_warnings(conn, schema, spec, probed)
+
+
+def _own_key(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, t: Table
+) -> Iterator[Key]:
+    """A key taken from the table itself (none when it is empty), read only when asked."""
+    q = sql.SQL("SELECT {} FROM {} LIMIT 1").format(
+        sql.Identifier(spec.key_column_of(t)), table_ident(schema, t)
+    )
+    for (k,) in conn.execute(q).fetchall():
+        yield key_from_db(k, spec.entity(t.entity).key_type)
 
 
 # -- cache counters -------------------------------------------------------------------
