@@ -379,7 +379,12 @@ class WorkloadSpec(_Model):
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON form: two specs compare equal iff they generate the same data."""
-        canon = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for t in data["tables"]:
+            for k in ("query", "params"):  # added later: when unset, the fingerprint is as before
+                if t.get(k) is None:
+                    t.pop(k, None)
+        canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()
 
     def to_toml(self) -> str:

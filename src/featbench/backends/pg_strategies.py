@@ -600,7 +600,9 @@ def _decode_single(tx: Transformer, lk: Lookup, res: pq.abc.PGresult) -> dict[st
         return {}
     tx.set_pgresult(res)
     (row,) = tx.load_rows(0, 1, tuple)
-    return {lk.table.table_name: dict(zip(lk.columns, row, strict=True))}
+    # the result's own names: a table's own query selects what it selects
+    names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]
+    return {lk.table.table_name: dict(zip(names, row, strict=True))}
 
 
 def _explain_each(c: _Conn, lookups: Sequence[Lookup], params: Sequence[bytes]) -> IOSample:
