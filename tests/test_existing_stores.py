@@ -365,3 +365,16 @@ def test_spec_query_and_params_checked(tmp_path: Path) -> None:
             store_spec("s", **extra)
     with pytest.raises(SpecError, match="describes existing tables"):
         base.check_generatable()
+
+
+def test_get_refuses_a_key_of_the_wrong_form(
+    pg_dsn: str, store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_text(store_spec(store).to_toml())
+    for pair, needle in (("device=xyz", "not hex bytes"), ("account=12", "not a uuid")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as ei:
+            main(["get", "-t", pg_dsn, "--spec", str(path), "--schema", store + "_fb", pair])
+        err = capsys.readouterr().err.strip()
+        assert ei.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err

@@ -204,3 +204,17 @@ def test_spec_from_views_is_pure() -> None:
     assert t.schema_name == "online" and t.key_column == "entity_key"
     assert t.param_values == [["a", "b"]]
     assert "entity_key = $1 AND feature_name = ANY($2)" in (t.query or "")
+
+
+def test_from_feast_bad_input_is_one_line(
+    feast_repo: tuple[Path, Any, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, _, _ = feast_repo
+    for args, needle in (
+        ([str(tmp_path)], "has no feature_store.yaml"),
+        ([str(repo), "--feature-view", "nope"], "no feature view 'nope'"),
+    ):
+        code, out, err = _cli(capsys, "spec", "from-feast", *args)
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and needle in err, err
+        assert "Traceback" not in err and not out
