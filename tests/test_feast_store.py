@@ -10,11 +10,12 @@ returns the values Feast's own `get_online_features` returns.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
@@ -75,48 +76,61 @@ entity_key_serialization_version: 3
     )
 
 
-def _apply_and_materialize(repo: Path) -> Any:
-    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
-    from feast.types import Float64, Int64, String
+# Feast runs in a child process: it leaves a thread pool behind in the process that uses
+# it, and the timed-path tests of the same pytest process check that no other thread runs.
+FEAST_SCRIPT = """
+import json, sys
+from datetime import datetime, timedelta, timezone
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64, Int64, String
 
+repo = sys.argv[2]
+fs = FeatureStore(repo_path=repo)
+if sys.argv[1] == "materialize":
     driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
-    source = FileSource(
-        path=str(repo / "drivers.parquet"),
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created",
-    )
+    source = FileSource(path=repo + "/drivers.parquet", timestamp_field="event_timestamp",
+                        created_timestamp_column="created")
     view = FeatureView(
-        name="driver_stats",
-        entities=[driver],
-        ttl=timedelta(days=3650),
-        schema=[
-            Field(name="driver_id", dtype=Int64),
-            Field(name="conv_rate", dtype=Float64),
-            Field(name="trips", dtype=Int64),
-            Field(name="city", dtype=String),
-        ],
-        online=True,
+        name="driver_stats", entities=[driver], ttl=timedelta(days=3650), online=True,
+        schema=[Field(name="driver_id", dtype=Int64), Field(name="conv_rate", dtype=Float64),
+                Field(name="trips", dtype=Int64), Field(name="city", dtype=String)],
         source=source,
     )
-    fs = FeatureStore(repo_path=str(repo))
     fs.apply([driver, view])
-    fs.materialize(
-        start_date=datetime(2026, 10, 1, tzinfo=timezone.utc),
-        end_date=datetime(2026, 11, 2, tzinfo=timezone.utc),
+    fs.materialize(start_date=datetime(2026, 10, 1, tzinfo=timezone.utc),
+                   end_date=datetime(2026, 11, 2, tzinfo=timezone.utc))
+else:
+    served = fs.get_online_features(
+        features=["driver_stats:" + f for f in sys.argv[4].split(",")],
+        entity_rows=[{"driver_id": int(sys.argv[3])}],
+    ).to_dict()
+    print(json.dumps(served))
+"""
+
+
+def _feast(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", FEAST_SCRIPT, *args], capture_output=True, text=True, timeout=600
     )
-    return fs
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _featbench(*args: str) -> subprocess.CompletedProcess[str]:
+    """The featbench command in a child process (it reads the repository with feast)."""
+    return subprocess.run(
+        [sys.executable, "-m", "featbench", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
-def feast_repo(
-    pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, Any, str]]:
+def feast_repo(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     project = f"fbt_feast_{uuid.uuid4().hex[:8]}"
     repo = tmp_path_factory.mktemp("feast") / "repo"
     _write_repo(repo, pg_dsn, project)
     try:
-        fs = _apply_and_materialize(repo)
-        yield repo, fs, project
+        _feast("materialize", str(repo))
+        yield repo, project
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             for s in (project, project + "_fb"):
@@ -136,18 +150,18 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 def test_feast_store_from_spec_to_run_and_get(
     pg_dsn: str,
-    feast_repo: tuple[Path, Any, str],
+    feast_repo: tuple[Path, str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, fs, project = feast_repo
+    repo, project = feast_repo
     table = f"{project}_driver_stats"
     before = schema_checksum(pg_dsn, project)
     assert table in before
 
     spec = tmp_path / "feast.toml"
-    code, _, err = _cli(capsys, "spec", "from-feast", str(repo), "-o", str(spec))
-    assert code == 0, err
+    done = _featbench("spec", "from-feast", str(repo), "-o", str(spec))
+    assert done.returncode == 0, done.stderr
     text = spec.read_text()
     assert f'schema_name = "{project}"' in text and 'key_type = "bytea"' in text
 
@@ -181,9 +195,7 @@ def test_feast_store_from_spec_to_run_and_get(
     assert code == 0, err
     (record,) = json.loads(out)["tables"][table]
     assert set(record) == set(FEATURES), record
-    served = fs.get_online_features(
-        features=[f"driver_stats:{f}" for f in FEATURES], entity_rows=[{"driver_id": driver_id}]
-    ).to_dict()
+    served = json.loads(_feast("serve", str(repo), str(driver_id), ",".join(FEATURES)))
     assert float(record["conv_rate"]) == served["conv_rate"][0]
     assert int(record["trips"]) == served["trips"][0]
     assert record["city"] == served["city"][0]
@@ -207,14 +219,15 @@ def test_spec_from_views_is_pure() -> None:
 
 
 def test_from_feast_bad_input_is_one_line(
-    feast_repo: tuple[Path, Any, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    feast_repo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, _, _ = feast_repo
+    repo, _ = feast_repo
     for args, needle in (
         ([str(tmp_path)], "has no feature_store.yaml"),
         ([str(repo), "--feature-view", "nope"], "no feature view 'nope'"),
     ):
-        code, out, err = _cli(capsys, "spec", "from-feast", *args)
-        assert code == 2, err
+        done = _featbench("spec", "from-feast", *args)
+        err = done.stderr
+        assert done.returncode == 2, err
         assert len(err.strip().splitlines()) == 1 and needle in err, err
-        assert "Traceback" not in err and not out
+        assert "Traceback" not in err and not done.stdout
