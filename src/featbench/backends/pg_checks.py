@@ -15,8 +15,12 @@ from typing import Any
 import psycopg
 
 from featbench.backends.base import Key
-from featbench.backends.pg_lookup import LookupStatement, lookup_statement, run_lookup
-from featbench.errors import FeatbenchError
+from featbench.backends.pg_lookup import (
+    LookupFailed,
+    LookupStatement,
+    lookup_statement,
+    run_lookup,
+)
 from featbench.spec import Table, WorkloadSpec
 
 _INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
@@ -84,7 +88,7 @@ def _plan_without_index(
     try:
         _, rows = run_lookup(conn, explain, spec.entity(t.entity).key_type, key,
                              before=b"SET LOCAL enable_seqscan = off")  # fmt: skip
-    except FeatbenchError:
+    except LookupFailed:
         return None
     doc = rows[0][0]
     plan = (json.loads(doc) if isinstance(doc, str | bytes) else doc)[0]["Plan"]

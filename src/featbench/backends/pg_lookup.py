@@ -107,6 +107,14 @@ def key_param(key: str | int) -> bytes:
     return key.encode() if key.__class__ is str else str(key).encode()
 
 
+class LookupFailed(FeatbenchError):
+    """A lookup the server refused; `sqlstate` says why (22P02: the key does not bind…)."""
+
+    def __init__(self, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 # -- one lookup, untimed (probe, fetch, checks) ------------------------------------------
 def run_lookup(
     conn: psycopg.Connection[Any],
@@ -117,9 +125,9 @@ def run_lookup(
     before: bytes | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one lookup in a read-only transaction (a table's own query cannot write), typed
-    as the sessions bind it; (column names, decoded rows). Errors are FeatbenchErrors
-    carrying the server's SQLSTATE in `sqlstate`. `before`: a statement run first in
-    the same transaction (a `SET LOCAL`)."""
+    as the sessions bind it; (column names, decoded rows). A refused lookup raises
+    `LookupFailed` (with the server's SQLSTATE). `before`: a statement run first in the
+    same transaction (a `SET LOCAL`)."""
     pg = conn.pgconn
     param = key_param(typed_key(key, key_type))
     _exec_ok(pg, b"BEGIN READ ONLY")
@@ -130,13 +138,12 @@ def run_lookup(
         if res.status != pq.ExecStatus.TUPLES_OK:
             state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
             primary = res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
-            err = FeatbenchError(
+            raise LookupFailed(
                 primary.decode(errors="replace")
                 if primary
-                else (res.error_message or b"").decode(errors="replace").strip()
+                else (res.error_message or b"").decode(errors="replace").strip(),
+                state,
             )
-            err.sqlstate = state  # type: ignore[attr-defined]
-            raise err
         tx = Transformer(conn)
         tx.set_pgresult(res)
         names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]

@@ -29,6 +29,7 @@ from psycopg import pq, sql
 
 from featbench.backends.base import IOSample, Key, RequestKeys, RequestResult, Row, Session
 from featbench.backends.pg_lookup import (
+    LookupFailed,
     LookupStatement,
     check_key_types,
     key_param,
@@ -280,8 +281,8 @@ def probe(
             probed.setdefault(t.table_name, key)
             try:
                 names, rows = run_lookup(conn, st, key_type, key)
-            except FeatbenchError as e:
-                if getattr(e, "sqlstate", "") in _KEY_BIND_ERRORS:
+            except LookupFailed as e:
+                if e.sqlstate in _KEY_BIND_ERRORS:
                     raise ProbeError(
                         key_problem(spec, t, where=where, db_type=db.get(key_col), error=str(e))
                     ) from None
