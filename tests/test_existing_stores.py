@@ -81,6 +81,15 @@ def store(pg_dsn: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+def existing_table(
+    schema: str, entity: str, name: str, key_column: str, columns: str, **more: Any
+) -> dict[str, Any]:
+    """A spec table describing `schema.name`; `columns` as "name:type name:type…"."""
+    cols = [dict(zip(("name", "type"), c.split(":"), strict=True)) for c in columns.split()]
+    return {"entity": entity, "family": name.split("_")[0], "name": name, "rows": N_KEYS,
+            "schema_name": schema, "key_column": key_column, "columns": cols, **more}  # fmt: skip
+
+
 def store_spec(schema: str, **device_table: Any) -> WorkloadSpec:
     return spec_from_dict(
         {
@@ -92,45 +101,24 @@ def store_spec(schema: str, **device_table: Any) -> WorkloadSpec:
                 {"name": "user", "key_type": "text"},
             ],
             "tables": [
-                {
-                    "entity": "account",
-                    "family": "acct",
-                    "name": "acct_feats",
-                    "rows": N_KEYS,
-                    "schema_name": schema,
-                    "key_column": "account_id",
-                    "columns": [
-                        {"name": "feature_name", "type": "text"},
-                        {"name": "value_num", "type": "double"},
-                        {"name": "event_ts", "type": "timestamptz"},
-                    ],
-                },
-                {
-                    "entity": "device",
-                    "family": "dev",
-                    "name": "device_feats",
-                    "rows": N_KEYS,
-                    "schema_name": schema,
-                    "key_column": "device_key",
-                    "columns": [
-                        {"name": "feature_name", "type": "text"},
-                        {"name": "value", "type": "bytea"},
-                        {"name": "event_ts", "type": "timestamptz"},
-                    ],
+                existing_table(
+                    schema,
+                    "account",
+                    "acct_feats",
+                    "account_id",
+                    "feature_name:text value_num:double event_ts:timestamptz",
+                ),
+                existing_table(
+                    schema,
+                    "device",
+                    "device_feats",
+                    "device_key",
+                    "feature_name:text value:bytea event_ts:timestamptz",
                     **device_table,
-                },
-                {
-                    "entity": "user",
-                    "family": "prof",
-                    "name": "user_profile",
-                    "rows": N_KEYS,
-                    "schema_name": schema,
-                    "key_column": "user_name",
-                    "columns": [
-                        {"name": "age", "type": "integer"},
-                        {"name": "score", "type": "double"},
-                    ],
-                },
+                ),
+                existing_table(
+                    schema, "user", "user_profile", "user_name", "age:integer score:double"
+                ),
             ],
         }  # fmt: skip
     )
@@ -262,26 +250,10 @@ def test_plain_view_and_unindexed_key_warn(pg_dsn: str, store: str) -> None:
             "key_universe": "independent",
             "entities": [{"name": "dev", "key_type": "text"}, {"name": "user", "key_type": "text"}],
             "tables": [
-                {
-                    "entity": "dev",
-                    "family": "v",
-                    "name": "device_view",
-                    "rows": N_KEYS,
-                    "schema_name": store,
-                    "key_column": "device_hex",
-                    "columns": [{"name": "feature_name", "type": "text"}],
-                },
-                {
-                    "entity": "user",
-                    "family": "u",
-                    "name": "unindexed",
-                    "rows": N_KEYS,
-                    "schema_name": store,
-                    "key_column": "user_name",
-                    "columns": [{"name": "age", "type": "integer"}],
-                },
+                existing_table(store, "dev", "device_view", "device_hex", "feature_name:text"),
+                existing_table(store, "user", "unindexed", "user_name", "age:integer"),
             ],
-        }  # fmt: skip
+        }
     )
     b = open_backend(pg_dsn, schema=store + "_fb")
     try:
@@ -310,18 +282,8 @@ def test_plain_view_and_unindexed_key_warn(pg_dsn: str, store: str) -> None:
         {
             "name": "empty",
             "entities": [{"name": "user", "key_type": "text"}],
-            "tables": [
-                {
-                    "entity": "user",
-                    "family": "e",
-                    "name": "empty_t",
-                    "rows": 1,
-                    "schema_name": store,
-                    "key_column": "user_name",
-                    "columns": [{"name": "age", "type": "integer"}],
-                }
-            ],
-        }  # fmt: skip
+            "tables": [existing_table(store, "user", "empty_t", "user_name", "age:integer")],
+        }
     )
     b = open_backend(pg_dsn, schema=store + "_fb")
     try:
