@@ -93,3 +93,21 @@ def server_dir(prefix: str) -> Path:
 
 def remove_server_dir(d: Path) -> None:
     shutil.rmtree(d, ignore_errors=True)
+
+
+def schema_checksum(dsn: str, schema: str) -> dict[str, str]:
+    """md5 of every row of each table and view in a schema: equal before and after a run
+    proves the run only read it."""
+    q = "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {}.{} t"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rels = conn.execute(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND relkind IN ('r', 'v', 'm') ORDER BY 1",
+            (schema,),
+        ).fetchall()
+        return {
+            rel: conn.execute(
+                sql.SQL(q).format(sql.Identifier(schema), sql.Identifier(rel))
+            ).fetchone()[0]  # type: ignore[index]
+            for (rel,) in rels
+        }

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from featbench.backends.base import Backend, LoadReport, TableCheck, open_backend
 from featbench.dataset import recorded, resolve_loaded
@@ -178,11 +179,16 @@ def _jsonable(v: Any) -> Any:
         return float(v)
     if isinstance(v, (bytes, memoryview)):
         return bytes(v).hex()
+    if isinstance(v, UUID):
+        return str(v)
     return v
 
 
 def parse_keys(pairs: Sequence[str], spec: WorkloadSpec) -> dict[str, Any]:
-    """`ENTITY=KEY` items -> {entity: key}, integer keys as int."""
+    """`ENTITY=KEY` items -> {entity: key} in featbench's form for the entity's key type
+    (integers as int, uuid canonical, bytea as \\x hex)."""
+    from featbench.backends.typing_codec import typed_key
+
     keys: dict[str, Any] = {}
     for p in pairs:
         if "=" not in p:
@@ -194,14 +200,28 @@ def parse_keys(pairs: Sequence[str], spec: WorkloadSpec) -> dict[str, Any]:
             raise FeatbenchError(
                 f"unknown entity {ent!r}; the spec has {', '.join(spec.entity_names)}"
             )
-        if spec.entity(ent).key_type == "bigint":
-            try:
-                keys[ent] = int(key)
-            except ValueError:
-                raise FeatbenchError(f"{ent} keys are integers, got {key!r}") from None
-        else:
-            keys[ent] = key
+        keys[ent] = typed_key(key, spec.entity(ent).key_type)
     return keys
+
+
+def parse_pivot(pivot: str | None) -> tuple[str, str] | None:
+    """`COLUMN=VALUECOL` (fold name/value rows into one record) -> (column, value column)."""
+    if pivot is None:
+        return None
+    name, _, value = (x.strip() for x in pivot.partition("="))
+    if not name or not value:
+        raise FeatbenchError(
+            f"--pivot {pivot!r} is not COLUMN=VALUECOL (e.g. feature_name=value_text)"
+        )
+    return name, value
+
+
+def pivot_rows(rows: list[dict[str, Any]], column: str, value: str) -> list[dict[str, Any]]:
+    """Rows of name/value pairs folded into one record {row[column]: row[value]}; rows
+    without both columns are left as they are (a table of one row per key has none)."""
+    if not rows or not all(column in r and value in r for r in rows):
+        return rows
+    return [{str(r[column]): r[value] for r in rows}]
 
 
 def fetch(
@@ -211,23 +231,27 @@ def fetch(
     spec: WorkloadSpec | str | None = None,
     schema: str = "featbench",
     password_command: str | None = None,
+    pivot: str | None = None,
 ) -> dict[str, Any]:
-    """The feature rows one request would fetch (null where a table lacks the key), with
-    the data they come from as featbench recorded it when loading (null: not loaded by
-    featbench)."""
+    """Every feature row one request would fetch, per table (an empty list where a table
+    lacks the key), ordered and typed (bytes as hex), with the data they come from as
+    featbench recorded it when loading (null: not loaded by featbench). `pivot`
+    (`COLUMN=VALUECOL`) folds name/value rows, such as Feast's, into one record."""
     s = _spec(spec)
     keys = parse_keys(pairs, s)
+    fold = parse_pivot(pivot)
     with open_targets([target], schema=schema, password_command=password_command) as (b,):
-        rows = b.fetch(s, keys)
+        rows = b.fetch_all(s, keys)
         loaded = recorded([b], s)
+    tables = {t: [{k: _jsonable(v) for k, v in r.items()} for r in rs] for t, rs in rows.items()}
+    if fold is not None:
+        tables = {t: pivot_rows(rs, *fold) for t, rs in tables.items()}
     return {
         "data": None if loaded is None else {"scale": loaded[0], "seed": loaded[1]},
         "keys": keys,
-        "tables": {
-            t: (None if r is None else {k: _jsonable(v) for k, v in r.items()})
-            for t, r in rows.items()
-        },
-        "found": sum(1 for r in rows.values() if r is not None),
+        "tables": tables,
+        "found": sum(1 for r in rows.values() if r),
+        "rows": sum(len(r) for r in rows.values()),
         "looked_up": len(rows),
     }
 
@@ -271,6 +295,7 @@ def dataset_options(
         scale = float(m["scale"]) if scale is None else scale
         seed = int(m["seed"]) if seed is None else seed
     s = load_spec(spec)
+    s.check_generatable()
     scale = DEFAULT_SCALE if scale is None else scale
     check_scale(scale)
     return s, scale, DEFAULT_SEED if seed is None else seed

@@ -27,8 +27,17 @@ else:  # pragma: no cover
 IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 WINDOW = re.compile(r"^(\d+)([hdw])$")
 
-ColumnType = Literal["bigint", "integer", "double", "text", "timestamptz", "boolean"]
-KeyType = Literal["hex64", "bigint"]
+ColumnType = Literal[
+    "bigint", "integer", "double", "text", "timestamptz", "boolean",
+    "bytea", "uuid",  # existing tables only: featbench generates neither
+]  # fmt: skip
+# hex64 and bigint: keys featbench generates. text, integer, uuid, bytea: keys of existing
+# tables, as their key column has them (checked against the column before anything runs).
+KeyType = Literal["hex64", "bigint", "text", "integer", "uuid", "bytea"]
+GENERATED_KEY_TYPES = ("hex64", "bigint")
+EXISTING_ONLY_COLUMN_TYPES = ("bytea", "uuid")
+# a table's own query: $1 is the key, $2… its named parameters
+_QUERY_PARAM = re.compile(r"\$(\d+)")
 Generator = Literal[
     "count",  # non-negative integer, exponential around `mean`
     "subcount",  # integer <= column `of`, mean fraction `mean`
@@ -49,7 +58,9 @@ Generator = Literal[
 REFERENCE_TIME_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 DEFAULT_WINDOW_DAYS = 365
 
-_TYPE_BYTES = {"bigint": 8, "integer": 4, "double": 8, "timestamptz": 8, "boolean": 1}
+_TYPE_BYTES = {"bigint": 8, "integer": 4, "double": 8, "timestamptz": 8, "boolean": 1, "uuid": 16}
+# estimated stored bytes of one key, per key type (varlena keys with their short header)
+KEY_BYTES = {"hex64": 65, "bigint": 8, "integer": 4, "uuid": 16, "text": 33, "bytea": 33}
 _GEN_TYPES: dict[str, set[str]] = {
     "count": {"bigint", "integer"},
     "subcount": {"bigint", "integer"},
@@ -80,6 +91,8 @@ SQL_TYPES: dict[str, str] = {
     "text": "TEXT",
     "timestamptz": "TIMESTAMPTZ",
     "boolean": "BOOLEAN",
+    "bytea": "BYTEA",
+    "uuid": "UUID",
 }
 
 
@@ -109,10 +122,14 @@ class Column(_Model):
 
     @property
     def generator(self) -> str:
-        return self.gen or DEFAULT_GEN[self.type]
+        return self.gen or DEFAULT_GEN.get(self.type, "")
 
     @model_validator(mode="after")
     def _check_gen(self) -> Column:
+        if self.type in EXISTING_ONLY_COLUMN_TYPES:
+            if self.gen is not None:
+                raise ValueError(f"featbench generates no {self.type} values: drop `gen`")
+            return self
         g = self.generator
         if self.type not in _GEN_TYPES[g]:
             allowed = ", ".join(sorted(_GEN_TYPES[g]))
@@ -137,6 +154,8 @@ class Column(_Model):
         return self
 
     def estimated_bytes(self) -> int:
+        if self.type == "bytea":
+            return (self.length or 32) + 1
         if self.type == "text":
             if self.choices:
                 avg = sum(len(c.encode()) for c in self.choices) / len(self.choices)
@@ -169,6 +188,10 @@ class Table(_Model):
     # "Bring your own feature store": describe an existing table instead of generating one.
     schema_name: str | None = None
     key_column: str | None = None
+    # The store's own lookup (existing tables): SQL with $1 the key and $2… the named
+    # parameters in `params` (e.g. {"2": ["conv_rate", "acc_rate"]}), timed as given.
+    query: str | None = None
+    params: dict[str, Any] | None = None
 
     @field_validator("window")
     @classmethod
@@ -199,6 +222,36 @@ class Table(_Model):
         assert m is not None
         n, unit = int(m.group(1)), m.group(2)
         return n * {"h": 3600, "d": 86400, "w": 7 * 86400}[unit]
+
+    @model_validator(mode="after")
+    def _check_query(self) -> Table:
+        if self.query is None:
+            if self.params:
+                raise ValueError("`params` needs `query` (the table's own lookup)")
+            return self
+        if not re.match(r"^\s*(select|with)\b", self.query, re.IGNORECASE):
+            raise ValueError("`query` must be a SELECT (or WITH … SELECT): featbench only reads")
+        used = {int(n) for n in _QUERY_PARAM.findall(self.query)}
+        if 1 not in used:
+            raise ValueError("`query` must use $1 for the key")
+        given: set[int] = set()
+        for k in self.params or {}:
+            if not str(k).isdigit() or int(k) < 2:
+                raise ValueError(f"`params` key {k!r} is not a parameter number >= 2 ($2, $3…)")
+            given.add(int(k))
+        missing = sorted(used - {1} - given)
+        if missing:
+            raise ValueError(f"`query` uses ${missing[0]}, which has no value in `params`")
+        unused = sorted(given - used)
+        if unused:
+            raise ValueError(f"`params` gives ${unused[0]}, which `query` does not use")
+        return self
+
+    @property
+    def param_values(self) -> list[Any]:
+        """The values of $2, $3… of the table's own query, in order."""
+        p = self.params or {}
+        return [p[k] for k in sorted(p, key=int)]
 
     @model_validator(mode="after")
     def _check_refs(self) -> Table:
@@ -299,12 +352,39 @@ class WorkloadSpec(_Model):
 
     def row_bytes(self, table: Table) -> int:
         """Estimated on-disk bytes of one row in PostgreSQL (tuple header + line pointer + data)."""
-        key = 65 if self.entity(table.entity).key_type == "hex64" else 8
+        key = KEY_BYTES[self.entity(table.entity).key_type]
         return 24 + 4 + key + sum(c.estimated_bytes() for c in table.columns)
+
+    def check_generatable(self) -> None:
+        """Raise SpecError when the spec describes data featbench cannot generate (keys or
+        columns only existing tables have): such a spec is for `run`, not `load`/`generate`."""
+        for e in self.entities:
+            if e.key_type not in GENERATED_KEY_TYPES:
+                raise SpecError(
+                    f"entity {e.name!r} has key_type {e.key_type!r}, which describes existing "
+                    f"tables: featbench generates {' or '.join(GENERATED_KEY_TYPES)} keys only"
+                )
+        for t in self.tables:
+            for c in t.columns:
+                if c.type in EXISTING_ONLY_COLUMN_TYPES:
+                    raise SpecError(
+                        f"table {t.table_name} column {c.name} is {c.type}, which featbench does "
+                        "not generate: such a spec describes existing tables (run, get)"
+                    )
+
+    @property
+    def tables_with_query(self) -> list[str]:
+        """Tables that give their own lookup query."""
+        return [t.table_name for t in self.tables if t.query is not None]
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON form: two specs compare equal iff they generate the same data."""
-        canon = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for t in data["tables"]:
+            for k in ("query", "params"):  # added later: when unset, the fingerprint is as before
+                if t.get(k) is None:
+                    t.pop(k, None)
+        canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()
 
     def to_toml(self) -> str:

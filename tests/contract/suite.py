@@ -175,6 +175,9 @@ def rows_equal_generator(ld: Loaded) -> None:
         for i in ld.probe_indexes(e):
             got = ld.backend.fetch(ld.spec, {e: ld.key(e, i)})
             assert set(got) == {t.table_name for t in ld.spec.tables_for(e)}
+            # every row of the key (`get`): one row per key and table in generated data
+            every = ld.backend.fetch_all(ld.spec, {e: ld.key(e, i)})
+            assert every == {t: [] if r is None else [r] for t, r in got.items()}
             for t in ld.spec.tables_for(e):
                 if i < scaled_rows(t, ld.scale):
                     want = expected_row(ld.spec, t, ld.seed, i)

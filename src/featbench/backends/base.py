@@ -170,6 +170,11 @@ class Backend(Protocol):
         """Typed feature rows of one request, per table (None where the key is absent)."""
         ...
 
+    def fetch_all(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, list[Row]]:
+        """Every row of each table's lookup of one request, ordered, typed (`featbench get`):
+        an existing table may hold several rows per key (one per feature, as Feast's do)."""
+        ...
+
     def session(self, spec: WorkloadSpec, strategy: str) -> Session: ...
 
     def session_factory(self, spec: WorkloadSpec, strategy: str) -> Callable[[], Session] | None:

@@ -576,6 +576,13 @@ class KeyValueBackend:
                 f"{' or '.join(self.strategies)}"
             )
 
+    def fetch(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, Row | None]:
+        raise NotImplementedError
+
+    def fetch_all(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, list[Row]]:
+        """A key-value store holds one record per key and table: `fetch`'s, as a list."""
+        return {t: [] if r is None else [r] for t, r in self.fetch(spec, keys).items()}
+
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         return None  # no buffer cache: nothing to count hits and reads of
 

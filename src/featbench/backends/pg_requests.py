@@ -16,19 +16,29 @@ read, never written.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import pq, sql
-from psycopg.rows import dict_row
 
 from featbench.backends import pgconn
 from featbench.backends.base import IOSample, Key, RequestKeys, RequestResult, Row, Session
+from featbench.backends.pg_lookup import (
+    LookupFailed,
+    LookupStatement,
+    check_key_types,
+    key_param,
+    lookup_statement,
+    quote_ident,
+    run_lookup,
+)
+from featbench.backends.typing_codec import key_from_db
 from featbench.errors import FeatbenchError
 from featbench.spec import Table, WorkloadSpec
 
@@ -86,6 +96,7 @@ def check_tables(
             raise FeatbenchError(
                 f"table {sch}.{t.table_name} has no key column {key!r} (set key_column in the spec)"
             )
+    check_key_types(conn, schema, spec)
 
 
 # -- key sampling ---------------------------------------------------------------------
@@ -126,6 +137,7 @@ def _sample_table(
 ) -> list[Key]:
     """Up to m keys of one table, reproducible for the same seed and the same table files."""
     key = sql.Identifier(spec.key_column_of(table))
+    key_type = spec.entity(table.entity).key_type  # bytes, UUIDs come back as featbench's text
     ident = table_ident(schema, table)
     # A seeded total order: the same seed gives the same keys among any rows sampled.
     order = sql.SQL("md5({}::text || {})").format(key, sql.Literal(str(seed)))
@@ -134,13 +146,13 @@ def _sample_table(
         q = sql.SQL("SELECT {k} FROM {t} ORDER BY {o} LIMIT {m}").format(
             k=key, t=ident, o=order, m=sql.Literal(m)
         )
-        return [r[0] for r in conn.execute(q).fetchall()]
+        return [key_from_db(r[0], key_type) for r in conn.execute(q).fetchall()]
     pct = min(100.0, 100.0 * SAMPLE_OVERSHOOT * m / est)
     while True:
         q = sql.SQL(
             "SELECT {k} FROM {t} TABLESAMPLE SYSTEM ({p}) REPEATABLE ({s}) ORDER BY {o} LIMIT {m}"
         ).format(k=key, t=ident, p=sql.Literal(pct), s=sql.Literal(seed), o=order, m=sql.Literal(m))
-        got = [r[0] for r in conn.execute(q).fetchall()]
+        got = [key_from_db(r[0], key_type) for r in conn.execute(q).fetchall()]
         if len(got) >= m or pct >= 100.0:
             return got
         pct = min(100.0, pct * 4)  # stale statistics or unlucky pages: widen, still seeded
@@ -179,21 +191,31 @@ def sample_keys(
 def fetch_rows(
     conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, keys: RequestKeys
 ) -> dict[str, Row | None]:
-    """The typed feature rows one request would fetch, per table (None where absent).
+    """The first typed feature row one request would fetch, per table (None where absent);
+    see `fetch_all_rows` for every row."""
+    return {
+        t: rows[0] if rows else None for t, rows in fetch_all_rows(conn, schema, spec, keys).items()
+    }
 
-    Only the tables of the entities present in `keys` are read. Uses the cursor API:
-    this path is for people and tests, never timed.
+
+def fetch_all_rows(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, keys: RequestKeys
+) -> dict[str, list[Row]]:
+    """Every typed row of each table's lookup of one request (its own query where it has
+    one), ordered by the spec's columns; only the tables of the entities in `keys`.
+
+    This path is for people and tests, never timed.
     """
-    out: dict[str, Row | None] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        for t in spec.tables:
-            if t.entity not in keys:
-                continue
-            q = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(
-                table_ident(schema, t), sql.Identifier(spec.key_column_of(t))
-            )
-            cur.execute(q, (keys[t.entity],))
-            out[t.table_name] = cur.fetchone()
+    out: dict[str, list[Row]] = {}
+    for t in spec.tables:
+        if t.entity not in keys:
+            continue
+        st = lookup_statement(schema, spec, t)
+        order = ", ".join(quote_ident(c.name) for c in t.columns)
+        q = f"SELECT * FROM ({st.sql}) AS fb_q ORDER BY {order}"
+        names, rows = run_lookup(conn, LookupStatement(q, st.oids, st.extra, st.own_query),
+                                 spec.entity(t.entity).key_type, keys[t.entity])  # fmt: skip
+        out[t.table_name] = [dict(zip(names, r, strict=True)) for r in rows]
     return out
 
 
@@ -229,61 +251,70 @@ def probe(
     spec: WorkloadSpec,
     keys_by_entity: dict[str, list[Key]],
 ) -> list[str]:
-    """Each table's lookup, exactly as the serial session binds it, with a sampled key; the
-    first row found is decoded and checked against the spec's types.
+    """Each table's lookup, exactly as the sessions bind it (its own query where it has
+    one), with sampled keys until one finds rows; the first row is decoded and checked
+    against the spec's types. Then what would make the numbers describe something else
+    than the store's index lookups: a plain view, a key column without an index, a plan
+    without an index scan (`pg_checks`).
 
     Raises ProbeError (one line: table, column, both types) on a mismatch; returns
-    warnings for other failed probe lookups (the run measures those as errors).
+    warnings for other failed probe lookups (the run measures those as errors) and for
+    what `pg_checks` finds.
     """
-    from psycopg.adapt import Transformer
-
+    from featbench.backends.pg_checks import relation_warnings
     from featbench.backends.probe import ProbeError, first_keys, key_problem, row_problem
 
     types = _db_types(conn, schema, spec)
-    int_entities = {e.name for e in spec.entities if e.key_type == "bigint"}
-    pg = conn.pgconn
     warnings: list[str] = []
+    probed: dict[str, Key] = {}  # table -> the key its lookup was tried with
     for t in spec.tables:
         sch = table_schema(schema, t)
         where = f"{sch}.{t.table_name}"
         key_col = spec.key_column_of(t)
         db = types.get((sch, t.table_name), {})
-        q = sql.SQL("SELECT * FROM {} WHERE {} = $1").format(
-            table_ident(schema, t), sql.Identifier(key_col)
-        )
-        text = _sql_text(conn, q)
-        for key in first_keys(keys_by_entity, t.entity):
-            param = (
-                str(key).encode()
-                if t.entity in int_entities or not isinstance(key, str)
-                else key.encode()
-            )
-            res = pg.exec_params(text, [param])
-            if res.status != _TUPLES_OK:
-                state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
-                primary = res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
-                err = primary.decode(errors="replace") if primary else _err_text(res, pg)
-                res.clear()
-                if state in _KEY_BIND_ERRORS:
+        st = lookup_statement(schema, spec, t)
+        key_type = spec.entity(t.entity).key_type
+        # sampled keys first; then, if none is in this table, one taken from the table itself
+        sampled = first_keys(keys_by_entity, t.entity)
+        tried = 0
+        for key in itertools.chain(sampled, _own_key(conn, schema, spec, t)):
+            tried += 1
+            probed.setdefault(t.table_name, key)
+            try:
+                names, rows = run_lookup(conn, st, key_type, key)
+            except LookupFailed as e:
+                if e.sqlstate in _KEY_BIND_ERRORS:
                     raise ProbeError(
-                        key_problem(spec, t, where=where, db_type=db.get(key_col), error=err)
-                    )
-                warnings.append(f"probe lookup of table {where} failed: {err}")
+                        key_problem(spec, t, where=where, db_type=db.get(key_col), error=str(e))
+                    ) from None
+                warnings.append(f"probe lookup of table {where} failed: {e}")
                 break
-            if res.ntuples == 0:
-                res.clear()
+            if not rows:
                 continue
-            tx = Transformer(conn)
-            tx.set_pgresult(res)
-            names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]
-            (values,) = tx.load_rows(0, 1, tuple)
-            res.clear()
-            problem = row_problem(spec, t, dict(zip(names, values, strict=True)), where=where,
+            problem = row_problem(spec, t, dict(zip(names, rows[0], strict=True)), where=where,
                                   db_types=db)  # fmt: skip
             if problem:
                 raise ProbeError(problem)
             break
-    return warnings
+        else:
+            warnings.append(
+                f"probe: the lookup of table {where} found no row, not even for a key taken "
+                "from the table itself (does its query filter every row out?)"
+                if tried > len(sampled)
+                else f"probe: table {where} is empty: every lookup of it will find nothing"
+            )
+    return warnings + relation_warnings(conn, schema, spec, probed)
+
+
+def _own_key(
+    conn: psycopg.Connection[Any], schema: str, spec: WorkloadSpec, t: Table
+) -> Iterator[Key]:
+    """A key taken from the table itself (none when it is empty), read only when asked."""
+    q = sql.SQL("SELECT {} FROM {} LIMIT 1").format(
+        sql.Identifier(spec.key_column_of(t)), table_ident(schema, t)
+    )
+    for (k,) in conn.execute(q).fetchall():
+        yield key_from_db(k, spec.entity(t.entity).key_type)
 
 
 # -- cache counters -------------------------------------------------------------------
@@ -416,7 +447,9 @@ def _err_text(res: pq.abc.PGresult | None, pgconn: pq.abc.PGconn) -> str:
 
 
 class SerialSession:
-    """One connection; one prepared `SELECT *` per table; one round trip per table lookup.
+    """One connection; one prepared `SELECT *` per table (or the table's own query); one
+    round trip per table lookup. On a spec with its own queries the connection is
+    read-only (`default_transaction_read_only`): what the spec sends cannot write.
 
     Besides `execute`: `explain(keys)` (an I/O sample), `flush_stats()` (before cache
     counters are read) and `recover()` (reconnect after an error that broke the
@@ -434,11 +467,11 @@ class SerialSession:
         self._entities = spec.entity_names
         self._conn: psycopg.Connection[Any] | None = None
         self._pg: pq.abc.PGconn
-        # (entity, [statement names]) in spec order, and the SELECT text of each table
-        self._plan: list[tuple[str, list[bytes]]] = []
+        # (entity, [(statement name, values of $2…)]) in spec order, the SELECT text of each
+        self._plan: list[tuple[str, list[tuple[bytes, tuple[bytes, ...]]]]] = []
         self._queries: dict[bytes, bytes] = {}
         self._table_of: dict[bytes, str] = {}
-        self._int_entities = {e.name for e in spec.entities if e.key_type == "bigint"}
+        self._oids: dict[bytes, tuple[int, ...]] = {}
         self.backend_pid: int | None = None
         self._connect()
 
@@ -446,18 +479,18 @@ class SerialSession:
         # every login goes through pgconn: credentials from the provider, one-line errors
         conn = pgconn.connect(self._conninfo)
         pg = conn.pgconn
-        plan: list[tuple[str, list[bytes]]] = []
+        if self._spec.tables_with_query:
+            conn.execute("SET default_transaction_read_only = on")
+        plan: list[tuple[str, list[tuple[bytes, tuple[bytes, ...]]]]] = []
         for e in self._entities:
             names = []
             for t in self._spec.tables_for(e):
                 name_b = f"fb_serial_{len(self._queries)}".encode()
-                q = sql.SQL("SELECT * FROM {} WHERE {} = $1").format(
-                    table_ident(self._schema, t), sql.Identifier(self._spec.key_column_of(t))
-                )
-                text = _sql_text(conn, q)
-                # No parameter types: the server infers the key column's type (text,
-                # bigint, uuid…), so specs describing existing tables work unchanged.
-                res = pg.prepare(name_b, text, None)
+                st = lookup_statement(self._schema, self._spec, t)
+                text = st.sql.encode()
+                # The key's parameter has its column's type (text, bigint, integer, uuid,
+                # bytea), checked against the table before anything runs.
+                res = pg.prepare(name_b, text, list(st.oids))
                 if res.status != _COMMAND_OK:
                     msg = _err_text(res, pg)
                     conn.close()
@@ -466,21 +499,14 @@ class SerialSession:
                     )
                 self._queries[name_b] = text
                 self._table_of[name_b] = t.table_name
-                names.append(name_b)
+                self._oids[name_b] = st.oids
+                names.append((name_b, st.extra))
             plan.append((e, names))
         self._plan = plan
-        # per entity: (entity, statements, key sent as its own text?) for the timed path
-        self._lookups = [(e, names, e not in self._int_entities) for e, names in plan]
+        self._lookups = plan
         self._conn = conn
         self._pg = pg
         self.backend_pid = pg.backend_pid
-
-    def _param(self, entity: str, key: Key) -> bytes:
-        return (
-            str(key).encode()
-            if entity in self._int_entities or not isinstance(key, str)
-            else key.encode()
-        )
 
     def execute(self, keys: RequestKeys) -> RequestResult:
         pg = self._pg
@@ -489,12 +515,12 @@ class SerialSession:
         found = looked = hit = 0
         entity_ns: dict[str, int] = {}
         try:
-            for entity, stmts, as_text in self._lookups:
+            for entity, stmts in self._lookups:
                 key = keys[entity]
-                params = [key.encode() if as_text and key.__class__ is str else str(key).encode()]
+                params = [key.encode() if key.__class__ is str else str(key).encode()]
                 t0 = clock()
-                for stmt in stmts:
-                    res = pg.exec_prepared(stmt, params)
+                for stmt, extra in stmts:
+                    res = pg.exec_prepared(stmt, [*params, *extra] if extra else params)
                     if res.status != ok:
                         err = _err_text(res, pg)
                         return RequestResult(found, looked, entity_ns or None, err, None, hit)
@@ -514,10 +540,12 @@ class SerialSession:
         hit = read = 0
         per_table: dict[str, tuple[int, int]] = {}
         for entity, stmts in self._plan:
-            params = [self._param(entity, keys[entity])]
-            for stmt in stmts:
+            key = key_param(keys[entity])
+            for stmt, extra in stmts:
                 res = pg.exec_params(
-                    b"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + self._queries[stmt], params
+                    b"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + self._queries[stmt],
+                    [key, *extra],
+                    list(self._oids[stmt]),
                 )
                 if res.status != _TUPLES_OK:
                     raise FeatbenchError(

@@ -52,8 +52,11 @@ _DDL = [
         hash_key text NOT NULL,
         is_hot boolean NOT NULL,
         rank integer NOT NULL,
+        key_type text,
         PRIMARY KEY (run_id, entity, rank)
     )""",
+    # run_keys created before keys carried their type (hash_key: bytea as \x hex)
+    "ALTER TABLE {s}.run_keys ADD COLUMN IF NOT EXISTS key_type text",
 ]
 
 
@@ -69,17 +72,21 @@ class PgResultTables(ResultTables):
             conn.execute(sql.SQL(ddl).format(s=s))
 
     def write_keys(self, run_id: str, keys: Any) -> None:
-        """`keys`: keys.parquet's table (entity, hash_key, is_hot, rank)."""
+        """`keys`: keys.parquet's table (entity, hash_key, is_hot, rank, key_type)."""
         tbl = sql.SQL("{}.run_keys").format(sql.Identifier(self.schema))
         cols = keys.to_pydict()
         with self.conn.transaction():
             self.conn.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(tbl), (run_id,))
             with self.conn.cursor().copy(
-                sql.SQL("COPY {} (run_id, entity, hash_key, is_hot, rank) FROM STDIN").format(tbl)
+                sql.SQL(
+                    "COPY {} (run_id, entity, hash_key, is_hot, rank, key_type) FROM STDIN"
+                ).format(tbl)
             ) as cp:
+                types = cols.get("key_type") or [None] * len(cols["entity"])
                 for row in zip(
-                    cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], strict=True
-                ):
+                    cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], types,
+                    strict=True,
+                ):  # fmt: skip
                     cp.write_row((run_id, *row))
 
     def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:

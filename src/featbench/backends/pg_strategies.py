@@ -49,6 +49,13 @@ from psycopg.adapt import Transformer
 
 from featbench.backends import pgconn
 from featbench.backends.base import IOSample, RequestKeys, RequestResult, Row
+from featbench.backends.pg_lookup import (
+    KEY_SQL_TYPES,
+    LookupStatement,
+    lookup_statement,
+    quote_ident,
+    refuse_own_queries,
+)
 from featbench.errors import FeatbenchError
 from featbench.spec import SQL_TYPES, Table, WorkloadSpec
 
@@ -66,10 +73,6 @@ _BAD = pq.ConnStatus.BAD
 
 
 # -- the request's SQL, derived from the spec ------------------------------------------
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class Lookup:
     """One table's lookup within a request."""
@@ -80,15 +83,17 @@ class Lookup:
     entity_index: int  # position of the entity in spec.entity_names (its union parameter)
     relation: str  # quoted schema.table
     columns: tuple[str, ...]  # key column first, then the spec's columns
-    types: tuple[str, ...]  # spec column types; the key is "text" (hex64) or "bigint"
+    types: tuple[str, ...]  # spec column types; the key's SQL type first (text for hex64)
+    statement: LookupStatement  # what a lookup sends (the table's own query where it has one)
 
 
 def plan_lookups(schema: str, spec: WorkloadSpec) -> list[Lookup]:
     entities = spec.entity_names
     out = []
     for i, t in enumerate(spec.tables):
-        key_type = "text" if spec.entity(t.entity).key_type == "hex64" else "bigint"
+        key_type = KEY_SQL_TYPES[spec.entity(t.entity).key_type]
         rel = f"{quote_ident(t.schema_name or schema)}.{quote_ident(t.table_name)}"
+        columns = (spec.key_column_of(t), *(c.name for c in t.columns))
         out.append(
             Lookup(
                 index=i,
@@ -96,14 +101,17 @@ def plan_lookups(schema: str, spec: WorkloadSpec) -> list[Lookup]:
                 entity=t.entity,
                 entity_index=entities.index(t.entity),
                 relation=rel,
-                columns=(spec.key_column_of(t), *(c.name for c in t.columns)),
+                columns=columns,
                 types=(key_type, *(c.type for c in t.columns)),
+                statement=lookup_statement(schema, spec, t, columns),
             )
         )
     return out
 
 
 def lookup_sql(lk: Lookup, param: int = 1) -> str:
+    if param == 1:
+        return lk.statement.sql
     cols = ", ".join(quote_ident(c) for c in lk.columns)
     return f"SELECT {cols} FROM {lk.relation} WHERE {quote_ident(lk.columns[0])} = ${param}"
 
@@ -121,7 +129,7 @@ class UnionLayout:
 
     @classmethod
     def build(cls, lookups: Sequence[Lookup]) -> UnionLayout:
-        order = ["text", "bigint", "integer", "double", "timestamptz", "boolean"]
+        order = ["text", "bigint", "integer", "double", "timestamptz", "boolean", "bytea", "uuid"]
         width = {t: 0 for t in order}
         for lk in lookups:
             for t in order:
@@ -191,11 +199,12 @@ def function_definition(schema: str, spec: WorkloadSpec, language: str = "sql") 
         raise FeatbenchError(
             f"function language must be one of {', '.join(FUNCTION_LANGUAGES)}, not {language!r}"
         )
+    refuse_own_queries(spec, "function")
     lookups = plan_lookups(schema, spec)
     layout = UnionLayout.build(lookups)
     args = []
     for e in spec.entities:
-        args.append(f"k_{e.name} {'text' if e.key_type == 'hex64' else 'bigint'}")
+        args.append(f"k_{e.name} {KEY_SQL_TYPES[e.key_type]}")
     body = union_sql(lookups, "typed")
     if language == "sql":
         # STABLE, not STRICT, not SECURITY DEFINER, no SET: PostgreSQL may inline it.
@@ -425,6 +434,8 @@ class _Base:
         self.lookups = plan_lookups(schema, spec)
         self.n_lookups = len(self.lookups)
         self._conns: list[_Conn] = []
+        # a spec sending the store's own queries gets read-only connections: it cannot write
+        self._setup = _read_only if spec.tables_with_query else None
 
     def _ensure(self) -> str | None:
         """Reopen broken connections; the error text if that fails (the request fails)."""
@@ -479,6 +490,15 @@ class _Base:
         self.close()
 
 
+def _statements(prefix: str, lookups: Sequence[Lookup]) -> list[tuple[bytes, str, Sequence[int]]]:
+    """(name, SQL, parameter types) of each lookup's prepared statement."""
+    return [(f"{prefix}{lk.index}".encode(), lk.statement.sql, lk.statement.oids) for lk in lookups]
+
+
+def _read_only(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET default_transaction_read_only = on")
+
+
 def _send_pipeline(pg: pq.abc.PGconn, sends: Sequence[tuple[bytes, list[bytes]]]) -> None:
     for name, params in sends:
         pg.send_query_prepared(name, params)
@@ -522,10 +542,11 @@ class PipelineSession(_Base):
 
     def __init__(self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec) -> None:
         super().__init__(conninfo, schema, spec)
-        stmts = [(f"fb_pl_{lk.index}".encode(), lookup_sql(lk), None) for lk in self.lookups]
+        stmts = _statements("fb_pl_", self.lookups)
         self._names = [s[0] for s in stmts]
         self._ent = [lk.entity_index for lk in self.lookups]
-        self._conn = _Conn(conninfo, stmts, schema=schema, pipeline=True)
+        self._extra = [lk.statement.extra for lk in self.lookups]
+        self._conn = _Conn(conninfo, stmts, schema=schema, pipeline=True, setup=self._setup)
         self._conns = [self._conn]
 
     def _roundtrip(self, keys: RequestKeys, keep: list[pq.abc.PGresult] | None) -> RequestResult:
@@ -536,7 +557,11 @@ class PipelineSession(_Base):
         pg = self._conn.pg
         try:
             _send_pipeline(
-                pg, [(n, params[e]) for n, e in zip(self._names, self._ent, strict=True)]
+                pg,
+                [
+                    (n, [*params[e], *x] if x else params[e])
+                    for n, e, x in zip(self._names, self._ent, self._extra, strict=True)
+                ],
             )
             found, hit, err, _ = _drain_pipeline(pg, keep)
         except psycopg.Error as e:
@@ -570,7 +595,9 @@ def _decode_single(tx: Transformer, lk: Lookup, res: pq.abc.PGresult) -> dict[st
         return {}
     tx.set_pgresult(res)
     (row,) = tx.load_rows(0, 1, tuple)
-    return {lk.table.table_name: dict(zip(lk.columns, row, strict=True))}
+    # the result's own names: a table's own query selects what it selects
+    names = [(res.fname(i) or b"").decode() for i in range(res.nfields)]
+    return {lk.table.table_name: dict(zip(names, row, strict=True))}
 
 
 def _explain_each(c: _Conn, lookups: Sequence[Lookup], params: Sequence[bytes]) -> IOSample:
@@ -578,7 +605,10 @@ def _explain_each(c: _Conn, lookups: Sequence[Lookup], params: Sequence[bytes]) 
     per: dict[str, tuple[int, int]] = {}
     with c.outside_pipeline():
         for lk in lookups:
-            res = c.pg.exec_params((_EXPLAIN + lookup_sql(lk)).encode(), [params[lk.entity_index]])
+            st = lk.statement
+            res = c.pg.exec_params(
+                (_EXPLAIN + st.sql).encode(), st.params(params[lk.entity_index]), list(st.oids)
+            )
             if res.status != _TUPLES_OK:
                 raise FeatbenchError(f"EXPLAIN failed: {_first(res.error_message)}")
             h, r, _ = _explain_totals(res.get_value(0, 0) or b"[]")
@@ -673,6 +703,7 @@ class UnionSession(_OneStatementSession):
     def __init__(
         self, conninfo: pgconn.Conninfo, schema: str, spec: WorkloadSpec, rows: str = "typed"
     ) -> None:
+        refuse_own_queries(spec, "union")
         super().__init__(conninfo, schema, spec)
         self._start(union_sql(self.lookups, rows), rows, None)
 
@@ -709,8 +740,9 @@ class ParallelSession(_Base):
         try:
             for e in self.entities:
                 lks = [lk for lk in self.lookups if lk.entity == e]
-                stmts = [(f"fb_pa_{lk.index}".encode(), lookup_sql(lk), None) for lk in lks]
-                c = _Conn(conninfo, stmts, schema=schema, pipeline=True, nonblocking=True)
+                stmts = _statements("fb_pa_", lks)
+                c = _Conn(conninfo, stmts, schema=schema, pipeline=True, nonblocking=True,
+                          setup=self._setup)  # fmt: skip
                 self._conns.append(c)
                 self._per.append((c, [s[0] for s in stmts], lks))
         except BaseException:
@@ -755,9 +787,13 @@ class ParallelSession(_Base):
         first_err: str | None = None
         t0 = time.perf_counter_ns()
         try:
-            for i, (c, names, _) in enumerate(self._per):
+            for i, (c, names, lks) in enumerate(self._per):
                 p = [params[i]]
-                _send_pipeline(c.pg, [(nm, p) for nm in names])
+                _send_pipeline(
+                    c.pg,
+                    [(nm, lk.statement.params(p[0]) if lk.statement.extra else p)
+                     for nm, lk in zip(names, lks, strict=True)],
+                )  # fmt: skip
             for c, _, _ in self._per:
                 # non-blocking: a request larger than the socket buffer needs more flushes
                 while c.pg.flush() == 1:

@@ -219,6 +219,11 @@ class PostgresBackend:
 
         return pg_requests.fetch_rows(self.conn, self.schema, spec, keys)
 
+    def fetch_all(self, spec: WorkloadSpec, keys: RequestKeys) -> dict[str, list[Row]]:
+        from featbench.backends import pg_requests
+
+        return pg_requests.fetch_all_rows(self.conn, self.schema, spec, keys)
+
     def session(self, spec: WorkloadSpec, strategy: str) -> Session:
         from featbench.backends import pg_requests
 
@@ -235,8 +240,13 @@ class PostgresBackend:
     def check_capacity(
         self, spec: WorkloadSpec, strategies: Sequence[str], concurrency: int
     ) -> None:
-        """Refuse a concurrency the server cannot admit connections for."""
+        """Refuse a concurrency the server cannot admit connections for, and a strategy that
+        cannot send the spec's own table queries (union, function)."""
         from featbench.backends import pg_requests
+        from featbench.backends.pg_lookup import refuse_own_queries
+
+        for s in strategies:
+            refuse_own_queries(spec, s)
 
         pg_requests.check_capacity(self.conn, spec, strategies, concurrency, redacted=self.redacted)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from featbench.backends.base import Key, Row
 from featbench.errors import FeatbenchError
@@ -31,8 +32,10 @@ _FAMILY: dict[str, tuple[type, ...]] = {
     "timestamptz": (datetime,),
     "boolean": (bool,),
     "text": (str,),
+    "bytea": (bytes,),
+    "uuid": (UUID, str),
 }
-KEY_TYPES = {"hex64": "text", "bigint": "bigint"}
+KEY_TYPES = {"hex64": "text"}  # the SQL type of a key type, where its name is not one
 
 
 class ProbeError(FeatbenchError):

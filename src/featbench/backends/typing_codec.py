@@ -26,6 +26,7 @@ lists, so the per-row work in the loaders is a zip, not a type dispatch.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -42,16 +43,56 @@ Decoder = Callable[[Any], Any]
 
 
 # -- keys ------------------------------------------------------------------------------
-def typed_key(key: str | int, key_type: str) -> str | int:
-    """A request key as the spec types it: str for hex64, int for bigint (accepts '123')."""
-    if key_type == "bigint":
+# A key travels through featbench (plan, keys.parquet, requests.parquet, run_keys) as an
+# int (bigint, integer keys) or as the text PostgreSQL itself reads and writes for its
+# type: a uuid's canonical form, a bytea's hex form ``\\x0a1b…``. That text binds exactly
+# to a parameter of the column's type, so one representation serves every strategy.
+INT_KEY_TYPES = ("bigint", "integer")
+BYTEA_PREFIX = "\\x"
+
+
+def typed_key(key: Any, key_type: str) -> str | int:
+    """A request key as featbench carries it for its entity's key type: int for bigint and
+    integer (accepts '123'), a uuid's canonical text, a bytea's ``\\x`` hex text (accepts
+    bytes, ``\\x0a1b`` or bare hex ``0a1b``), else text."""
+    if key_type in INT_KEY_TYPES:
         try:
             return int(key)
         except (TypeError, ValueError):
             raise FeatbenchError(
-                f"key {key!r} is not an integer (the entity has bigint keys)"
+                f"key {key!r} is not an integer ({key_type} keys are integers)"
             ) from None
+    if key_type == "bytea":
+        return bytea_key(key)
+    if key_type == "uuid":
+        try:
+            return str(uuid.UUID(str(key)))
+        except ValueError:
+            raise FeatbenchError(f"key {key!r} is not a uuid (the entity has uuid keys)") from None
+    if isinstance(key, bytes):
+        return key.decode()
     return str(key)
+
+
+def bytea_key(key: Any) -> str:
+    if isinstance(key, bytes | bytearray | memoryview):
+        return BYTEA_PREFIX + bytes(key).hex()
+    text = str(key)
+    digits = text[2:] if text.startswith(BYTEA_PREFIX) else text
+    try:
+        return BYTEA_PREFIX + bytes.fromhex(digits).hex()
+    except ValueError:
+        raise FeatbenchError(
+            f"key {text!r} is not hex bytes (the entity has bytea keys: give them as hex, "
+            "e.g. \\x0a1b or 0a1b)"
+        ) from None
+
+
+def key_from_db(value: Any, key_type: str) -> str | int:
+    """A key as a PostgreSQL driver returned it (bytes, UUID, int, str), in featbench's form."""
+    if isinstance(value, bytearray | memoryview):
+        value = bytes(value)
+    return typed_key(value if isinstance(value, int | str | bytes) else str(value), key_type)
 
 
 def micros_to_datetime(us: int) -> datetime:

@@ -34,6 +34,7 @@ def generate(
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv")
     s = load_spec(spec)
+    s.check_generatable()
     check_scale(scale)
     total = sum(scaled_rows(t, scale) for t in s.tables)
     with make_progress() as prog:

@@ -53,6 +53,7 @@ Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/la
 Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
 Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
+Pivot = Annotated[str | None, typer.Option("--pivot", help="Fold name/value rows (several rows per key, as Feast stores features) into one record per table: COLUMN=VALUECOL, e.g. feature_name=value_text.", metavar="COLUMN=VALUECOL")]  # fmt: skip
 RunA = Annotated[Path, typer.Argument(help="The baseline run directory.", metavar="RUN_A")]  # fmt: skip
 RunB = Annotated[Path, typer.Argument(help="The run compared with it.", metavar="RUN_B")]  # fmt: skip
 Force = Annotated[bool, typer.Option("--force", help="Compare even if the workload specs differ.")]  # fmt: skip
@@ -142,19 +143,19 @@ def get(
     spec: Spec = None,
     schema: Schema = "featbench",
     password_command: PasswordCommand = None,
+    pivot: Pivot = None,
     as_json: Json = False,
 ) -> None:
-    """Print, as JSON, the feature rows one request would fetch (null where a table lacks the key).
+    """Print, as JSON, every feature row one request would fetch, per table, ordered and
+    decoded by column type (bytea as hex; an empty list where a table lacks the key).
 
     Example: featbench get --target embedded card_fingerprint=3fa2…
+    Feast's name/value rows as one record: --pivot feature_name=value_text
     """
-    typer.echo(
-        json.dumps(
-            api.fetch(target, pairs, spec=spec, schema=schema, password_command=password_command),
-            indent=2,
-            default=str,
-        )
+    doc = api.fetch(
+        target, pairs, spec=spec, schema=schema, password_command=password_command, pivot=pivot
     )
+    typer.echo(json.dumps(doc, indent=2, default=str))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`featbench spec show|export`."""
+"""`featbench spec show|export|from-feast`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,28 @@ def export(
     Example: featbench spec export -o my-spec.toml && featbench spec show --spec my-spec.toml
     """
     text = load_spec(spec).to_toml()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+FeatureViews = Annotated[list[str] | None, typer.Option("--feature-view", help="A feature view to describe (repeatable; default: every one).", metavar="NAME")]  # fmt: skip
+RepoDir = Annotated[Path, typer.Argument(help="A Feast repository (the directory of feature_store.yaml).", metavar="REPO_DIR")]  # fmt: skip
+
+
+@spec_app.command("from-feast")
+def from_feast(repo_dir: RepoDir, feature_view: FeatureViews = None, out: Out = None) -> None:
+    """Write a spec describing a Feast repository's PostgreSQL online store as it is: each
+    feature view's table, its bytea entity key, Feast's read as the table's query (needs
+    `pip install 'featbench[feast]'`). Then `featbench run --spec …` benchmarks that store.
+
+    Example: featbench spec from-feast feature_repo -o feast.toml
+    """
+    from featbench.feast_spec import spec_from_feast
+
+    text = spec_from_feast(repo_dir, feature_view or ()).to_toml()
     if out is None:
         typer.echo(text, nl=False)
     else:

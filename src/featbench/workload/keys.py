@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from featbench.backends.base import Key
+from featbench.backends.typing_codec import typed_key
 from featbench.errors import FeatbenchError
 from featbench.spec import WorkloadSpec
 
@@ -27,6 +28,8 @@ KEYS_SCHEMA = pa.schema(
         pa.field("hash_key", pa.string(), nullable=False),
         pa.field("is_hot", pa.bool_(), nullable=False),
         pa.field("rank", pa.int32(), nullable=False),
+        # the entity's key type: hash_key holds integers as decimal text, bytea as \x hex
+        pa.field("key_type", pa.string(), nullable=True),
     ]
 )
 
@@ -45,6 +48,7 @@ class KeySet:
     keys: dict[str, list[Key]]
     n_hot: dict[str, int]
     requested: int  # keys asked for per entity (the sample may hold fewer)
+    key_types: dict[str, str] | None = None  # per entity, as the spec declares them
 
     def hot(self, entity: str) -> list[Key]:
         return self.keys[entity][: self.n_hot[entity]]
@@ -57,21 +61,33 @@ class KeySet:
         keys: list[str] = []
         hot: list[bool] = []
         rank: list[int] = []
+        types: list[str | None] = []
         for e in self.entities:
             nh = self.n_hot[e]
+            kt = (self.key_types or {}).get(e)
             for i, k in enumerate(self.keys[e]):
                 ents.append(e)
                 keys.append(str(k))  # integer keys as their decimal string (contract)
                 hot.append(i < nh)
                 rank.append(i)
+                types.append(kt)
         return pa.table(
-            {"entity": ents, "hash_key": keys, "is_hot": hot, "rank": rank}, schema=KEYS_SCHEMA
+            {"entity": ents, "hash_key": keys, "is_hot": hot, "rank": rank, "key_type": types},
+            schema=KEYS_SCHEMA,
         )
 
     @classmethod
     def from_arrow(cls, table: pa.Table, spec: WorkloadSpec) -> KeySet:
-        """Read keys.parquet content back; integer keys are restored for bigint entities."""
+        """Read keys.parquet content back in the spec's key types (integers restored); keys
+        recorded with another key type than the spec declares are refused."""
         cols = table.to_pydict()
+        recorded = dict(zip(cols["entity"], cols.get("key_type") or [], strict=False))
+        for e, kt in recorded.items():
+            if kt is not None and e in spec.entity_names and kt != spec.entity(e).key_type:
+                raise FeatbenchError(
+                    f"the saved keys of {e!r} are {kt}, but the spec declares key_type "
+                    f"{spec.entity(e).key_type}"
+                )
         by_ent: dict[str, list[tuple[int, str, bool]]] = {}
         for e, k, h, r in zip(
             cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], strict=False
@@ -84,12 +100,13 @@ class KeySet:
         n_hot: dict[str, int] = {}
         for e in spec.entity_names:
             rows = sorted(by_ent[e])
-            conv: Callable[[str], Key] = int if spec.entity(e).key_type == "bigint" else str
-            keys[e] = [conv(k) for _, k, _ in rows]
+            kt = spec.entity(e).key_type
+            keys[e] = [typed_key(k, kt) for _, k, _ in rows]
             n_hot[e] = sum(1 for _, _, h in rows if h)
             if any(h != (i < n_hot[e]) for i, (_, _, h) in enumerate(rows)):
                 raise FeatbenchError(f"the saved keys of {e!r} are not hot-first by rank")
-        return cls(tuple(spec.entity_names), keys, n_hot, max(len(v) for v in keys.values()))
+        return cls(tuple(spec.entity_names), keys, n_hot, max(len(v) for v in keys.values()),
+                   {e.name: e.key_type for e in spec.entities})  # fmt: skip
 
 
 def rank_keys(keys: list[Key], seed: int, entity: str) -> list[Key]:
@@ -129,7 +146,8 @@ def build_keyset(
             )
         keys[e] = ranked
         n_hot[e] = hot_count(len(ranked), hot_fraction)
-    return KeySet(tuple(spec.entity_names), keys, n_hot, requested)
+    key_types = {e.name: e.key_type for e in spec.entities}
+    return KeySet(tuple(spec.entity_names), keys, n_hot, requested, key_types)
 
 
 def sample_keyset(
