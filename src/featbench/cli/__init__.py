@@ -13,7 +13,6 @@ import typer  # noqa: E402
 
 from featbench.cli.app import app  # noqa: E402
 from featbench.errors import FeatbenchError  # noqa: E402
-from featbench.progress import console  # noqa: E402
 
 # Each module attaches its commands to `app` on import.
 _COMMAND_MODULES = [
@@ -38,6 +37,18 @@ def _import_commands() -> None:
                 raise
 
 
+def _say(kind: str, text: str) -> None:
+    """`error: …` / `interrupted…` on stderr, always shown (even with --quiet), and the
+    text printed as it is: rich would take `featbench[redis]` for a style tag and drop it."""
+    from rich.markup import escape
+
+    from featbench.progress import console
+
+    console.quiet = False
+    color = "red" if kind == "error" else "yellow"
+    console.print(f"[{color}]{kind}[/]{escape(text)}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
-        console.print("[yellow]interrupted[/]")
+        _say("interrupted", "")
         sys.exit(130)
     except typer.TyperException as e:
         # Typer vendors click: usage errors (unknown option, bad value) are TyperExceptions
@@ -56,25 +67,21 @@ def main(argv: list[str] | None = None) -> None:
         if callable(show):
             show()
         else:
-            console.print(f"[red]error:[/] {e}", highlight=False)
+            _say("error", f": {e}")
         sys.exit(2)
     except KeyboardInterrupt:
         if debug:
             raise
-        console.print("[yellow]interrupted[/]: what was finished is kept")
+        _say("interrupted", ": what was finished is kept")
         sys.exit(130)
     except FeatbenchError as e:
         if debug:
             raise
-        console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        _say("error", f": {e}")
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
         if debug:
             raise
-        console.print(
-            f"[red]error:[/] unexpected {type(e).__name__}: {e} (run with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say("error", f": unexpected {type(e).__name__}: {e} (run with --debug for the traceback)")
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from featbench.backends.base import LoadReport, TableCheck
 from featbench.progress import console
 
@@ -29,8 +31,8 @@ def load_line(r: LoadReport) -> str:
 def print_load(r: LoadReport) -> None:
     """The store's notes, the load line and the checks."""
     for note in getattr(r, "notes", []):
-        console.print(f"  {note}", highlight=False)
-    console.print(load_line(r), highlight=False)
+        console.print(f"  {note}", highlight=False, markup=False)
+    console.print(load_line(r), highlight=False, markup=False)
     print_checks(r.checks)
 
 
@@ -45,7 +47,9 @@ def print_checks(checks: list[TableCheck]) -> None:
     for c in bad:
         shown = c.problems[:3] + ([f"… {len(c.problems) - 3} more"] if len(c.problems) > 3 else [])
         console.print(
-            f"  [red]FAIL[/] {c.table}: " + "; ".join(shown), highlight=False, soft_wrap=True
+            f"  [red]FAIL[/] {escape(c.table)}: " + escape("; ".join(shown)),
+            highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -121,7 +121,7 @@ def print_headline_safe(run: Run, out: Console, *, report_path: Path | None = No
     try:
         print_headline(run, console=out, report_path=report_path)
     except FeatbenchError as e:
-        out.print(f"[yellow]note:[/] no headline: {e}", highlight=False)
+        out.print(f"[yellow]note:[/] no headline: {escape(str(e))}", highlight=False)
 
 
 # -- the headline ----------------------------------------------------------------------
@@ -285,10 +285,10 @@ def print_report_result(res: ReportResult) -> None:
                 "measured, marked as such"
             )
     for n in res.notes:
-        stderr_console.print(f"[yellow]note:[/] {n}", highlight=False)
-    stderr_console.print(f"wrote {res.html} ({len(res.charts)} charts)")
+        stderr_console.print(f"[yellow]note:[/] {escape(n)}", highlight=False)
+    stderr_console.print(f"wrote {res.html} ({len(res.charts)} charts)", markup=False)
     if res.pngs:
-        stderr_console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}")
+        stderr_console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}", markup=False)
 
 
 # -- compare ---------------------------------------------------------------------------------
