@@ -63,11 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as e:
         # Typer vendors click: usage errors (unknown option, bad value) are TyperExceptions
         # with click's show()/exit_code, not `click.ClickException`.
-        show = getattr(e, "show", None)
-        if callable(show):
-            show()
-        else:
-            _say("error", f": {e}")
+        # One line, as every other bad input: what is wrong, and where the help is.
+        fmt = getattr(e, "format_message", None)
+        text = fmt() if callable(fmt) else str(e)
+        text = text.replace("Value error, ", "")  # typer's pydantic coercion prefix
+        ctx = getattr(e, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        _say("error", f": {' '.join(text.split())}{where}")
         sys.exit(2)
     except KeyboardInterrupt:
         if debug:

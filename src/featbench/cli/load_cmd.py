@@ -80,12 +80,12 @@ def verify(
     Example: featbench verify --target postgresql://localhost/test
     """
     from featbench import api
-    from featbench.report.load_text import print_checks
+    from featbench.report.load_text import print_verified
 
     res = api.verify(target, spec=spec, scale=scale, seed=seed, schema=schema, sample=sample)
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
     else:
-        print_checks(res.checks)
+        print_verified(res.scale, res.seed, res.scale_source, res.checks, res.spec)
     if not res.ok:
         raise typer.Exit(2)
