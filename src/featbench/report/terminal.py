@@ -22,7 +22,7 @@ from rich.text import Text
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import LEGEND, mark
 from featbench.progress import console as stderr_console
-from featbench.report.build import ReportResult
+from featbench.report.build import ReportResult, run_cost
 from featbench.report.charts import fmt, fmt_ci, money
 from featbench.report.tables import (
     corrected_table,
@@ -78,7 +78,8 @@ def print_run(run: Run, out: Console | None = None, *, notes: bool = True) -> No
     first = status_line(run)
     if first is not None:  # a run that is not a result says so before any number
         out.print(first, highlight=False)
-    for t in level_tables(run):
+    # one table per run: a section's levels, or several sections side by side
+    for t in level_tables(run) if len(run.sections) < 2 else []:
         out.print(t)
     for extra in (side_by_side_table(run), corrected_table(run), thresholds_table(run)):
         if extra is not None:
@@ -159,32 +160,9 @@ def headline_data(
         "error": (r.error or "see manifest.json") if r.status == "failed" else r.error,
         "sections": sections,
         "thresholds": _threshold_counts(r.summary),
-        "cost": _headline_cost(r, qps, prices_file),
+        "cost": run_cost(r, qps, prices_file),
         "report": str(report) if report.is_file() else None,
     }
-
-
-def _headline_cost(r: Run, qps: float | None, prices_file: str | Path | None) -> dict[str, Any]:
-    """Cost per million requests at the given rate, else at the rate the run sustained."""
-    from featbench.report.build import cost_for_runs
-    from featbench.report.costing import headline_qps
-
-    cost: dict[str, Any] = {"qps": None, "qps_source": None, "per_million_requests": None}
-    if r.status == "failed":
-        # a failed run's requests mostly errored: a cost per request from it would price
-        # failures, so none is given
-        return {**cost, "error": "the run failed: no cost per request is priced from it"}
-    measured = headline_qps(r) if qps is None else (qps, "given")
-    if not measured or not measured[0]:
-        return {**cost, "error": "no request rate: the run has no per-request log; give --qps"}
-    cost.update(qps=measured[0], qps_source=measured[1], error=None)
-    try:
-        c = cost_for_runs([r], qps=measured[0], prices_file=prices_file)
-        cost["per_million_requests"] = {o.key: o.per_million_requests for o in c.options}
-        cost["labels"] = {o.key: o.label for o in c.options}
-    except FeatbenchError as e:
-        cost["error"] = str(e)
-    return cost
 
 
 def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -199,6 +177,22 @@ def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _section_summary(s: dict[str, Any]) -> str:
+    """One line of a section for a run of several: p99 at its most and least hot levels."""
+    rs = [r for r in s["ratios"] if r.get("p99_ms") is not None]
+    if not rs:
+        return f"{s['label']}: no level measured"
+    unit = "% hot" if s["x"] == "hot_pct" else ""
+    pre = "" if s["x"] == "hot_pct" else "θ "
+
+    def one(r: dict[str, Any]) -> str:
+        hit = f", hit ratio {fmt(r['hit_ratio'], 3)}" if r.get("hit_ratio") is not None else ""
+        return f"{fmt(r['p99_ms'])} ms [{fmt_ci(r.get('p99_ci_ms'))}] at {pre}{fmt(r[s['x']], 0 if unit else 2)}{unit}{hit}"  # fmt: skip
+
+    ends = [rs[0]] if len(rs) == 1 else [rs[0], rs[-1]]
+    return f"{s['label']} ({s['target']}): p99 " + "; ".join(one(r) for r in ends)
+
+
 def render_headline(data: dict[str, Any], *, report_path: str | Path | None = None) -> Group:
     parts: list[Any] = []
     status = data["status"]
@@ -207,7 +201,10 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
         why = f": {data['error']}" if data.get("error") else ""
         parts.append(Text(f"run {data['run_id']} {status.upper()}{why}", style="bold red"))
     marked = False
-    for s in data["sections"]:
+    several = len(data["sections"]) > 1
+    for s in data["sections"] if several else []:  # the run's table shows them side by side
+        parts.append(Text(_section_summary(s), style="bold"))
+    for s in data["sections"] if not several else []:
         t = Table(title=f"{title} — {s['label']}", title_justify="left")
         t.add_column("hot %" if s["x"] == "hot_pct" else "θ", justify="right")
         t.add_column("p99 ms", justify="right")

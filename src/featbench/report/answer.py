@@ -1,0 +1,213 @@
+"""The answer a report opens with: per target and strategy, p99 (with its 95% interval)
+and the measured hit ratio at the hottest and coldest level, the break-even skew against
+the other stores in the run, the cost per million requests, and one sentence in plain
+words. Pure over runs already read, and the cost result when there is one."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from featbench.measure import cost as cm
+from featbench.report.costing import CostResult
+from featbench.results.reader import Run, Section
+
+# which cost option prices which store
+COST_OPTION = {"postgres": "lakebase", "redis": "elasticache", "dynamodb": "dynamodb_on_demand"}
+STORE_NAMES = {"postgres": "PostgreSQL", "redis": "Redis", "dynamodb": "DynamoDB"}
+
+
+@dataclass(frozen=True)
+class LevelFigures:
+    level: float
+    level_key: str
+    p99_ms: float | None
+    p99_ci_ms: tuple[float | None, float | None] | None
+    hit_ratio: float | None
+    requests: int | None
+
+    @property
+    def where(self) -> str:
+        return f"θ {self.level:g}" if self.level_key == "theta" else f"{self.level:g}% hot"
+
+
+@dataclass
+class SectionAnswer:
+    label: str
+    target: str
+    backend: str
+    strategy: str
+    hottest: LevelFigures | None
+    coldest: LevelFigures | None
+    break_even: list[cm.SkewCrossing] = field(default_factory=list)
+    cost_per_million: float | None = None
+    cost_label: str | None = None
+    cost_why: str | None = None  # why there is no cost figure
+
+    @property
+    def name(self) -> str:
+        return f"{STORE_NAMES.get(self.backend, self.backend)} ({self.strategy})"
+
+
+@dataclass
+class Answer:
+    sections: list[SectionAnswer]
+    verdict: str
+    cost_basis: str | None  # e.g. "at 2,000 req/s (given)"
+
+    def as_dict(self) -> dict[str, Any]:
+        def lv(x: LevelFigures | None) -> dict[str, Any] | None:
+            if x is None:
+                return None
+            return {
+                x.level_key: x.level,
+                "p99_ms": x.p99_ms,
+                "p99_ci_ms": list(x.p99_ci_ms) if x.p99_ci_ms else None,
+                "hit_ratio": x.hit_ratio,
+            }
+
+        return {
+            "verdict": self.verdict,
+            "cost_basis": self.cost_basis,
+            "sections": [
+                {
+                    "label": s.label,
+                    "target": s.target,
+                    "hottest": lv(s.hottest),
+                    "coldest": lv(s.coldest),
+                    "break_even": [c.as_dict() for c in s.break_even],
+                    "cost_per_million_requests": s.cost_per_million,
+                }
+                for s in self.sections
+            ],
+        }
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def level_figures(s: Section, r: dict[str, Any]) -> LevelFigures:
+    ci = (r.get("latency_ci_ms") or {}).get("p99")
+    return LevelFigures(
+        level=float(r[s.level_key]),
+        level_key=s.level_key,
+        p99_ms=_num((r.get("latency_ms") or {}).get("p99")),
+        p99_ci_ms=(_num(ci[0]), _num(ci[1])) if isinstance(ci, list) and len(ci) == 2 else None,
+        hit_ratio=_num((r.get("io") or {}).get("hit_ratio")),
+        requests=r.get("requests"),
+    )
+
+
+def _ends(s: Section) -> tuple[LevelFigures | None, LevelFigures | None]:
+    """(hottest, coldest): 100% and 0% hot in a full sweep; for θ, the most and least skewed."""
+    if not s.levels:
+        return None, None
+    rs = sorted(s.levels, key=lambda r: float(r[s.level_key]), reverse=True)
+    return level_figures(s, rs[0]), level_figures(s, rs[-1]) if len(rs) > 1 else None
+
+
+def answer(
+    runs: Sequence[Run],
+    crossings: Sequence[cm.SkewCrossing],
+    *,
+    cost: CostResult | None = None,
+    measured_cost: dict[str, Any] | None = None,
+) -> Answer:
+    """The headline of `runs`. `cost` is the priced result (a rate was given); else
+    `measured_cost` (build.run_cost: {"qps", "per_million_requests": {option: $}, "labels"}
+    or {"error"}) prices each store at the rate the run sustained."""
+    out = []
+    for s in (s for r in runs for s in r.sections):
+        hot, cold = _ends(s)
+        a = SectionAnswer(s.label, s.target, s.backend, s.strategy, hot, cold)
+        a.break_even = [c for c in crossings if _involves(c, s)]
+        key = COST_OPTION.get(s.backend)
+        if cost is not None and key is not None and cost.option(key) is not None:
+            o = cost.option(key)
+            a.cost_per_million, a.cost_label = o.per_million_requests, o.label  # type: ignore[union-attr]
+        elif measured_cost and measured_cost.get("per_million_requests") and key:
+            a.cost_per_million = measured_cost["per_million_requests"].get(key)
+            a.cost_label = (measured_cost.get("labels") or {}).get(key)
+        else:
+            a.cost_why = (measured_cost or {}).get("error") or "no request rate to price"
+        out.append(a)
+    basis = None
+    if cost is not None:
+        qps = cost.input("qps")
+        basis = f"at {qps.value:,.0f} req/s (given)" if qps is not None else "at the given rate"
+    elif measured_cost and measured_cost.get("qps"):
+        basis = f"at {measured_cost['qps']:,.0f} req/s (the rate the run sustained)"
+    failed = [r for r in runs if r.partial]
+    return Answer(out, verdict(out, crossings, partial=[r.status for r in failed]), basis)
+
+
+def _involves(c: cm.SkewCrossing, s: Section) -> bool:
+    """Whether a crossing (`<pg label> vs <other label>`) is about section `s`."""
+    return c.other.startswith(f"{s.label} vs ") or c.other.endswith(f" vs {s.label}")
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else (f"{v:.2f}" if v < 100 else f"{v:,.0f}")
+
+
+def _overlap(a: LevelFigures, b: LevelFigures) -> bool | None:
+    """Whether two p99 intervals overlap (None: an interval is open or missing)."""
+    if not a.p99_ci_ms or not b.p99_ci_ms or None in a.p99_ci_ms or None in b.p99_ci_ms:
+        return None
+    (alo, ahi), (blo, bhi) = a.p99_ci_ms, b.p99_ci_ms
+    return not (ahi < blo or bhi < alo)  # type: ignore[operator]
+
+
+def verdict(
+    sections: Sequence[SectionAnswer], crossings: Sequence[cm.SkewCrossing], *, partial: Sequence[str] = ()
+) -> str:  # fmt: skip
+    """One sentence in plain words: who has the lower p99, and where that changes."""
+    pre = f"From an {partial[0]} run: " if partial else ""
+    measured = [c for c in crossings if c.basis == "measured" and c.hot_pct is not None]
+    if measured:
+        c = measured[0]
+        pg_label, other = c.other.split(" vs ", 1)
+        pg = next((s for s in sections if s.label == pg_label), None)
+        ot = next((s for s in sections if s.label == other), None)
+        pg_name = pg.name if pg else pg_label
+        ot_name = ot.name if ot else other
+        side = "above" if c.pg_faster_above else "below"
+        return (
+            f"{pre}{pg_name}'s p99 stays under {ot_name}'s {side} {c.hot_pct:.0f}% hot traffic, "
+            f"and above it {'below' if side == 'above' else 'above'} that."
+        )
+    ok = [s for s in sections if s.hottest and s.hottest.p99_ms is not None]
+    if not ok:
+        return f"{pre}No level finished: there is no figure to compare."
+    if len(ok) == 1:
+        s = ok[0]
+        h, c = s.hottest, s.coldest
+        if c is None or c.p99_ms is None or not h.p99_ms:  # type: ignore[union-attr]
+            return f"{pre}{s.name}: p99 {_ms(h.p99_ms)} ms at {h.where}."  # type: ignore[union-attr]
+        times = c.p99_ms / h.p99_ms  # type: ignore[union-attr,operator]
+        return (
+            f"{pre}{s.name}: p99 {_ms(h.p99_ms)} ms at {h.where} and {_ms(c.p99_ms)} ms at "  # type: ignore[union-attr]
+            f"{c.where}: cold traffic makes the tail {times:.1f}× {'slower' if times >= 1 else 'faster'}."
+        )
+    best_hot = min(ok, key=lambda s: s.hottest.p99_ms)  # type: ignore[union-attr,return-value]
+    cold_ok = [s for s in ok if s.coldest and s.coldest.p99_ms is not None]
+    best_cold = min(cold_ok, key=lambda s: s.coldest.p99_ms) if cold_ok else None  # type: ignore[union-attr,return-value]
+    if best_cold is None or best_cold is best_hot:
+        runner = sorted(ok, key=lambda s: s.hottest.p99_ms)[1]  # type: ignore[union-attr,return-value]
+        noise = best_cold is not None and _overlap(best_hot.coldest, runner.coldest)  # type: ignore[arg-type]
+        end = best_hot.coldest or best_hot.hottest
+        other_end = runner.coldest or runner.hottest
+        tail = " (the 95% intervals overlap: within noise there)" if noise else ""
+        return (
+            f"{pre}{best_hot.name} has the lowest p99 at both ends of the sweep: "
+            f"{_ms(end.p99_ms)} ms against {runner.name}'s {_ms(other_end.p99_ms)} ms at "  # type: ignore[union-attr]
+            f"{end.where}{tail}."  # type: ignore[union-attr]
+        )
+    return (
+        f"{pre}{best_hot.name} has the lowest p99 with hot traffic "
+        f"({_ms(best_hot.hottest.p99_ms)} ms at {best_hot.hottest.where}), {best_cold.name} "  # type: ignore[union-attr]
+        f"with cold traffic ({_ms(best_cold.coldest.p99_ms)} ms at {best_cold.coldest.where})."  # type: ignore[union-attr]
+    )
