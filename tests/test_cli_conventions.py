@@ -30,6 +30,7 @@ COMMANDS = [
     ["compare"],
     ["report"],
     ["cost"],
+    ["export"],
     ["demo"],
     ["generate"],
     ["spec", "show"],

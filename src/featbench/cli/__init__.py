@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "load_cmd",  # load, verify
     "run_cmd",  # run, show, get, compare
     "report_cmd",  # report, cost
+    "export_cmd",  # export
     "demo_cmd",  # demo
     "embedded_cmd",  # embedded start|status|stop
 ]

@@ -14,6 +14,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 import featbench
+from featbench.fsutil import write_text_atomic
 from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
 from featbench.report.answer import Answer, LevelFigures, SectionAnswer
 from featbench.report.charts import Chart, fmt, fmt_ci, money
@@ -430,8 +431,4 @@ def render_html(
 
 def write_html(path: Path, text: str) -> Path:
     """Write atomically: a crash never leaves a half-written report in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)
