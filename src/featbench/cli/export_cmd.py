@@ -11,7 +11,7 @@ import typer
 from featbench.cli.app import app
 from featbench.cli.options import RunDir
 
-ExportFormat = Annotated[Literal["csv", "openmetrics"], typer.Option("--format", "-f", help="csv: one row per target, strategy and level; openmetrics: gauges Prometheus reads (promtool check metrics accepts them).")]  # fmt: skip
+ExportFormat = Annotated[Literal["csv", "openmetrics"], typer.Option("--format", "-f", help="csv: one row per target, strategy and level; openmetrics: gauges in the OpenMetrics text format Prometheus scrapes (ends with # EOF).")]  # fmt: skip
 ExportOut = Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).", metavar="FILE")]  # fmt: skip
 
 

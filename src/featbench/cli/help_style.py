@@ -45,16 +45,21 @@ def _display_type_rich(self: Any, ctx: Any) -> str | None:
     return readable(self.display_type(ctx))
 
 
+def _argument_type(self: Any, ctx: Any) -> str | None:
+    # an argument's name column already shows its metavar: the type column says the type
+    return readable(self.display_type(ctx))
+
+
 def _usage_display_name(self: Any) -> str:
     name = self.display_name_raw
     if not self.required:
         name = f"[{name}]"
-    if self.nargs != 1 and not name.endswith("..."):
+    if self.nargs != 1 and not name.endswith(("...", "…")):
         name += "..."
     return name
 
 
 def install() -> None:
     core.TyperOption.display_type_rich = _display_type_rich  # type: ignore[method-assign]
-    core.TyperArgument.display_type_rich = _display_type_rich  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
     core.TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]

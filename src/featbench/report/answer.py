@@ -165,7 +165,11 @@ def verdict(
     sections: Sequence[SectionAnswer], crossings: Sequence[cm.SkewCrossing], *, partial: Sequence[str] = ()
 ) -> str:  # fmt: skip
     """One sentence in plain words: who has the lower p99, and where that changes."""
-    pre = f"From an {partial[0]} run: " if partial else ""
+    pre = ""
+    if "failed" in partial:
+        pre = "From a failed run (its figures describe failed requests, not the store): "
+    elif partial:
+        pre = f"From {'an' if partial[0][0] in 'aeiou' else 'a'} {partial[0]} run: "
     measured = [c for c in crossings if c.basis == "measured" and c.hot_pct is not None]
     if measured:
         c = measured[0]
