@@ -40,8 +40,15 @@ def test_verdict_names_the_crossing_in_plain_words() -> None:
     c = SkewCrossing(40.0, "postgres · union vs redis · pipeline", "measured", True, "…")
     v = verdict([pg, rd], [c])
     assert v == (
-        "PostgreSQL (union)'s p99 stays under Redis (pipeline)'s above 40% hot traffic, "
-        "and above it below that."
+        "PostgreSQL (union)'s p99 stays under Redis (pipeline)'s above 40% hot traffic; "
+        "below that, Redis (pipeline) is faster."
+    )
+    # curves that cross inside each other's intervals are called noise, not a winner
+    for a, lo in ((pg, 1.0), (rd, 1.1)):
+        a.levels = {h: lv(h, 1.0, (lo, lo + 1.0)) for h in (100.0, 50.0, 0.0)}
+    assert verdict([pg, rd], [c]).startswith(
+        "PostgreSQL (union) and Redis (pipeline) are within noise of each other: their p99 "
+        "95% intervals overlap at 3 of 3 levels"
     )
 
 

@@ -45,6 +45,7 @@ class SectionAnswer:
     cost_per_million: float | None = None
     cost_label: str | None = None
     cost_why: str | None = None  # why there is no cost figure
+    levels: dict[float, LevelFigures] = field(default_factory=dict)  # every level, for noise
 
     @property
     def name(self) -> str:
@@ -123,6 +124,7 @@ def answer(
     for s in (s for r in runs for s in r.sections):
         hot, cold = _ends(s)
         a = SectionAnswer(s.label, s.target, s.backend, s.strategy, hot, cold)
+        a.levels = {float(r[s.level_key]): level_figures(s, r) for r in s.levels}
         a.break_even = [c for c in crossings if _involves(c, s)]
         key = COST_OPTION.get(s.backend)
         if cost is not None and key is not None and cost.option(key) is not None:
@@ -161,6 +163,15 @@ def _overlap(a: LevelFigures, b: LevelFigures) -> bool | None:
     return not (ahi < blo or bhi < alo)  # type: ignore[operator]
 
 
+def _overlaps(a: SectionAnswer | None, b: SectionAnswer | None) -> tuple[int, int] | None:
+    """(levels where the two p99 intervals overlap, levels both measured with closed intervals)."""
+    if a is None or b is None:
+        return None
+    both = [(a.levels[k], b.levels[k]) for k in a.levels.keys() & b.levels.keys()]
+    known = [o for o in (_overlap(x, y) for x, y in both) if o is not None]
+    return (sum(known), len(known)) if known else None
+
+
 def verdict(
     sections: Sequence[SectionAnswer], crossings: Sequence[cm.SkewCrossing], *, partial: Sequence[str] = ()
 ) -> str:  # fmt: skip
@@ -178,10 +189,17 @@ def verdict(
         ot = next((s for s in sections if s.label == other), None)
         pg_name = pg.name if pg else pg_label
         ot_name = ot.name if ot else other
-        side = "above" if c.pg_faster_above else "below"
+        noisy = _overlaps(pg, ot)
+        if noisy is not None and noisy[0] * 2 >= noisy[1]:
+            return (
+                f"{pre}{pg_name} and {ot_name} are within noise of each other: their p99 95% "
+                f"intervals overlap at {noisy[0]} of {noisy[1]} levels (the measured p99 "
+                f"curves first cross at {c.hot_pct:.0f}% hot)."
+            )
+        side, other_side = ("above", "below") if c.pg_faster_above else ("below", "above")
         return (
-            f"{pre}{pg_name}'s p99 stays under {ot_name}'s {side} {c.hot_pct:.0f}% hot traffic, "
-            f"and above it {'below' if side == 'above' else 'above'} that."
+            f"{pre}{pg_name}'s p99 stays under {ot_name}'s {side} {c.hot_pct:.0f}% hot "
+            f"traffic; {other_side} that, {ot_name} is faster."
         )
     ok = [s for s in sections if s.hottest and s.hottest.p99_ms is not None]
     if not ok:

@@ -129,7 +129,7 @@ def side_by_side_table(run: Run) -> Table | None:
     key, head = _level_head(secs)
     counts = sorted({r["requests"] for s in secs for r in s.levels})
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}" if counts else "no"
-    t = _table(f"{run.run_id}: {len(secs)} sections, same keys, {n} requests/ratio; p50 / p99 ms")
+    t = _table(f"p50 / p99 ms, same keys, {n} requests/ratio")
     t.add_column(head, justify="right", no_wrap=True)
     levels = sorted({r[key] for s in secs for r in s.levels}, reverse=True)
     columns: list[list[str]] = []
