@@ -76,3 +76,16 @@ def fill_tables(
                     cp.write(csv_bytes(batch))
             conn.execute(sql.SQL("ANALYZE {}").format(ident))
         assert all(scaled_rows(t, scale) > 0 for t in spec.tables)
+
+
+def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """featbench's main() in this process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from featbench.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ei:
+        main(args)
+    out = capsys.readouterr()
+    return int(ei.value.code or 0), out.out, out.err

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 import featbench
-from featbench.cli import main
 from featbench.cli import options as o
 from featbench.target import libpq_pairs, parse_target, redact
+from run_helpers import run_cli as cli
 
 # (not pydantic: typer 0.2x itself coerces values with it)
 HEAVY = ("pyarrow", "plotly", "numpy", "psycopg", "pandas", "boto3", "redis", "hdrh", "kaleido")
@@ -37,14 +37,6 @@ COMMANDS = [
     ["spec", "export"],
     ["embedded", "stop"],
 ]
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as ei:
-        main(args)
-    out = capsys.readouterr()
-    return int(ei.value.code or 0), out.out, out.err
 
 
 def subprocess_cli(

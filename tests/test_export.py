@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from featbench.cli import main
 from featbench.report.export import CSV_COLUMNS, to_csv, to_openmetrics
 from featbench.results.reader import read_run
+from run_helpers import run_cli as cli
 from runfactory import make_run
 
 
@@ -29,14 +29,6 @@ def run_dir(tmp_path: Path) -> Path:
         requests=80,
         extra_targets=(("redis", 'redis://127.0.0.1:6379/0?x="q"', ("pipeline",)),),
     )
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as ei:
-        main(args)
-    out = capsys.readouterr()
-    return int(ei.value.code or 0), out.out, out.err
 
 
 def test_csv_holds_the_summary(run_dir: Path) -> None:
