@@ -358,6 +358,27 @@ def facet_grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return -(-max(n, 1) // cols), cols
 
 
+def _facets(sections: Sequence[Section]) -> tuple[go.Figure, int, int]:
+    """A grid of panels, one per target and strategy, each titled with its label."""
+    nrows, ncols = facet_grid(len(sections))
+    fig = make_subplots(
+        rows=nrows, cols=ncols, subplot_titles=[s.label for s in sections] or None,
+        horizontal_spacing=0.07, vertical_spacing=min(0.18, 0.5 / max(nrows, 1)),
+    )  # fmt: skip
+    return fig, nrows, ncols
+
+
+def _facet_layout(fig: go.Figure, title: str, nrows: int, x: str, y: str) -> go.Figure:
+    """Axis titles once (bottom row, first column), each panel's own y axis from zero, few
+    ticks so that labels never overlap, and room for the panel titles under the chart's."""
+    fig = _base_layout(fig, title)
+    fig.update_layout(height=max(HEIGHT, 300 * nrows + 130), margin={"t": 80})
+    fig.update_xaxes(title_text=x, row=nrows)
+    fig.update_yaxes(title_text=y, col=1)
+    fig.update_yaxes(rangemode="tozero", nticks=6)
+    return fig
+
+
 def _band(xs: Sequence[float], ci: Sequence[list[float | None] | None], first: bool) -> list[go.Scatter]:  # fmt: skip
     """The p99 interval as a shaded band (gaps where a bound is open)."""
     lo = [c[0] if c else None for c in ci]
@@ -381,11 +402,7 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
     """One facet per target and strategy (its own y axis: stores differ by orders of
     magnitude), p50/p95/p99 lines and p99's 95% interval as a band."""
     title = "Latency vs hot traffic"
-    nrows, ncols = facet_grid(len(sections))
-    fig = make_subplots(
-        rows=nrows, cols=ncols, subplot_titles=[s.label for s in sections] or None,
-        horizontal_spacing=0.07, vertical_spacing=min(0.18, 0.5 / max(nrows, 1)),
-    )  # fmt: skip
+    fig, nrows, ncols = _facets(sections)
     rows = []
     for i, s in enumerate(sections):
         r_, c_ = i // ncols + 1, i % ncols + 1
@@ -415,11 +432,7 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
                 + [fmt(_get(lat, q)) for q in ("max", "mean")]
             )
     ci_cols = [c for q in ("p50", "p95", "p99", "p99.9") for c in (f"{q} ms", f"{q} 95% CI")]
-    fig = _base_layout(fig, title)
-    fig.update_layout(height=max(HEIGHT, 300 * nrows + 130))
-    fig.update_xaxes(title_text=_xtitle(sections), row=nrows)
-    fig.update_yaxes(title_text="latency (ms)", col=1, rangemode="tozero")
-    fig.update_yaxes(rangemode="tozero", nticks=6)
+    fig = _facet_layout(fig, title, nrows, _xtitle(sections), "latency (ms)")
     table = TableData(["series", "hot", "requests", "errors", *ci_cols, "max ms", "mean ms"], rows)
     notes = [
         "One panel per target and strategy, each with its own latency axis. The band and the "
@@ -486,27 +499,37 @@ def chart_break_even(
 
 # -- 3. cache locality -> latency -------------------------------------------------------------
 def chart_cache(sections: Sequence[Section]) -> Chart:
+    """One panel per target and strategy: p99 against the measured hit ratio and against
+    the planned hot fraction."""
     title = "Cache locality → latency"
-    fig, colors, rows = go.Figure(), _colors(sections), []
+    fig, nrows, ncols = _facets(sections)
+    rows: list[list[Any]] = []
     any_hit = False
-    for s in sections:
+    measured_c, planned_c = QUANTILE_STYLE["p99"][0], "#d62728"
+    for i, s in enumerate(sections):
+        r_, c_ = i // ncols + 1, i % ncols + 1
         rs = _sorted_levels(s)
         p99 = _p99_line(s, rs)
         hit = [_get(r, "io", "hit_ratio") for r in rs]
         planned = [_get(r, "planned_hot_fraction") for r in rs]
         labels = [_xfmt(s, r) for r in rs]
-        c = colors[s.label]
         if any(h is not None for h in hit):
+            first_hit = not any_hit
             any_hit = True
             err = _ci_style(rs, "latency_ms", "p99").get("error_y")
             fig.add_trace(
-                _line(hit, p99, f"{s.label}: measured hit ratio", c, width=3,
-                      mode="lines+markers+text", text=labels, textposition="top center",
-                      marker={"size": 9}, error_y=err)
+                _line(hit, p99, "measured hit ratio", measured_c, width=3, legendgroup="hit",
+                      showlegend=first_hit, text=labels, textposition="top center",
+                      mode="lines+markers+text" if ncols == 1 else "lines+markers",
+                      marker={"size": 8}, error_y=err,
+                      meta={"section": s.label}),
+                row=r_, col=c_,
             )  # fmt: skip
         fig.add_trace(
-            _line(planned, p99, f"{s.label}: planned hot fraction", c, dash="dot", text=labels,
-                  marker={"symbol": "circle-open", "size": 9})
+            _line(planned, p99, "planned hot fraction", planned_c, dash="dot", text=labels,
+                  legendgroup="planned", showlegend=i == 0,
+                  marker={"symbol": "circle-open", "size": 8}, meta={"section": s.label}),
+            row=r_, col=c_,
         )  # fmt: skip
         for r, h, pl, lat in zip(rs, hit, planned, p99, strict=False):
             ci = _ci(r, "latency_ms", "p99")
@@ -519,8 +542,8 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
         notes.append(
             "No buffer-cache counters in these runs (DynamoDB and Redis expose none): only the planned hot fraction is shown."
         )
-    fig = _base_layout(
-        fig, title, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"
+    fig = _facet_layout(
+        fig, title, nrows, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"
     )
     table = TableData(
         [
