@@ -190,6 +190,26 @@ LAYOUT = """
 }
 """
 
+# Tick labels of every axis of every chart: pairs that overlap on the page.
+OVERLAPPING_TICKS = """
+() => {
+  const bad = [];
+  for (const [layer, along] of [['.yaxislayer-above', 'y'], ['.xaxislayer-above', 'x']]) {
+    document.querySelectorAll(layer).forEach(ax => {
+      const boxes = Array.from(ax.querySelectorAll('text')).map(t => t.getBoundingClientRect())
+        .filter(b => b.width > 0 && b.height > 0)
+        .sort((a, b) => along === 'y' ? a.top - b.top : a.left - b.left);
+      for (let i = 1; i < boxes.length; i++) {
+        const a = boxes[i - 1], b = boxes[i];
+        const overlap = along === 'y' ? a.bottom - b.top : a.right - b.left;
+        if (overlap > 1) bad.push(ax.closest('section').id + ' ' + along + ' ' + overlap.toFixed(1));
+      }
+    });
+  }
+  return bad;
+}
+"""
+
 P99_TRACES = """
 () => {
   const gd = document.querySelector('#latency .js-plotly-plot');
@@ -225,6 +245,7 @@ def test_multi_target_report_answers_first(browser, tmp_path: Path):
     for ran in ("union, pipeline", "redis://127.0.0.1:6379/0 (pipeline)", "closed loop"):
         assert ran in lay["header"], (ran, lay["header"])
     assert "config.strategies" not in page.content()
+    assert page.evaluate(OVERLAPPING_TICKS) == []  # axis labels readable at a glance
     # one headline row per target and strategy, with a cost and a verdict sentence
     rows = page.locator("table.headline tbody tr")
     assert rows.count() == 4
