@@ -264,3 +264,28 @@ def test_quiet_and_verbose(
     assert lg.level == logging.INFO
     cli(["-vv", "spec", "export", "-o", str(tmp_path / "s.toml")], capsys)
     assert lg.level == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("words", "want"),
+    [
+        ("featbench run --arrival ", ["uniform", "poisson"]),
+        ("featbench run --distribution z", ["zipfian"]),
+        ("featbench run --strategy redis=", ["redis=pipeline", "redis=serial"]),
+        ("featbench export x --format o", ["openmetrics"]),
+    ],
+)
+def test_shell_completion_offers_the_choices(words: str, want: list[str]) -> None:
+    """What bash gets from `featbench --install-completion`'s hook for a partial line."""
+    import os
+
+    env = {
+        **os.environ,
+        "_FEATBENCH_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "featbench"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.stdout.split() == want, (r.stdout, r.stderr)
