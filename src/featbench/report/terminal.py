@@ -120,7 +120,7 @@ def print_headline_safe(run: Run, out: Console, *, report_path: Path | None = No
     """The headline after a run's tables; one it cannot compute is a note, never a failed
     command (e.g. an unreadable request log: the tables stand)."""
     try:
-        print_headline(run, console=out, report_path=report_path)
+        print_headline(run, console=out, report_path=report_path, tables=False)
     except FeatbenchError as e:
         out.print(f"[yellow]note:[/] no headline: {escape(str(e))}", highlight=False)
 
@@ -193,7 +193,12 @@ def _section_summary(s: dict[str, Any]) -> str:
     return f"{s['label']} ({s['target']}): p99 " + "; ".join(one(r) for r in ends)
 
 
-def render_headline(data: dict[str, Any], *, report_path: str | Path | None = None) -> Group:
+def render_headline(
+    data: dict[str, Any], *, report_path: str | Path | None = None, tables: bool = True
+) -> Group:
+    """The headline: a run that is not a result says so first; p99 per level (a table per
+    section when `tables` and the run has one section, else one line per section: after
+    `print_run`'s table a second table would only repeat it), thresholds, cost, report."""
     parts: list[Any] = []
     status = data["status"]
     title = f"run {data['run_id']}" + ("" if status == "complete" else f"  [{status.upper()}]")
@@ -201,10 +206,10 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
         why = f": {data['error']}" if data.get("error") else ""
         parts.append(Text(f"run {data['run_id']} {status.upper()}{why}", style="bold red"))
     marked = False
-    several = len(data["sections"]) > 1
-    for s in data["sections"] if several else []:  # the run's table shows them side by side
+    as_lines = len(data["sections"]) > 1 or not tables
+    for s in data["sections"] if as_lines else []:  # the run's table shows every level
         parts.append(Text(_section_summary(s), style="bold"))
-    for s in data["sections"] if not several else []:
+    for s in data["sections"] if not as_lines else []:
         t = Table(title=f"{title} — {s['label']}", title_justify="left")
         t.add_column("hot %" if s["x"] == "hot_pct" else "θ", justify="right")
         t.add_column("p99 ms", justify="right")
@@ -264,12 +269,13 @@ def print_headline(
     qps: float | None = None,
     report_path: str | Path | None = None,
     prices_file: str | Path | None = None,
+    tables: bool = True,
 ) -> dict[str, Any]:
     """Print the headline (to stderr by default, like all featbench diagnostics) and
     return it as data."""
     data = headline_data(run, qps=qps, prices_file=prices_file)
     data["path"] = str(run.path if isinstance(run, Run) else run)
-    (console or stderr_console).print(render_headline(data, report_path=report_path))
+    (console or stderr_console).print(render_headline(data, report_path=report_path, tables=tables))
     return data
 
 
