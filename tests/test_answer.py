@@ -93,8 +93,9 @@ def test_answer_of_a_multi_store_run(tmp_path: Path) -> None:
     assert pg.cost_per_million and rd.cost_per_million and rd.cost_label.startswith("ElastiCache")
     assert "req/s (the rate the run sustained)" in (ans.cost_basis or "")
     assert ans.verdict.endswith(".")
-    html = make_report([d]).html.read_text()
-    assert ans.verdict.replace("'", "&#x27;") in html
+    res = make_report([d])
+    assert ans.verdict.replace("'", "&#x27;") in res.html.read_text()
+    assert res.as_dict()["answer"]["verdict"] == ans.verdict  # `report --json` has it too
 
 
 def test_failed_run_has_no_cost_and_says_so(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from featbench.errors import FeatbenchError
 from featbench.measure.prices import load_prices
-from featbench.report.answer import answer
+from featbench.report.answer import Answer, answer
 from featbench.report.charts import Chart, build_charts
 from featbench.report.costing import (
     CostResult,
@@ -32,6 +32,7 @@ class ReportResult:
     runs: list[Run]
     cost: CostResult | None = None
     notes: list[str] = field(default_factory=list)
+    answer: Answer | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class ReportResult:
             ],
             "cost": self.cost.as_dict() if self.cost is not None else None,
             "notes": list(self.notes),
+            "answer": self.answer.as_dict() if self.answer is not None else None,
         }
 
 
@@ -131,4 +133,6 @@ def make_report(
         from featbench.report.png import write_pngs
 
         pngs = write_pngs(charts, Path(png_dir))
-    return ReportResult(html=html_path, pngs=pngs, charts=charts, runs=runs, cost=cost, notes=notes)
+    return ReportResult(
+        html=html_path, pngs=pngs, charts=charts, runs=runs, cost=cost, notes=notes, answer=ans
+    )
