@@ -160,7 +160,8 @@ def _overlap(a: LevelFigures, b: LevelFigures) -> bool | None:
     if not a.p99_ci_ms or not b.p99_ci_ms or None in a.p99_ci_ms or None in b.p99_ci_ms:
         return None
     (alo, ahi), (blo, bhi) = a.p99_ci_ms, b.p99_ci_ms
-    return not (ahi < blo or bhi < alo)  # type: ignore[operator]
+    assert alo is not None and ahi is not None and blo is not None and bhi is not None
+    return not (ahi < blo or bhi < alo)
 
 
 def _overlaps(a: SectionAnswer | None, b: SectionAnswer | None) -> tuple[int, int] | None:
@@ -172,64 +173,90 @@ def _overlaps(a: SectionAnswer | None, b: SectionAnswer | None) -> tuple[int, in
     return (sum(known), len(known)) if known else None
 
 
+def _prefix(partial: Sequence[str]) -> str:
+    if "failed" in partial:
+        return "From a failed run (its figures describe failed requests, not the store): "
+    if partial:
+        return f"From {'an' if partial[0][0] in 'aeiou' else 'a'} {partial[0]} run: "
+    return ""
+
+
+def _crossing_sentence(sections: Sequence[SectionAnswer], c: cm.SkewCrossing) -> str:
+    """Where PostgreSQL's p99 curve crosses another store's — or, when their intervals
+    overlap at most levels, that the two are within noise of each other."""
+    pg_label, other = c.other.split(" vs ", 1)
+    pg = next((s for s in sections if s.label == pg_label), None)
+    ot = next((s for s in sections if s.label == other), None)
+    pg_name, ot_name = (pg.name if pg else pg_label), (ot.name if ot else other)
+    noisy = _overlaps(pg, ot)
+    if noisy is not None and noisy[0] * 2 >= noisy[1]:
+        return (
+            f"{pg_name} and {ot_name} are within noise of each other: their p99 95% intervals "
+            f"overlap at {noisy[0]} of {noisy[1]} levels (the measured p99 curves first cross "
+            f"at {c.hot_pct:.0f}% hot)."
+        )
+    side, other_side = ("above", "below") if c.pg_faster_above else ("below", "above")
+    return (
+        f"{pg_name}'s p99 stays under {ot_name}'s {side} {c.hot_pct:.0f}% hot traffic; "
+        f"{other_side} that, {ot_name} is faster."
+    )
+
+
+def _p99(x: LevelFigures | None) -> float:
+    """A level's p99 for ordering; a missing one sorts last."""
+    return x.p99_ms if x is not None and x.p99_ms is not None else math.inf
+
+
+def _one_section_sentence(s: SectionAnswer, hot: LevelFigures) -> str:
+    cold = s.coldest
+    if cold is None or cold.p99_ms is None or not hot.p99_ms:
+        return f"{s.name}: p99 {_ms(hot.p99_ms)} ms at {hot.where}."
+    times = cold.p99_ms / hot.p99_ms
+    return (
+        f"{s.name}: p99 {_ms(hot.p99_ms)} ms at {hot.where} and {_ms(cold.p99_ms)} ms at "
+        f"{cold.where}: cold traffic makes the tail {times:.1f}× "
+        f"{'slower' if times >= 1 else 'faster'}."
+    )
+
+
+def _comparison_sentence(ok: Sequence[SectionAnswer]) -> str:
+    """Several sections, no crossing: who is fastest at the hot end and at the cold end."""
+    by_hot = sorted(ok, key=lambda s: _p99(s.hottest))
+    best_hot, runner = by_hot[0], by_hot[1]
+    best_cold = min(ok, key=lambda s: _p99(s.coldest))
+    if _p99(best_cold.coldest) == math.inf or best_cold is best_hot:
+        mine = best_hot.coldest if best_hot.coldest is not None else best_hot.hottest
+        theirs = runner.coldest if runner.coldest is not None else runner.hottest
+        assert mine is not None and theirs is not None  # both in `ok`
+        noise = " (the 95% intervals overlap: within noise there)" if _overlap(mine, theirs) else ""
+        return (
+            f"{best_hot.name} has the lowest p99 at both ends of the sweep: "
+            f"{_ms(mine.p99_ms)} ms against {runner.name}'s {_ms(theirs.p99_ms)} ms at "
+            f"{mine.where}{noise}."
+        )
+    hot, cold = best_hot.hottest, best_cold.coldest
+    assert hot is not None and cold is not None
+    return (
+        f"{best_hot.name} has the lowest p99 with hot traffic ({_ms(hot.p99_ms)} ms at "
+        f"{hot.where}), {best_cold.name} with cold traffic ({_ms(cold.p99_ms)} ms at "
+        f"{cold.where})."
+    )
+
+
 def verdict(
     sections: Sequence[SectionAnswer], crossings: Sequence[cm.SkewCrossing], *, partial: Sequence[str] = ()
 ) -> str:  # fmt: skip
-    """One sentence in plain words: who has the lower p99, and where that changes."""
-    pre = ""
-    if "failed" in partial:
-        pre = "From a failed run (its figures describe failed requests, not the store): "
-    elif partial:
-        pre = f"From {'an' if partial[0][0] in 'aeiou' else 'a'} {partial[0]} run: "
+    """One sentence in plain words: who has the lower p99, and where that changes; said
+    first when the run is not a complete result."""
+    pre = _prefix(partial)
     measured = [c for c in crossings if c.basis == "measured" and c.hot_pct is not None]
     if measured:
-        c = measured[0]
-        pg_label, other = c.other.split(" vs ", 1)
-        pg = next((s for s in sections if s.label == pg_label), None)
-        ot = next((s for s in sections if s.label == other), None)
-        pg_name = pg.name if pg else pg_label
-        ot_name = ot.name if ot else other
-        noisy = _overlaps(pg, ot)
-        if noisy is not None and noisy[0] * 2 >= noisy[1]:
-            return (
-                f"{pre}{pg_name} and {ot_name} are within noise of each other: their p99 95% "
-                f"intervals overlap at {noisy[0]} of {noisy[1]} levels (the measured p99 "
-                f"curves first cross at {c.hot_pct:.0f}% hot)."
-            )
-        side, other_side = ("above", "below") if c.pg_faster_above else ("below", "above")
-        return (
-            f"{pre}{pg_name}'s p99 stays under {ot_name}'s {side} {c.hot_pct:.0f}% hot "
-            f"traffic; {other_side} that, {ot_name} is faster."
-        )
-    ok = [s for s in sections if s.hottest and s.hottest.p99_ms is not None]
+        return pre + _crossing_sentence(sections, measured[0])
+    ok = [s for s in sections if s.hottest is not None and s.hottest.p99_ms is not None]
     if not ok:
         return f"{pre}No level finished: there is no figure to compare."
     if len(ok) == 1:
-        s = ok[0]
-        h, c = s.hottest, s.coldest
-        if c is None or c.p99_ms is None or not h.p99_ms:  # type: ignore[union-attr]
-            return f"{pre}{s.name}: p99 {_ms(h.p99_ms)} ms at {h.where}."  # type: ignore[union-attr]
-        times = c.p99_ms / h.p99_ms  # type: ignore[union-attr,operator]
-        return (
-            f"{pre}{s.name}: p99 {_ms(h.p99_ms)} ms at {h.where} and {_ms(c.p99_ms)} ms at "  # type: ignore[union-attr]
-            f"{c.where}: cold traffic makes the tail {times:.1f}× {'slower' if times >= 1 else 'faster'}."
-        )
-    best_hot = min(ok, key=lambda s: s.hottest.p99_ms)  # type: ignore[union-attr,return-value]
-    cold_ok = [s for s in ok if s.coldest and s.coldest.p99_ms is not None]
-    best_cold = min(cold_ok, key=lambda s: s.coldest.p99_ms) if cold_ok else None  # type: ignore[union-attr,return-value]
-    if best_cold is None or best_cold is best_hot:
-        runner = sorted(ok, key=lambda s: s.hottest.p99_ms)[1]  # type: ignore[union-attr,return-value]
-        noise = best_cold is not None and _overlap(best_hot.coldest, runner.coldest)  # type: ignore[arg-type]
-        end = best_hot.coldest or best_hot.hottest
-        other_end = runner.coldest or runner.hottest
-        tail = " (the 95% intervals overlap: within noise there)" if noise else ""
-        return (
-            f"{pre}{best_hot.name} has the lowest p99 at both ends of the sweep: "
-            f"{_ms(end.p99_ms)} ms against {runner.name}'s {_ms(other_end.p99_ms)} ms at "  # type: ignore[union-attr]
-            f"{end.where}{tail}."  # type: ignore[union-attr]
-        )
-    return (
-        f"{pre}{best_hot.name} has the lowest p99 with hot traffic "
-        f"({_ms(best_hot.hottest.p99_ms)} ms at {best_hot.hottest.where}), {best_cold.name} "  # type: ignore[union-attr]
-        f"with cold traffic ({_ms(best_cold.coldest.p99_ms)} ms at {best_cold.coldest.where})."  # type: ignore[union-attr]
-    )
+        hot = ok[0].hottest
+        assert hot is not None
+        return pre + _one_section_sentence(ok[0], hot)
+    return pre + _comparison_sentence(ok)
