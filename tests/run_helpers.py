@@ -111,3 +111,16 @@ def schema_checksum(dsn: str, schema: str) -> dict[str, str]:
             ).fetchone()[0]  # type: ignore[index]
             for (rel,) in rels
         }
+
+
+def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """featbench's main() in this process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from featbench.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ei:
+        main(args)
+    out = capsys.readouterr()
+    return int(ei.value.code or 0), out.out, out.err

@@ -379,13 +379,13 @@ def test_concurrency_above_max_connections_fails_before_running(
     [
         (["--distribution", "zipfian", "--theta", "0"], "theta must be > 0"),
         (["--distribution", "zipfian", "--thetas", "0.5,-1"], "theta must be > 0"),
-        (["--distribution", "pareto"], "unknown distribution 'pareto'"),
+        (["--distribution", "pareto"], "'pareto' is not one of 'hotcold', 'zipfian'"),
         (["--distribution", "zipfian"], "zipfian needs --theta"),
         (["--thetas", "0.5"], "need --distribution zipfian"),
         (["--rate", "-5"], "--rate must be"),
         (["--duration", "3"], "--duration needs --rate"),
         (["--warmup-seconds", "1"], "--warmup-seconds needs --rate"),
-        (["--rate", "10", "--arrival", "bursty"], "--arrival must be one of"),
+        (["--rate", "10", "--arrival", "bursty"], "'bursty' is not one of 'uniform', 'poisson'"),
         (["--concurrency", "0"], "--concurrency must be"),
     ],
 )

@@ -100,9 +100,14 @@ def test_chart_tables_hold_the_summary_numbers(pg_run: Path):
         assert row[col["p50 ms"]] == fmt(r["latency_ms"]["p50"]) + mark(
             r["latency_ms"]["p50"], ci["p50"]
         )
-    assert any("Error bars" in n for n in latency.notes)
-    p99_trace = next(t for t in latency.figure.data if t.name.endswith(" p99"))
-    assert p99_trace.error_y.array is not None  # the intervals are drawn
+    assert any("p99's distribution-free 95% interval" in n for n in latency.notes)
+    p99_trace = next(t for t in latency.figure.data if (t.meta or {}).get("quantile") == "p99")
+    assert list(p99_trace.y) == [by_hot[h]["latency_ms"]["p99"] for h in sorted(by_hot)]
+    assert (
+        p99_trace.error_y.array is not None
+    )  # the intervals are drawn (bars, one-sided when open)
+    band = [t for t in latency.figure.data if t.name == "p99 95% interval"]
+    assert len(band) == 1  # and as a band where both bounds exist
     html = res.html.read_text()
     assert fmt(by_hot[0.0]["latency_ms"]["p99"]) in html
 

@@ -76,8 +76,8 @@ def browser():
         b.close()
 
 
-def open_report(browser, path: Path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def open_report(browser, path: Path, width: int = 1280):
+    page = browser.new_page(viewport={"width": width, "height": 900})
     problems: list[str] = []
     page.on(
         "console",
@@ -162,6 +162,108 @@ def test_interrupted_and_sparse_report_renders(browser, tmp_path: Path):
     assert any(not c["measured"] for c in charts)  # entities/worst case say why, not blank
     banner = page.locator(".banner.interrupted")
     assert banner.is_visible() and "INTERRUPTED" in banner.inner_text()
+    # the page's first line says so
+    first = page.evaluate("document.body.innerText.trim().split('\\n')[0]")
+    assert "INTERRUPTED" in first, first
+    assert "From an interrupted run" in page.inner_text("p.verdict")
     page.screenshot(path=str(tmp_path / "interrupted.png"))
+    page.close()
+    assert problems == []
+
+
+LAYOUT = """
+() => {
+  const top = el => el.getBoundingClientRect().top + window.scrollY;
+  const main = document.querySelector('main');
+  const firstBlock = Array.from(main.children).find(el => el.offsetHeight > 0);
+  const charts = Array.from(document.querySelectorAll('section.fb-chart'));
+  const settings = document.querySelector('section#settings');
+  return {
+    first_block: firstBlock ? (firstBlock.id || firstBlock.className) : null,
+    answer_top: top(document.querySelector('section.answer')),
+    first_chart_top: top(charts[0]),
+    last_chart_top: top(charts[charts.length - 1]),
+    settings_top: top(settings),
+    settings_open: settings.querySelector('details').open,
+    header: document.querySelector('header').innerText,
+  };
+}
+"""
+
+# Tick labels of every axis of every chart: pairs that overlap on the page.
+OVERLAPPING_TICKS = """
+() => {
+  const bad = [];
+  for (const [layer, along] of [['.yaxislayer-above', 'y'], ['.xaxislayer-above', 'x']]) {
+    document.querySelectorAll(layer).forEach(ax => {
+      const boxes = Array.from(ax.querySelectorAll('text')).map(t => t.getBoundingClientRect())
+        .filter(b => b.width > 0 && b.height > 0)
+        .sort((a, b) => along === 'y' ? a.top - b.top : a.left - b.left);
+      for (let i = 1; i < boxes.length; i++) {
+        const a = boxes[i - 1], b = boxes[i];
+        const overlap = along === 'y' ? a.bottom - b.top : a.right - b.left;
+        if (overlap > 1) bad.push(ax.closest('section').id + ' ' + along + ' ' + overlap.toFixed(1));
+      }
+    });
+  }
+  return bad;
+}
+"""
+
+P99_TRACES = """
+() => {
+  const gd = document.querySelector('#latency .js-plotly-plot');
+  return gd.data.filter(t => t.meta && t.meta.quantile === 'p99')
+               .map(t => ({section: t.meta.section, x: Array.from(t.x), y: Array.from(t.y)}));
+}
+"""
+
+
+def test_multi_target_report_answers_first(browser, tmp_path: Path):
+    """The issue's "Done when": at 1400x900 the headline block is the first thing on the
+    page and the first chart starts within 1,000 px; no console error; every chart drawn;
+    the p99 chart's numbers are summary.json's; settings last and collapsed; the header
+    says what ran."""
+    import json
+
+    d = make_run(
+        tmp_path,
+        strategies=("union", "pipeline"),
+        requests=400,
+        extra_targets=(
+            ("redis", "redis://127.0.0.1:6379/0", ("pipeline",)),
+            ("dynamodb", "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:5000", ("batch",)),
+        ),
+    )
+    res = make_report([d])
+    page, problems = open_report(browser, res.html, width=1400)
+    check_rendered(page, len(res.charts))
+    lay = page.evaluate(LAYOUT)
+    assert lay["first_block"] == "answer", lay
+    assert lay["answer_top"] < lay["first_chart_top"] <= 1000, lay
+    assert lay["settings_top"] > lay["last_chart_top"] and not lay["settings_open"], lay
+    for ran in ("union, pipeline", "redis://127.0.0.1:6379/0 (pipeline)", "closed loop"):
+        assert ran in lay["header"], (ran, lay["header"])
+    assert "config.strategies" not in page.content()
+    assert page.evaluate(OVERLAPPING_TICKS) == []  # axis labels readable at a glance
+    # one headline row per target and strategy, with a cost and a verdict sentence
+    rows = page.locator("table.headline tbody tr")
+    assert rows.count() == 4
+    assert page.inner_text("p.verdict").strip().endswith(".")
+    assert "$" in page.inner_text("table.headline")
+    # the p99 chart draws summary.json's numbers
+    summary = json.loads((d / "summary.json").read_text())
+    data = page.evaluate("JSON.parse(document.getElementById('featbench-data').textContent)")
+    shown = data["runs"][0]["sections"]  # the report's sections, in summary.json's order
+    traces = {
+        t["section"]: dict(zip(t["x"], t["y"], strict=True)) for t in page.evaluate(P99_TRACES)
+    }
+    assert len(traces) == len(summary["sections"]) == len(shown) == 4
+    for sec, sh in zip(summary["sections"], shown, strict=True):
+        assert (sec["backend"], sec["strategy"]) == (sh["backend"], sh["strategy"])
+        drawn = traces[sh["label"]]
+        want = {float(r["hot_pct"]): r["latency_ms"]["p99"] for r in sec["ratios"]}
+        assert {float(k): v for k, v in drawn.items()} == want
+    page.screenshot(path=str(tmp_path / "top.png"))
     page.close()
     assert problems == []

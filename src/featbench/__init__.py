@@ -11,8 +11,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 from featbench.errors import FeatbenchError, SpecError, TargetError  # noqa: E402
-from featbench.spec import WorkloadSpec, builtin_spec, load_spec  # noqa: E402
+
+if TYPE_CHECKING:
+    from featbench.spec import WorkloadSpec, builtin_spec, load_spec
+
+_FROM_SPEC = ("WorkloadSpec", "builtin_spec", "load_spec")
+
+
+def __getattr__(name: str) -> Any:
+    # The spec's names load pydantic: imported on first use, so `featbench --help` stays fast.
+    if name in _FROM_SPEC:
+        from featbench import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module 'featbench' has no attribute {name!r}")
+
 
 __all__ = [
     "FeatbenchError",

@@ -27,3 +27,16 @@ def read_text(path: Path, what: str, error: type[FeatbenchError] = FeatbenchErro
         raise error(f"{what} {path} does not exist") from None
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file and a rename: a crash never leaves half a file in
+    place; a directory that cannot be written is one line, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise FeatbenchError(f"cannot write {path}: {e.strerror or type(e).__name__}") from None
+    return path

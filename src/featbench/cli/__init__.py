@@ -10,11 +10,9 @@ import sys
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer  # noqa: E402
-from rich.markup import escape  # noqa: E402
 
 from featbench.cli.app import app  # noqa: E402
 from featbench.errors import FeatbenchError  # noqa: E402
-from featbench.progress import console  # noqa: E402
 
 # Each module attaches its commands to `app` on import.
 _COMMAND_MODULES = [
@@ -23,6 +21,7 @@ _COMMAND_MODULES = [
     "load_cmd",  # load, verify
     "run_cmd",  # run, show, get, compare
     "report_cmd",  # report, cost
+    "export_cmd",  # export
     "demo_cmd",  # demo
     "embedded_cmd",  # embedded start|status|stop
 ]
@@ -39,6 +38,18 @@ def _import_commands() -> None:
                 raise
 
 
+def _say(kind: str, text: str) -> None:
+    """`error: …` / `interrupted…` on stderr, always shown (even with --quiet), and the
+    text printed as it is: rich would take `featbench[redis]` for a style tag and drop it."""
+    from rich.markup import escape
+
+    from featbench.progress import console
+
+    console.quiet = False
+    color = "red" if kind == "error" else "yellow"
+    console.print(f"[{color}]{kind}[/]{escape(text)}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -48,36 +59,32 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
-        console.print("[yellow]interrupted[/]")
+        _say("interrupted", "")
         sys.exit(130)
     except typer.TyperException as e:
         # Typer vendors click: usage errors (unknown option, bad value) are TyperExceptions
         # with click's show()/exit_code, not `click.ClickException`.
-        show = getattr(e, "show", None)
-        if callable(show):
-            show()
-        else:
-            console.print(f"[red]error:[/] {e}", highlight=False)
+        # One line, as every other bad input: what is wrong, and where the help is.
+        fmt = getattr(e, "format_message", None)
+        text = fmt() if callable(fmt) else str(e)
+        text = text.replace("Value error, ", "")  # typer's pydantic coercion prefix
+        ctx = getattr(e, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        _say("error", f": {' '.join(text.split())}{where}")
         sys.exit(2)
     except KeyboardInterrupt:
         if debug:
             raise
-        console.print("[yellow]interrupted[/]: what was finished is kept")
+        _say("interrupted", ": what was finished is kept")
         sys.exit(130)
     except FeatbenchError as e:
         if debug:
             raise
-        # the message is text, not markup: "featbench[lakebase]" must print as written
-        console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        _say("error", f": {e}")
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
         if debug:
             raise
-        console.print(
-            f"[red]error:[/] unexpected {type(e).__name__}: {escape(str(e))} (run with --debug "
-            "for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say("error", f": unexpected {type(e).__name__}: {e} (run with --debug for the traceback)")
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -9,19 +9,12 @@ from typing import Annotated
 
 import typer
 
-from featbench import api
-from featbench.cli.app import app
+from featbench.cli.app import app, verbosity
 from featbench.cli.options import Json, ResultsDir, Seed, Thresholds
-from featbench.demo import (
-    DYNAMODB_REQUESTS,
-    SCALE_ONE,
-    SCALE_WITH_DYNAMODB,
-    parse_backends,
-    run_demo,
-)
-from featbench.progress import console
-from featbench.report.demo_text import demo_doc, print_demo
 
+# featbench.demo's SCALE_ONE, SCALE_WITH_DYNAMODB, DYNAMODB_REQUESTS, written out so that
+# --help does not import the library (a test checks they agree).
+SCALE_ONE, SCALE_WITH_DYNAMODB, DYNAMODB_REQUESTS = 0.5, 0.04, 40
 DemoScale = Annotated[float | None, typer.Option("--scale", help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 734k rows, ~220 MB; {SCALE_WITH_DYNAMODB:g} when DynamoDB is in --backends).")]  # fmt: skip
 Backends = Annotated[str, typer.Option("--backends", "-b", help=f"Stores to run side by side on embedded servers: postgres, redis, dynamodb (comma list). Alone, PostgreSQL runs the serial strategy (one query per table, the original Lakebase benchmark's way); side by side each store runs its natural one-round-trip strategy: postgres union, redis pipeline, dynamodb batch (BatchGetItem). DynamoDB is moto, a slow local emulator: it replays only the first {DYNAMODB_REQUESTS} requests of each ratio of the same plan, and its latency is not AWS's.")]  # fmt: skip
 Keep = Annotated[bool, typer.Option("--keep", help="Leave the embedded PostgreSQL running afterwards (for psql, or more featbench commands).")]  # fmt: skip
@@ -47,9 +40,14 @@ def demo(
 
     Examples: featbench demo --scale 0.05;  featbench demo --backends postgres,redis,dynamodb
     """
+    from featbench import api
+    from featbench.demo import parse_backends, run_demo
+    from featbench.progress import console
+    from featbench.report.demo_text import demo_doc, print_demo
+
     res = run_demo(
         parse_backends(backends), scale=scale, seed=seed, out=out, keep=keep,
-        thresholds=threshold or (), live=not as_json,
+        thresholds=threshold or (), live=not as_json and verbosity() >= 0,
         say=lambda line: console.print(line, highlight=False),
     )  # fmt: skip
     if as_json:

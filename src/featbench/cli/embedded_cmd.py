@@ -9,7 +9,6 @@ import typer
 
 from featbench.cli.app import app
 from featbench.cli.options import Json
-from featbench.progress import console
 
 Purge = Annotated[bool, typer.Option("--purge", help="Also delete the data directory (everything loaded).")]  # fmt: skip
 
@@ -27,6 +26,7 @@ def start(as_json: Json = False) -> None:
     Example: featbench embedded start && psql "$(featbench embedded start --json | jq -r .uri)"
     """
     from featbench.backends import embedded
+    from featbench.progress import console
 
     srv = embedded.start()
     doc = {"data_dir": str(srv.pgdata), "uri": srv.uri, "pid": srv.pid, "settings": srv.settings}
@@ -36,7 +36,7 @@ def start(as_json: Json = False) -> None:
         console.print(
             f"embedded PostgreSQL running (pid {srv.pid}), data in {srv.pgdata}", highlight=False
         )
-        console.print(f"psql '{srv.uri}'", highlight=False)
+        console.print(f"psql '{srv.uri}'", highlight=False, markup=False)
 
 
 @embedded_app.command("status")
@@ -46,6 +46,7 @@ def status(as_json: Json = False) -> None:
     Example: featbench embedded status
     """
     from featbench.backends import embedded
+    from featbench.progress import console
 
     st = embedded.status()
     if as_json:
@@ -54,10 +55,11 @@ def status(as_json: Json = False) -> None:
         console.print(
             f"running (pid {st['pid']}), data in {st['data_dir']}: psql '{st['uri']}'",
             highlight=False,
+            markup=False,
         )
     else:
         what = "stopped" if st["initialised"] else "not created yet"
-        console.print(f"{what}; data directory {st['data_dir']}", highlight=False)
+        console.print(f"{what}; data directory {st['data_dir']}", highlight=False, markup=False)
 
 
 @embedded_app.command("stop")
@@ -70,6 +72,7 @@ def stop(
     Example: featbench embedded stop --purge
     """
     from featbench.backends import embedded
+    from featbench.progress import console
 
     r = embedded.stop(purge=purge)
     if as_json:
@@ -78,4 +81,4 @@ def stop(
         msg = "stopped" if r["stopped"] else "was not running"
         if r["purged"]:
             msg += f"; deleted {r['data_dir']}"
-        console.print(f"embedded PostgreSQL {msg}", highlight=False)
+        console.print(f"embedded PostgreSQL {msg}", highlight=False, markup=False)

@@ -9,13 +9,10 @@ from typing import Annotated
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import Json, Scale, Seed, Spec
-from featbench.datafiles import write_dataset
-from featbench.progress import console, make_progress
-from featbench.spec import check_scale, load_spec, scaled_rows
+from featbench.cli.options import FileFormat, Json, Scale, Seed, Spec
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
-Fmt = Annotated[str, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
+Fmt = Annotated[FileFormat, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
 
 
 @app.command()
@@ -31,8 +28,12 @@ def generate(
 
     Example: featbench generate --scale 0.1 --seed 7 --out data/ --format csv
     """
-    if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter("--format must be parquet or csv")
+    from rich.markup import escape
+
+    from featbench.datafiles import write_dataset
+    from featbench.progress import console, make_progress
+    from featbench.spec import check_scale, load_spec, scaled_rows
+
     s = load_spec(spec)
     s.check_generatable()
     check_scale(scale)
@@ -51,5 +52,5 @@ def generate(
         typer.echo(json.dumps(manifest, indent=2))
     else:
         console.print(
-            f"wrote {len(manifest['tables'])} tables, {manifest['total_rows']:,} rows to {out}"
+            f"wrote {len(manifest['tables'])} tables, {manifest['total_rows']:,} rows to {escape(str(out))}"
         )

@@ -8,17 +8,23 @@ from typing import Annotated
 
 import typer
 
-from featbench import api
 from featbench.cli.app import app
-from featbench.cli.options import Json, PasswordCommand, RecordedScale, Schema, Spec, Target
-from featbench.report.load_text import print_checks, print_load
+from featbench.cli.options import (
+    CopyFormat,
+    Json,
+    PasswordCommand,
+    RecordedScale,
+    Schema,
+    Spec,
+    Target,
+)
 
 LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
 LoadSeed = Annotated[int | None, typer.Option("--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir).")]  # fmt: skip
 Streams = Annotated[int | None, typer.Option("--streams", "-k", help="Parallel COPY streams (processes) (default: number of cores).")]  # fmt: skip
 Force = Annotated[bool, typer.Option("--force", help="Load even into a non-empty schema featbench did not create, or replace a different data set featbench loaded there. Only featbench's own tables are ever dropped.")]  # fmt: skip
 FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files written by `featbench generate` (checked against their manifest).")]  # fmt: skip
-CopyFormat = Annotated[str, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
+CopyFormatOpt = Annotated[CopyFormat, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
@@ -34,7 +40,7 @@ def load(
     schema: Schema = "featbench",
     force: Force = False,
     from_dir: FromDir = None,
-    copy_format: CopyFormat = "binary",
+    copy_format: CopyFormatOpt = "binary",
     chunk_rows: ChunkRows = None,
     password_command: PasswordCommand = None,
     as_json: Json = False,
@@ -49,6 +55,9 @@ def load(
       featbench load --target embedded --scale 0.2
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
+    from featbench import api
+    from featbench.report.load_text import print_load
+
     res = api.load(
         target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
         from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
@@ -81,6 +90,9 @@ def verify(
 
     Example: featbench verify --target postgresql://localhost/test
     """
+    from featbench import api
+    from featbench.report.load_text import print_verified
+
     res = api.verify(
         target, spec=spec, scale=scale, seed=seed, schema=schema, sample=sample,
         password_command=password_command,
@@ -88,6 +100,6 @@ def verify(
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
     else:
-        print_checks(res.checks)
+        print_verified(res.scale, res.seed, res.scale_source, res.checks, res.spec)
     if not res.ok:
         raise typer.Exit(2)

@@ -10,12 +10,9 @@ from typing import Annotated
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import Cu, HoursPerDay, Json, Prices, ReferenceP99
-from featbench.report.build import cost_for_runs, make_report
-from featbench.report.cost_text import print_cost
-from featbench.report.terminal import print_report_result
+from featbench.cli.options import Consistency, Cu, HoursPerDay, Json, Prices, ReferenceP99
 
-RunDirs = Annotated[list[Path], typer.Argument(help="One or more run directories (results/<run_id>).", metavar="RUN_DIR...")]  # fmt: skip
+RunDirs = Annotated[list[Path], typer.Argument(help="One or more run directories (results/RUN_ID).", metavar="RUN_DIR...")]  # fmt: skip
 ReportOut = Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default: RUN_DIR/report.html of the first run).")]  # fmt: skip
 Png = Annotated[Path | None, typer.Option("--png", help="Also write every chart as a PNG into this directory (e.g. RUN_DIR/png).", metavar="DIR")]  # fmt: skip
 ReportQps = Annotated[float | None, typer.Option("--qps", help="Request rate (requests/s) to price: adds the cost table to the report.")]  # fmt: skip
@@ -28,7 +25,7 @@ StorageGb = Annotated[float | None, typer.Option("--storage-gb", help="PostgreSQ
 MemoryPerRow = Annotated[float | None, typer.Option("--memory-per-row", help="Redis memory per row, bytes (default: measured or estimated).")]  # fmt: skip
 Churn = Annotated[float | None, typer.Option("--churn", help="Fraction of the data changed per day, for PITR history (default 0.10).")]  # fmt: skip
 PitrDays = Annotated[float | None, typer.Option("--pitr-days", help="Point-in-time-recovery retention, days (default 7).")]  # fmt: skip
-Consistency = Annotated[str | None, typer.Option("--consistency", help="DynamoDB reads: eventual (default) or strong.")]  # fmt: skip
+ConsistencyOpt = Annotated[Consistency | None, typer.Option("--consistency", help="DynamoDB reads: eventual (default) or strong.")]  # fmt: skip
 Headroom = Annotated[float | None, typer.Option("--headroom", help="Provisioned capacity over the mean rate (default 1.5).")]  # fmt: skip
 RedisReplicas = Annotated[int | None, typer.Option("--redis-replicas", help="Replicas per Redis shard (default 0).")]  # fmt: skip
 RedisOverhead = Annotated[float | None, typer.Option("--redis-overhead", help="Redis memory overhead over the data (default 0.10).")]  # fmt: skip
@@ -52,6 +49,9 @@ def report(
 
     Example: featbench report results/20261126T081500Z-3f2a1c --png results/20261126T081500Z-3f2a1c/png --qps 2000
     """
+    from featbench.report.build import make_report
+    from featbench.report.terminal import print_report_result
+
     res = make_report(
         run_dirs,
         out=out,
@@ -81,7 +81,7 @@ def cost(
     memory_per_row: MemoryPerRow = None,
     churn: Churn = None,
     pitr_days: PitrDays = None,
-    consistency: Consistency = None,
+    consistency: ConsistencyOpt = None,
     headroom: Headroom = None,
     redis_replicas: RedisReplicas = None,
     redis_overhead: RedisOverhead = None,
@@ -98,6 +98,9 @@ def cost(
       featbench cost --qps 500 --cu 32 --storage-gb 1500 --churn 0.1 --pitr-days 7
       featbench cost --qps 1000 --rows 15.6e9 --item-bytes 300 --tables 30
     """
+    from featbench.report.build import cost_for_runs
+    from featbench.report.cost_text import print_cost
+
     result = cost_for_runs(
         run or [], qps=qps, prices_file=prices, reference_p99=reference_p99, spec=spec,
         hours_per_day=hours_per_day, cu=cu, rows=rows, item_bytes=item_bytes, tables=tables,

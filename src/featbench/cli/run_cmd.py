@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 
-from featbench import api
-from featbench.cli.app import app
+from featbench.cli.app import app, verbosity
 from featbench.cli.options import (
+    TARGET_ENV,
+    Arrival,
+    Distribution,
     Json,
     PasswordCommand,
+    RatioOrderName,
     RecordedScale,
     ResultsDir,
     RunDir,
@@ -21,14 +24,11 @@ from featbench.cli.options import (
     Spec,
     Target,
     Thresholds,
+    env_targets,
+    strategy_completion,
 )
-from featbench.progress import console
-from featbench.report.terminal import print_run_result, render_compare, wide_console
-from featbench.results.compare import compare_runs
-from featbench.results.reader import read_run
-from featbench.runner.config import RunConfig
 
-RunTarget = Annotated[list[str], typer.Option("--target", "-t", help="postgresql://user@host/db, lakebase://INSTANCE/DATABASE, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data).", metavar="URL")]  # fmt: skip
+RunTarget = Annotated[list[str] | None, typer.Option("--target", "-t", help=f"postgresql://user@host/db (or libpq's 'host=… dbname=…'), lakebase://INSTANCE/DATABASE, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data). Default: ${TARGET_ENV} (one target).", metavar="URL", show_default=False)]  # fmt: skip
 Ratios = Annotated[str, typer.Option("--ratios", help="Hot traffic percentages to sweep.")]  # fmt: skip
 Requests = Annotated[int, typer.Option("--requests", "-n", help="Timed requests per ratio.")]  # fmt: skip
 Warmup = Annotated[int, typer.Option("--warmup", help="Requests before each ratio, at its mix, not measured.")]  # fmt: skip
@@ -40,15 +40,15 @@ ResetStats = Annotated[bool, typer.Option("--stats-reset/--no-stats-reset", help
 RunId = Annotated[str | None, typer.Option("--run-id", help="Name of the run directory (default: UTC time + random hex).")]  # fmt: skip
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory of that name.")]  # fmt: skip
 KeysFrom = Annotated[Path | None, typer.Option("--keys-from", help="Reuse the keys of an earlier run (same spec).", metavar="RUN_DIR")]  # fmt: skip
-Strategy = Annotated[str, typer.Option("--strategy", help="How a request executes (comma list: serial,pipeline,…). STORE=STRATEGY items apply to one kind of target only, e.g. postgres=union,redis=pipeline,dynamodb=batch.")]  # fmt: skip
-RatioOrder = Annotated[str, typer.Option("--ratio-order", help="cold-first (ascending hot %), given, or random (seeded).")]  # fmt: skip
+Strategy = Annotated[str, typer.Option("--strategy", help="How a request executes, a comma list. postgres: serial, pipeline, union, function, parallel; redis: pipeline, serial; dynamodb: batch, serial. STORE=STRATEGY items apply to one kind of target only, e.g. postgres=union,redis=pipeline,dynamodb=batch.", metavar="STRATEGY,…", autocompletion=strategy_completion)]  # fmt: skip
+RatioOrder = Annotated[RatioOrderName, typer.Option("--ratio-order", help="cold-first (ascending hot %), given, or random (seeded).")]  # fmt: skip
 Concurrency = Annotated[int, typer.Option("--concurrency", "-c", help="Clients, each with its own connection (processes for PostgreSQL).")]  # fmt: skip
 Rate = Annotated[float | None, typer.Option("--rate", help="Open loop: requests per second across all clients (latency also reported from the intended start).")]  # fmt: skip
-Arrival = Annotated[str, typer.Option("--arrival", help="Open-loop arrivals: uniform or poisson.")]  # fmt: skip
+ArrivalOpt = Annotated[Arrival, typer.Option("--arrival", help="Open-loop arrivals: evenly spaced (uniform) or a Poisson process.")]  # fmt: skip
 Duration = Annotated[float | None, typer.Option("--duration", help="Open loop: seconds per level (requests = rate × duration).", metavar="SECONDS")]  # fmt: skip
 WarmupSeconds = Annotated[float | None, typer.Option("--warmup-seconds", help="Open loop: seconds of unmeasured requests before each level.")]  # fmt: skip
 Interval = Annotated[float, typer.Option("--interval", help="Seconds per time-series interval (timeseries/ and timeseries.parquet).")]  # fmt: skip
-Distribution = Annotated[str, typer.Option("--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.")]  # fmt: skip
+DistributionOpt = Annotated[Distribution, typer.Option("--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.")]  # fmt: skip
 Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default).")]  # fmt: skip
 Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
@@ -61,7 +61,7 @@ Force = Annotated[bool, typer.Option("--force", help="Compare even if the worklo
 
 @app.command()
 def run(
-    target: RunTarget = ...,
+    target: RunTarget = None,
     spec: Spec = None,
     scale: RecordedScale = None,
     schema: Schema = "featbench",
@@ -82,11 +82,11 @@ def run(
     ratio_order: RatioOrder = "cold-first",
     concurrency: Concurrency = 1,
     rate: Rate = None,
-    arrival: Arrival = "uniform",
+    arrival: ArrivalOpt = "uniform",
     duration: Duration = None,
     warmup_seconds: WarmupSeconds = None,
     interval: Interval = 1.0,
-    distribution: Distribution = "hotcold",
+    distribution: DistributionOpt = "hotcold",
     theta: Theta = None,
     thetas: Thetas = None,
     threshold: Thresholds = None,
@@ -101,6 +101,12 @@ def run(
 
     Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500 --threshold 'p99<10ms'
     """
+    from featbench import api
+    from featbench.progress import console
+    from featbench.report.terminal import print_run_result
+    from featbench.runner.config import RunConfig
+
+    targets = env_targets(target)
     config = RunConfig.from_options(
         ratios=ratios, strategy=strategy, theta=theta, thetas=thetas, scale=scale,
         requests=requests, warmup=warmup, n_keys=keys, hot_fraction=hot_fraction,
@@ -111,8 +117,8 @@ def run(
     )  # fmt: skip
     try:
         r = api.run(
-            target, config, spec=spec, schema=schema, out=out, run_id=run_id,
-            overwrite=overwrite, keys_from=keys_from, live=not as_json,
+            targets, config, spec=spec, schema=schema, out=out, run_id=run_id,
+            overwrite=overwrite, keys_from=keys_from, live=not as_json and verbosity() >= 0,
             password_command=password_command,
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -133,6 +139,9 @@ def show(run_dir: RunDir, as_json: Json = False) -> None:
 
     Example: featbench show results/20261126T081500Z-3f2a1c
     """
+    from featbench.report.terminal import print_run_result
+    from featbench.results.reader import read_run
+
     print_run_result(read_run(run_dir), as_json)
 
 
@@ -152,6 +161,8 @@ def get(
     Example: featbench get --target embedded card_fingerprint=3fa2…
     Feast's name/value rows as one record: --pivot feature_name=value_text
     """
+    from featbench import api
+
     doc = api.fetch(
         target, pairs, spec=spec, schema=schema, password_command=password_command, pivot=pivot
     )
@@ -171,6 +182,10 @@ def compare(
 
     Example: featbench compare results/run-a results/run-b
     """
+    from featbench.report.terminal import render_compare, wide_console
+    from featbench.results.compare import compare_runs
+    from featbench.results.reader import read_run
+
     doc = compare_runs(read_run(run_a), read_run(run_b), force=force)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))

@@ -8,12 +8,8 @@ from typing import Annotated
 
 import typer
 
-from featbench import api
 from featbench.cli.app import spec_app
 from featbench.cli.options import Json, Scale, Spec
-from featbench.progress import console
-from featbench.report.spec_text import print_spec
-from featbench.spec import load_spec
 
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")]  # fmt: skip
 
@@ -24,6 +20,9 @@ def show(spec: Spec = None, scale: Scale = 1.0, as_json: Json = False) -> None:
 
     Example: featbench spec show --scale 10
     """
+    from featbench import api
+    from featbench.report.spec_text import print_spec
+
     doc = api.spec_summary(spec, scale)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
@@ -40,12 +39,15 @@ def export(
 
     Example: featbench spec export -o my-spec.toml && featbench spec show --spec my-spec.toml
     """
+    from featbench.progress import console
+    from featbench.spec import load_spec
+
     text = load_spec(spec).to_toml()
     if out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", highlight=False, markup=False)
 
 
 FeatureViews = Annotated[list[str] | None, typer.Option("--feature-view", help="A feature view to describe (repeatable; default: every one).", metavar="NAME")]  # fmt: skip
@@ -61,10 +63,11 @@ def from_feast(repo_dir: RepoDir, feature_view: FeatureViews = None, out: Out = 
     Example: featbench spec from-feast feature_repo -o feast.toml
     """
     from featbench.feast_spec import spec_from_feast
+    from featbench.progress import console
 
     text = spec_from_feast(repo_dir, feature_view or ()).to_toml()
     if out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", highlight=False, markup=False)

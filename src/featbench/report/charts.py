@@ -146,7 +146,7 @@ def _auto_log(fig: go.Figure, ratio: float = 20.0) -> go.Figure:
         if isinstance(v, (int, float)) and v > 0
     ]
     if ys and max(ys) / min(ys) > ratio:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick="D2")  # labels at 1, 2, 5 only: none overlap
     return fig
 
 
@@ -233,9 +233,9 @@ def _pct_cells(r: dict[str, Any], key: str, qs: Sequence[str]) -> list[str]:
 # The one sentence under each chart: what it shows.
 WHAT = {
     "latency": (
-        "Request latency percentiles (p50 dotted, p95 dashed, p99 solid) at each hot-traffic "
-        "ratio, per target and strategy, with their 95% intervals: the core story of how skew "
-        "moves the tail."
+        "Request latency percentiles (p50 dotted, p95 dashed, p99 solid, its 95% interval "
+        "shaded) at each hot-traffic ratio, one panel per target and strategy: the core story "
+        "of how skew moves the tail."
     ),
     "break_even": (
         "p99 of each store against hot traffic; the dotted line marks the hot % where "
@@ -345,17 +345,84 @@ def _ci_notes(sections: Sequence[Section], bars: bool = False) -> list[str]:
 
 
 # -- 1. latency vs hot % ----------------------------------------------------------------
+QUANTILE_STYLE = {  # one look per percentile in every facet, so one legend reads them all
+    "p99": ("#1f3b5c", "solid", 3.0),
+    "p95": ("#4a7ab0", "dash", 1.5),
+    "p50": ("#7fa7d4", "dot", 1.5),
+}
+BAND = "rgba(31,59,92,0.16)"
+
+
+def facet_grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(max(n, 1), max_cols)
+    return -(-max(n, 1) // cols), cols
+
+
+def _facets(sections: Sequence[Section]) -> tuple[go.Figure, int, int]:
+    """A grid of panels, one per target and strategy, each titled with its label."""
+    nrows, ncols = facet_grid(len(sections))
+    fig = make_subplots(
+        rows=nrows, cols=ncols, subplot_titles=[s.label for s in sections] or None,
+        horizontal_spacing=0.07, vertical_spacing=min(0.18, 0.5 / max(nrows, 1)),
+    )  # fmt: skip
+    return fig, nrows, ncols
+
+
+def _facet_layout(fig: go.Figure, title: str, nrows: int, x: str, y: str) -> go.Figure:
+    """Axis titles once (bottom row, first column), each panel's own y axis from zero, few
+    ticks so that labels never overlap, and room for the panel titles under the chart's."""
+    fig = _base_layout(fig, title)
+    fig.update_layout(height=max(HEIGHT, 300 * nrows + 130), margin={"t": 80})
+    fig.update_xaxes(title_text=x, row=nrows)
+    fig.update_yaxes(title_text=y, col=1)
+    fig.update_yaxes(rangemode="tozero", nticks=6)
+    return fig
+
+
+def _band(xs: Sequence[float], ci: Sequence[list[float | None] | None], first: bool) -> list[go.Scatter]:  # fmt: skip
+    """The p99 interval as a shaded band (gaps where a bound is open)."""
+    lo = [c[0] if c else None for c in ci]
+    hi = [c[1] if c else None for c in ci]
+    common = {"x": list(xs), "mode": "lines", "line": {"width": 0}, "hoverinfo": "skip",
+              "legendgroup": "band", "connectgaps": False}  # fmt: skip
+    return [
+        go.Scatter(y=lo, showlegend=False, name="p99 95% interval (low)", **common),
+        go.Scatter(
+            y=hi,
+            fill="tonexty",
+            fillcolor=BAND,
+            showlegend=first,
+            name="p99 95% interval",
+            **common,
+        ),  # fmt: skip
+    ]
+
+
 def chart_latency(sections: Sequence[Section]) -> Chart:
+    """One facet per target and strategy (its own y axis: stores differ by orders of
+    magnitude), p50/p95/p99 lines and p99's 95% interval as a band."""
     title = "Latency vs hot traffic"
-    fig, colors, rows = go.Figure(), _colors(sections), []
-    for s in sections:
+    fig, nrows, ncols = _facets(sections)
+    rows = []
+    for i, s in enumerate(sections):
+        r_, c_ = i // ncols + 1, i % ncols + 1
         rs, xs = _series(s)
-        for q, dash, width in (("p99", "solid", 3), ("p95", "dash", 1.5), ("p50", "dot", 1.5)):
-            ci = _ci_style(rs, "latency_ms", q, 1.5 if q == "p99" else 1.0)
+        cis = [_ci(r, "latency_ms", "p99") for r in rs]
+        if any(c is not None for c in cis):
+            for tr in _band(xs, cis, i == 0):
+                fig.add_trace(tr, row=r_, col=c_)
+        for q, (color, dash, width) in QUANTILE_STYLE.items():
             ys = [_get(r, "latency_ms", q) for r in rs]
+            # p99 also gets error bars: they show the one bound an open interval has
+            style = _ci_style(rs, "latency_ms", q, 1.2) if q == "p99" else {}
+            style.setdefault("marker", {"symbol": [
+                "circle-open" if mark(y, _ci(r, "latency_ms", q)) else "circle"
+                for y, r in zip(ys, rs, strict=True)
+            ], "size": 6})  # fmt: skip
             fig.add_trace(
-                _line(xs, ys, f"{s.label} {q}", colors[s.label], dash=dash, width=width,
-                      legendgroup=s.label, **ci)
+                _line(xs, ys, q, color, dash=dash, width=width, legendgroup=q,
+                      showlegend=i == 0, meta={"section": s.label, "quantile": q}, **style),
+                row=r_, col=c_,
             )  # fmt: skip
         for r in rs:
             lat = r.get("latency_ms") or {}
@@ -365,9 +432,16 @@ def chart_latency(sections: Sequence[Section]) -> Chart:
                 + [fmt(_get(lat, q)) for q in ("max", "mean")]
             )
     ci_cols = [c for q in ("p50", "p95", "p99", "p99.9") for c in (f"{q} ms", f"{q} 95% CI")]
-    fig = _auto_log(_base_layout(fig, title, _xtitle(sections), "latency (ms)"))
+    fig = _facet_layout(fig, title, nrows, _xtitle(sections), "latency (ms)")
     table = TableData(["series", "hot", "requests", "errors", *ci_cols, "max ms", "mean ms"], rows)
-    return Chart("latency", title, WHAT["latency"], fig, table, _ci_notes(sections))
+    notes = [
+        "One panel per target and strategy, each with its own latency axis. The band and the "
+        "error bars are p99's distribution-free 95% interval (the band is missing and the bar "
+        "one-sided where the interval is open: too few requests for a bound); hollow markers: "
+        "the interval is open or wider than ±25% of the value. "
+        "In the table: " + LEGEND + "."
+    ] if _has_ci(sections) else []  # fmt: skip
+    return Chart("latency", title, WHAT["latency"], fig, table, notes)
 
 
 # -- 2. break-even skew -------------------------------------------------------------------
@@ -425,27 +499,37 @@ def chart_break_even(
 
 # -- 3. cache locality -> latency -------------------------------------------------------------
 def chart_cache(sections: Sequence[Section]) -> Chart:
+    """One panel per target and strategy: p99 against the measured hit ratio and against
+    the planned hot fraction."""
     title = "Cache locality → latency"
-    fig, colors, rows = go.Figure(), _colors(sections), []
+    fig, nrows, ncols = _facets(sections)
+    rows: list[list[Any]] = []
     any_hit = False
-    for s in sections:
+    measured_c, planned_c = QUANTILE_STYLE["p99"][0], "#d62728"
+    for i, s in enumerate(sections):
+        r_, c_ = i // ncols + 1, i % ncols + 1
         rs = _sorted_levels(s)
         p99 = _p99_line(s, rs)
         hit = [_get(r, "io", "hit_ratio") for r in rs]
         planned = [_get(r, "planned_hot_fraction") for r in rs]
         labels = [_xfmt(s, r) for r in rs]
-        c = colors[s.label]
         if any(h is not None for h in hit):
+            first_hit = not any_hit
             any_hit = True
             err = _ci_style(rs, "latency_ms", "p99").get("error_y")
             fig.add_trace(
-                _line(hit, p99, f"{s.label}: measured hit ratio", c, width=3,
-                      mode="lines+markers+text", text=labels, textposition="top center",
-                      marker={"size": 9}, error_y=err)
+                _line(hit, p99, "measured hit ratio", measured_c, width=3, legendgroup="hit",
+                      showlegend=first_hit, text=labels, textposition="top center",
+                      mode="lines+markers+text" if ncols == 1 else "lines+markers",
+                      marker={"size": 8}, error_y=err,
+                      meta={"section": s.label}),
+                row=r_, col=c_,
             )  # fmt: skip
         fig.add_trace(
-            _line(planned, p99, f"{s.label}: planned hot fraction", c, dash="dot", text=labels,
-                  marker={"symbol": "circle-open", "size": 9})
+            _line(planned, p99, "planned hot fraction", planned_c, dash="dot", text=labels,
+                  legendgroup="planned", showlegend=i == 0,
+                  marker={"symbol": "circle-open", "size": 8}, meta={"section": s.label}),
+            row=r_, col=c_,
         )  # fmt: skip
         for r, h, pl, lat in zip(rs, hit, planned, p99, strict=False):
             ci = _ci(r, "latency_ms", "p99")
@@ -458,8 +542,8 @@ def chart_cache(sections: Sequence[Section]) -> Chart:
         notes.append(
             "No buffer-cache counters in these runs (DynamoDB and Redis expose none): only the planned hot fraction is shown."
         )
-    fig = _base_layout(
-        fig, title, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"
+    fig = _facet_layout(
+        fig, title, nrows, "fraction (hit ratio / planned hot fraction)", "p99 latency (ms)"
     )
     table = TableData(
         [

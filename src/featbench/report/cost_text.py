@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
@@ -62,13 +63,15 @@ def print_cost(result: CostResult, out: Console | None = None) -> None:
     for o in result.options:
         for x in o.lines:
             out.print(
-                f"  {o.label} {x.label}: {money(x.per_day)}/day = {x.formula}", highlight=False
+                f"  {o.label} {x.label}: {money(x.per_day)}/day = {x.formula}",
+                highlight=False,
+                markup=False,
             )
         for n in o.notes:
-            out.print(f"  [dim]{o.label}: {n}[/]", highlight=False)
+            out.print(f"  [dim]{escape(o.label)}: {escape(str(n))}[/]", highlight=False)
     out.print("[bold]break-even request rate[/] (computed)")
     for b in result.break_even_rates:
-        out.print(f"  {b.a} vs {b.b}: {b.note}", highlight=False)
+        out.print(f"  {b.a} vs {b.b}: {b.note}", highlight=False, markup=False)
     if result.break_even_skew:
         out.print("[bold]break-even skew[/] (computed)")
         for s in result.break_even_skew:
@@ -77,8 +80,11 @@ def print_cost(result: CostResult, out: Console | None = None) -> None:
                 if s.basis == "measured"
                 else " [yellow](from a given reference p99: an assumption)[/]"
             )
-            out.print(f"  {s.other}: {fmt(s.hot_pct, 1)}% hot{tag} — {s.note}", highlight=False)
+            out.print(
+                escape(f"  {s.other}: {fmt(s.hot_pct, 1)}% hot") + tag + escape(f" — {s.note}"),
+                highlight=False,
+            )
     for n in result.notes:
-        out.print(f"[yellow]note:[/] {n}", highlight=False)
+        out.print(f"[yellow]note:[/] {escape(n)}", highlight=False)
     out.print(prices)
-    out.print(f"[dim]prices: {result.prices.origin}[/]", highlight=False)
+    out.print(f"[dim]prices: {escape(str(result.prices.origin))}[/]", highlight=False)

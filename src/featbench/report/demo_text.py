@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from rich.markup import escape
+
 from featbench.backends import embedded
 from featbench.errors import FeatbenchError
 from featbench.progress import console
@@ -69,9 +71,9 @@ def print_demo(res: DemoOutcome) -> None:
             highlight=False,
         )
         for note in res.pg.report.notes:
-            console.print(f"  {note}", highlight=False)
+            console.print(f"  {note}", highlight=False, markup=False)
     for kind, r in res.loads.items():
-        console.print(f"{kind}: {load_line(r)}", highlight=False)
+        console.print(f"{kind}: {load_line(r)}", highlight=False, markup=False)
         print_checks(r.checks)
         if kind == "postgres" and getattr(r, "index_seconds", None) is not None:
             console.print(
@@ -92,7 +94,7 @@ def print_demo(res: DemoOutcome) -> None:
     print_run(res.run, out, notes=False)  # the notes were shown as they came
     story = cold_story(res.run)
     if story is not None:
-        console.print(story["text"], highlight=False)
+        console.print(story["text"], highlight=False, markup=False)
     if "dynamodb" in res.kinds:
         console.print(
             "note: DynamoDB here is moto, a Python emulator on this machine — its "
@@ -100,7 +102,7 @@ def print_demo(res: DemoOutcome) -> None:
             highlight=False,
         )
     if res.report_error:
-        console.print(f"[yellow]note:[/] no report written: {res.report_error}")
+        console.print(f"[yellow]note:[/] no report written: {escape(str(res.report_error))}")
     print_headline_safe(res.run, out, report_path=res.report)
 
 

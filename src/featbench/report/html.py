@@ -14,8 +14,10 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 import featbench
+from featbench.fsutil import write_text_atomic
 from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
-from featbench.report.charts import Chart, fmt
+from featbench.report.answer import Answer, LevelFigures, SectionAnswer
+from featbench.report.charts import Chart, fmt, fmt_ci, money
 from featbench.report.costing import CostResult
 from featbench.results.reader import Run
 
@@ -58,6 +60,14 @@ dl.kv dd{margin:0;font-family:Menlo,Consolas,monospace}
 nav.toc{font-size:13px;margin:12px 0}
 nav.toc a{margin-right:12px;color:#1f3b5c}
 footer{font-size:12px;color:#667;padding:0 28px 30px}
+section.answer{background:#fff;border:2px solid #1f3b5c;border-radius:8px;margin:16px 0;padding:12px 18px}
+section.answer h2{font-size:18px;margin:2px 0 6px}
+p.verdict{font-size:17px;font-weight:bold;margin:4px 0 10px;color:#1d2733}
+table.headline{font-size:13.5px}
+table.headline td.best{font-weight:bold}
+p.basis{font-size:12px;color:#556;margin:6px 0 0}
+header .ran{font-size:13px;margin-top:4px}
+section.settings>details>summary{font-size:16px;font-weight:bold}
 """
 
 
@@ -134,7 +144,6 @@ def _run_header(run: Run) -> str:
         "ratio_order",
         "hot_fraction",
         "io_sample_every",
-        "strategies",
         "mode",
         "rate",
         "concurrency",
@@ -156,12 +165,39 @@ def _run_header(run: Run) -> str:
     for t in run.targets:
         targets.append(
             f"<h3>target {_e(t['target'])} <small>({_e(t['backend'])})</small></h3>"
-            f"<details open><summary>server version and settings</summary>{_kv(t['server'])}</details>"
+            f"<details><summary>server version and settings</summary>{_kv(t['server'])}</details>"
         )
     # a run that is not a result is announced by the report's first line (render_html)
     return (
         f'<section class="run" data-run-id="{_e(run.run_id)}"><h2>Run {_e(run.run_id)}</h2>'
-        f'<dl class="kv">{kv}</dl>{_thresholds(run)}{"".join(targets)}</section>'
+        f'<dl class="kv">{kv}</dl>{"".join(targets)}</section>'
+    )
+
+
+def what_ran(run: Run) -> str:
+    """One line on what a run actually did, from its sections (not from its options):
+    targets with their strategies, the engine, the load model, the levels."""
+    by_target: dict[str, list[str]] = {}
+    for s in run.sections:
+        by_target.setdefault(s.target, []).append(s.strategy)
+    targets = "; ".join(f"{t} ({', '.join(v)})" for t, v in by_target.items()) or "no section"
+    cfg = run.config
+    engine = (
+        cfg.get("engine") or (run.manifest.get("client") or {}).get("engine") or "featbench client"
+    )
+    if cfg.get("rate"):
+        load = f"open loop at {cfg['rate']:g} req/s, {cfg.get('arrival', 'uniform')} arrivals"
+    else:
+        load = "closed loop"
+    conc = cfg.get("concurrency") or 1
+    load += f", {conc} client{'s' if conc != 1 else ''}"
+    dist = cfg.get("distribution", "hotcold")
+    levels = sorted({float(r[s.level_key]) for s in run.sections for r in s.levels}, reverse=True)
+    unit = "θ" if any(s.level_key == "theta" for s in run.sections) else "% hot"
+    lv = ", ".join(f"{x:g}" for x in levels)
+    return (
+        f"ran {targets} · engine: {engine} · {load} · keys: {dist}, levels ({unit}) {lv}"
+        f" · {cfg.get('requests', '?')} requests/level"
     )
 
 
@@ -204,6 +240,71 @@ def _thresholds(run: Run) -> str:
     return (
         f'<h3 class="thresholds status-{cls}">thresholds: {len(rows) - failed} passed, {failed} failed</h3>'
         + _table(["threshold", "section", "ratio", "value", "result"], body)
+    )
+
+
+def _level_cell(x: LevelFigures | None) -> str:
+    if x is None or x.p99_ms is None:
+        return "—"
+    ci = f" [{fmt_ci(list(x.p99_ci_ms))}]" if x.p99_ci_ms else ""
+    return f"{fmt(x.p99_ms)} ms{ci} at {x.where}"
+
+
+def _break_even_cell(a: SectionAnswer, several: bool) -> str:
+    if not a.break_even:
+        return "— (one store in the run)" if not several else "—"
+    parts = []
+    for c in a.break_even:
+        pg, other = c.other.split(" vs ", 1)
+        vs = other if pg == a.label else pg
+        parts.append(
+            f"{c.hot_pct:.0f}% hot vs {vs}" if c.hot_pct is not None else f"no crossing vs {vs}"
+        )
+    return "; ".join(parts)
+
+
+def _answer_html(ans: Answer) -> str:
+    several = len({s.backend for s in ans.sections}) > 1
+    rows = []
+    for a in ans.sections:
+        hit_h = (
+            fmt(a.hottest.hit_ratio, 3) if a.hottest and a.hottest.hit_ratio is not None else "—"
+        )
+        hit_c = (
+            fmt(a.coldest.hit_ratio, 3) if a.coldest and a.coldest.hit_ratio is not None else "—"
+        )
+        cost = money(a.cost_per_million) if a.cost_per_million is not None else "—"
+        rows.append(
+            f'<tr data-section="{_e(a.label)}"><td>{_e(a.label)}<br><small>{_e(a.target)}</small></td>'
+            f"<td>{_e(_level_cell(a.hottest))}</td><td>{_e(hit_h)}</td>"
+            f"<td>{_e(_level_cell(a.coldest))}</td><td>{_e(hit_c)}</td>"
+            f'<td class="text">{_e(_break_even_cell(a, several))}</td>'
+            f'<td title="{_e(a.cost_label or a.cost_why or "")}">{_e(cost)}</td></tr>'
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "target · strategy",
+            "p99 hottest [95% CI]",
+            "hit ratio",
+            "p99 coldest [95% CI]",
+            "hit ratio",
+            "break-even skew",
+            "cost / million requests",
+        )
+    )
+    basis = (
+        f"Cost per million requests {ans.cost_basis}, list prices (details at the end). "
+        if ans.cost_basis
+        else "No cost: no request rate to price (give --qps). "
+    )
+    return (
+        '<section class="answer" id="answer" data-block="headline"><h2>The answer</h2>'
+        f'<p class="verdict">{_e(ans.verdict)}</p>'
+        f'<table class="headline"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<p class="basis">{_e(basis)}p99 in ms with its distribution-free 95% interval '
+        "(? = open: too few requests for a bound). Hit ratio: shared-buffer hits measured by "
+        "the server (— where the store exposes none).</p></section>"
     )
 
 
@@ -259,6 +360,7 @@ def render_html(
     charts: Sequence[Chart],
     *,
     cost: CostResult | None = None,
+    answer: Answer | None = None,
     generated_at: _dt.datetime | None = None,
 ) -> str:
     now = (generated_at or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
@@ -290,6 +392,7 @@ def render_html(
             for r in runs
         ],
         "cost": cost.as_dict() if cost is not None else None,
+        "answer": answer.as_dict() if answer is not None else None,
     }
     data_json = json.dumps(data, default=str).replace("</", "<\\/")
     parts = [
@@ -299,18 +402,24 @@ def render_html(
         f'<script type="text/javascript">{get_plotlyjs()}</script>',
         "</head>",
         f'<body data-chart-count="{len(charts)}" data-status="{_e(",".join(status_words))}">',
-        f'<header><h1>featbench report</h1><div class="meta">featbench {_e(featbench.__version__)} · generated {_e(now)} · '
-        f"{len(runs)} run(s): {_e(', '.join(r.run_id for r in runs))}</div></header><main>",
+        # a run that is not a result says so on the page's first line
         *(
             f'<div class="banner {_e(r.status)}" data-first-line="status">{_e(status_sentence(r))}</div>'
             for r in runs
             if r.partial
         ),
+        f"<header><h1>featbench report: {_e(', '.join(r.run_id for r in runs))}</h1>"
+        + "".join(f'<div class="ran">{_e(what_ran(r))}</div>' for r in runs)
+        + f'<div class="meta">featbench {_e(featbench.__version__)} · generated {_e(now)}</div></header><main>',
         warn,
-        *(_run_header(r) for r in runs),
+        _answer_html(answer) if answer is not None else "",
+        *(_thresholds(r) for r in runs),
         f'<nav class="toc">{toc}</nav>',
         *(_chart_html(c, i) for i, c in enumerate(charts, 1)),
         _cost_inputs(cost) if cost is not None else "",
+        '<section class="settings" id="settings"><details><summary>Settings, server configuration and manifest</summary>'
+        + "".join(_run_header(r) for r in runs)
+        + "</details></section>",
         "</main>",
         "<footer>Targets are shown without credentials. Latency: monotonic clock, first byte sent to last row received. "
         "Percentiles from HDR histograms (3 significant digits) except where a table says it used the per-request log.</footer>",
@@ -322,8 +431,4 @@ def render_html(
 
 def write_html(path: Path, text: str) -> Path:
     """Write atomically: a crash never leaves a half-written report in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)

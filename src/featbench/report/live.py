@@ -30,6 +30,13 @@ def _f(x: float | None, fmt: str = "{:.2f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
+PHASE_WORDS = {"touch": "touching the hot set", "warm-up": "warm-up", "measure": "measured"}
+
+
+def level_name(level: float, level_key: str) -> str:
+    return f"θ {level:g}" if level_key == "theta" else f"hot {level:g}%"
+
+
 def status_line(
     snap: dict[str, Any],
     sections: dict[int, str],
@@ -37,25 +44,30 @@ def status_line(
     levels: int,
     total_sections: int,
     now_ns: int,
+    level_names: dict[tuple[int, int], str] | None = None,
 ) -> str:
-    """The one status line: section, level i/n, phase, progress, rate, running p99.
+    """The one status line: target · strategy, ratio i/n, phase and progress, req/s,
+    running p99, e.g. `[2/3] redis://h:6379/0 · pipeline  ratio 3/9 hot 30%  measured
+    120/400  2,345 req/s  running p99 1.23 ms`.
 
     Counters are clamped to their totals: a display must never say "ratio 19/18"."""
     sec = snap["section"]
     name = sections.get(sec, "")
     parts = []
     if total_sections > 1:
-        parts.append(f"[{min(sec + 1, total_sections)}/{total_sections}] {name}")
+        parts.append(f"[{min(max(sec, 0) + 1, total_sections)}/{total_sections}] {name}".rstrip())
     elif name:
         parts.append(name)
     phase = snap["phase"]
     pos = snap["position"]
-    if phase in ("touch", "warm-up", "measure") and pos >= 0 and levels:
-        parts.append(f"level {min(pos + 1, levels)}/{levels}")
+    if phase in ("warm-up", "measure") and pos >= 0 and levels:
+        i = min(pos + 1, levels)
+        which = (level_names or {}).get((sec, pos))
+        parts.append(f"ratio {i}/{levels}" + (f" {which}" if which else ""))
     planned = max(0, snap["planned"])
     done = min(max(0, snap["done"]), planned) if planned else max(0, snap["done"])
-    if phase in ("touch", "warm-up", "measure"):
-        parts.append(f"{phase} {done:,}/{planned:,}")
+    if phase in PHASE_WORDS:
+        parts.append(f"{PHASE_WORDS[phase]} {done:,}/{planned:,}")
         el = (now_ns - snap["started_ns"]) / 1e9 if snap["started_ns"] else 0.0
         if el > 0.2 and done:
             parts.append(f"{done / el:,.0f} req/s")
@@ -69,17 +81,57 @@ def status_line(
     return "  ".join(parts)
 
 
+def section_name(info: SectionInfo) -> str:
+    """What the status line calls a section: the target (no credentials) and strategy."""
+    target = info.target if len(info.target) <= 48 else info.target[:47] + "…"
+    return f"{target} · {info.strategy}"
+
+
 def level_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
     st = stats.ratios.get((ev.section, ev.level))
     if st is None:
         return None
     s = st.to_summary()
     lvl = f"θ {ev.level:>5g} " if st.level_key == "theta" else f"hot {ev.level:>5g}%"
+    if len(stats.sections) > 1 and ev.section in stats.sections:
+        lvl = f"{section_name(stats.sections[ev.section])}  {lvl}"
     p99, ci99 = s["latency_ms"]["p99"], s["latency_ci_ms"]["p99"]
     return (
         f"{lvl}  p50 {_f(s['latency_ms']['p50'])} ms  p99 {_f(p99)} ms "
         f"[{_f(ci99[0])}, {_f(ci99[1])}]  hit ratio {_f(s['io']['hit_ratio'], '{:.4f}')}"
     )
+
+
+class DisplayState:
+    """What the display process knows besides the counters: section names and the level
+    each (section, position) measures, from the measuring process's messages."""
+
+    def __init__(self, levels: int, total_sections: int) -> None:
+        self.levels = levels
+        self.total_sections = total_sections
+        self.sections: dict[int, str] = {}
+        self.level_names: dict[tuple[int, int], str] = {}
+
+    def apply(self, msg: tuple[Any, ...]) -> str | None:
+        """Take one message; returns a line to print above the status, if it is one."""
+        kind = msg[0]
+        if kind == "section":
+            self.sections[msg[1]] = msg[2]
+        elif kind == "level":
+            self.level_names[(msg[1], msg[2])] = msg[3]
+        elif kind == "line":
+            return str(msg[1])
+        return None
+
+    def status(self, snap: dict[str, Any], now_ns: int) -> str:
+        return status_line(
+            snap,
+            self.sections,
+            levels=self.levels,
+            total_sections=self.total_sections,
+            now_ns=now_ns,
+            level_names=self.level_names,
+        )
 
 
 def display_main(array: Any, conn: Connection, levels: int, total_sections: int) -> None:
@@ -92,20 +144,11 @@ def display_main(array: Any, conn: Connection, levels: int, total_sections: int)
     from featbench.runner.live import snapshot
 
     console = Console(stderr=True)
-    sections: dict[int, str] = {}
+    state = DisplayState(levels, total_sections)
     parent = os.getppid()
 
     def render() -> Text:
-        return Text(
-            status_line(
-                snapshot(array),
-                sections,
-                levels=levels,
-                total_sections=total_sections,
-                now_ns=time.perf_counter_ns(),
-            ),
-            style="bold",
-        )
+        return Text(state.status(snapshot(array), time.perf_counter_ns()), style="bold")
 
     with Live(console=console, get_renderable=render, refresh_per_second=4, transient=True) as lv:
         while os.getppid() == parent:
@@ -115,13 +158,11 @@ def display_main(array: Any, conn: Connection, levels: int, total_sections: int)
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
-            kind = msg[0]
-            if kind == "stop":
+            if msg[0] == "stop":
                 break
-            if kind == "section":
-                sections[msg[1]] = msg[2]
-            elif kind == "line":
-                lv.console.print(msg[1], highlight=False, markup=False)
+            line = state.apply(msg)
+            if line is not None:
+                lv.console.print(line, highlight=False, markup=False)
 
 
 class LiveDisplay:
@@ -168,11 +209,17 @@ class LiveDisplay:
         self.stats.on_section_start(info)
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send(("section", info.index, f"{info.backend} · {info.strategy}"))
+                self._conn.send(("section", info.index, section_name(info)))
 
     def on_ratio_start(self, ev: RatioStarted) -> None:
         self.stats.on_ratio_start(ev)
         self._p99 = LatencyHistogram()
+        info = self.stats.sections.get(ev.section)
+        if self._conn is not None and info is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(
+                    ("level", ev.section, ev.position, level_name(ev.level, info.level_key))
+                )
 
     def on_requests(self, b: RequestBatch) -> None:
         self.stats.on_requests(b)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from featbench.backends.base import LoadReport, TableCheck
 from featbench.progress import console
+from featbench.spec import WorkloadSpec, scaled_rows
 
 
 def load_line(r: LoadReport) -> str:
@@ -29,9 +32,16 @@ def load_line(r: LoadReport) -> str:
 def print_load(r: LoadReport) -> None:
     """The store's notes, the load line and the checks."""
     for note in getattr(r, "notes", []):
-        console.print(f"  {note}", highlight=False)
-    console.print(load_line(r), highlight=False)
+        console.print(f"  {note}", highlight=False, markup=False)
+    console.print(load_line(r), highlight=False, markup=False)
     print_checks(r.checks)
+
+
+def check_line(c: TableCheck) -> str:
+    """One line for a failing table: its first problem (the reason), and how many more."""
+    more = len(c.problems) - 1
+    tail = f" (+{more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
+    return f"{c.table}: {c.problems[0] if c.problems else 'failed'}{tail}"
 
 
 def print_checks(checks: list[TableCheck]) -> None:
@@ -43,9 +53,39 @@ def print_checks(checks: list[TableCheck]) -> None:
         return
     console.print(f"[red]verify: {len(bad)} of {len(checks)} tables failed[/]")
     for c in bad:
-        shown = c.problems[:3] + ([f"… {len(c.problems) - 3} more"] if len(c.problems) > 3 else [])
+        console.print(f"  [red]FAIL[/] {escape(check_line(c))}", highlight=False, soft_wrap=True)
+
+
+def implied_scale(checks: list[TableCheck], spec: WorkloadSpec, scale: float) -> float | None:
+    """The scale the data looks loaded at, when every table's row count is off from
+    `scale` by the same factor (e.g. verified at the default 1 without a load record);
+    None when the counts do not tell one story."""
+    by_name = {t.table_name: t for t in spec.tables}
+    implied = []
+    for c in checks:
+        t = by_name.get(c.table)
+        if t is None or c.rows is None or c.rows <= 0:
+            return None
+        implied.append(scale * c.rows / scaled_rows(t, scale))
+    if not implied or any(c.ok for c in checks):
+        return None
+    lo, hi = min(implied), max(implied)
+    if hi > lo * 1.05 or abs(lo / scale - 1) < 0.05:
+        return None
+    return float(f"{(lo + hi) / 2:.2g}")
+
+
+def print_verified(scale: float, seed: int, source: str, checks: list[TableCheck], spec: WorkloadSpec) -> None:  # fmt: skip
+    """`verify`: what the data was checked against, the checks, and a likely fix."""
+    why = {"default": "default: the target holds no record of its load"}.get(source, source)
+    console.print(f"verify against scale {scale:g} ({why}), seed {seed}", highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    print_checks(checks)
+    guess = implied_scale(checks, spec, scale)
+    if guess is not None:
         console.print(
-            f"  [red]FAIL[/] {c.table}: " + "; ".join(shown), highlight=False, soft_wrap=True
+            f"[yellow]note:[/] every table holds about {guess / scale:.3g}× the rows expected at "
+            f"scale {scale:g}: the data looks loaded at scale {guess:g} (try --scale {guess:g})",
+            highlight=False,
         )
 
 

@@ -120,22 +120,33 @@ def level_tables(run: Run) -> list[Table]:
 
 
 def side_by_side_table(run: Run) -> Table | None:
-    """p50 / p99 of every section in one table, one row per level (runs of several targets
-    or strategies), each with its interval's mark; None for a run of one section."""
+    """The one table of a run of several targets or strategies: a row per level, per
+    section p50 / p99 ms (with its interval's mark) and the measured hit ratio where the
+    store reports one; None for a run of one section (level_tables has its table)."""
     secs = run.sections
     if len(secs) < 2:
         return None
     key, head = _level_head(secs)
-    t = _table("side by side, same keys: p50 / p99 ms")
+    counts = sorted({r["requests"] for s in secs for r in s.levels})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}" if counts else "no"
+    t = _table(f"p50 / p99 ms, same keys, {n} requests/ratio")
     t.add_column(head, justify="right", no_wrap=True)
-    for s in secs:
-        t.add_column(f"{s.backend}\n{s.strategy}", justify="right", no_wrap=True)
     levels = sorted({r[key] for s in secs for r in s.levels}, reverse=True)
-    columns = []
+    columns: list[list[str]] = []
     for s in secs:
         rs = [next((x for x in s.levels if x[key] == lvl), None) for lvl in levels]
         p50, p99 = (marked_column(_pairs(rs, q)) for q in ("p50", "p99"))
+        name = (s.label or f"{s.backend} · {s.strategy}").replace(" · ", "\n", 1)
+        t.add_column(name, justify="right", no_wrap=True)
         columns.append([f"{a} / {b}" if r else "–" for r, a, b in zip(rs, p50, p99, strict=True)])
+        hits = [((r or {}).get("io") or {}).get("hit_ratio") for r in rs]
+        if any(h is not None for h in hits):
+            t.add_column("hit", justify="right", no_wrap=True)
+            columns.append([f(h, "{:.2f}") for h in hits])
+        errs = [(r or {}).get("errors") or 0 for r in rs]
+        if any(errs):
+            t.add_column("err", justify="right", no_wrap=True)
+            columns.append([str(e) for e in errs])
     for i, lvl in enumerate(levels):
         t.add_row(f"{lvl:g}", *(c[i] for c in columns))
     return t

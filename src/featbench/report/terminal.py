@@ -22,7 +22,7 @@ from rich.text import Text
 from featbench.errors import FeatbenchError
 from featbench.measure.percentiles import LEGEND, mark
 from featbench.progress import console as stderr_console
-from featbench.report.build import ReportResult
+from featbench.report.build import ReportResult, run_cost
 from featbench.report.charts import fmt, fmt_ci, money
 from featbench.report.tables import (
     corrected_table,
@@ -78,7 +78,8 @@ def print_run(run: Run, out: Console | None = None, *, notes: bool = True) -> No
     first = status_line(run)
     if first is not None:  # a run that is not a result says so before any number
         out.print(first, highlight=False)
-    for t in level_tables(run):
+    # one table per run: a section's levels, or several sections side by side
+    for t in level_tables(run) if len(run.sections) < 2 else []:
         out.print(t)
     for extra in (side_by_side_table(run), corrected_table(run), thresholds_table(run)):
         if extra is not None:
@@ -119,9 +120,9 @@ def print_headline_safe(run: Run, out: Console, *, report_path: Path | None = No
     """The headline after a run's tables; one it cannot compute is a note, never a failed
     command (e.g. an unreadable request log: the tables stand)."""
     try:
-        print_headline(run, console=out, report_path=report_path)
+        print_headline(run, console=out, report_path=report_path, tables=False)
     except FeatbenchError as e:
-        out.print(f"[yellow]note:[/] no headline: {e}", highlight=False)
+        out.print(f"[yellow]note:[/] no headline: {escape(str(e))}", highlight=False)
 
 
 # -- the headline ----------------------------------------------------------------------
@@ -159,32 +160,9 @@ def headline_data(
         "error": (r.error or "see manifest.json") if r.status == "failed" else r.error,
         "sections": sections,
         "thresholds": _threshold_counts(r.summary),
-        "cost": _headline_cost(r, qps, prices_file),
+        "cost": run_cost(r, qps, prices_file),
         "report": str(report) if report.is_file() else None,
     }
-
-
-def _headline_cost(r: Run, qps: float | None, prices_file: str | Path | None) -> dict[str, Any]:
-    """Cost per million requests at the given rate, else at the rate the run sustained."""
-    from featbench.report.build import cost_for_runs
-    from featbench.report.costing import headline_qps
-
-    cost: dict[str, Any] = {"qps": None, "qps_source": None, "per_million_requests": None}
-    if r.status == "failed":
-        # a failed run's requests mostly errored: a cost per request from it would price
-        # failures, so none is given
-        return {**cost, "error": "the run failed: no cost per request is priced from it"}
-    measured = headline_qps(r) if qps is None else (qps, "given")
-    if not measured or not measured[0]:
-        return {**cost, "error": "no request rate: the run has no per-request log; give --qps"}
-    cost.update(qps=measured[0], qps_source=measured[1], error=None)
-    try:
-        c = cost_for_runs([r], qps=measured[0], prices_file=prices_file)
-        cost["per_million_requests"] = {o.key: o.per_million_requests for o in c.options}
-        cost["labels"] = {o.key: o.label for o in c.options}
-    except FeatbenchError as e:
-        cost["error"] = str(e)
-    return cost
 
 
 def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -199,7 +177,28 @@ def _threshold_counts(summary: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def render_headline(data: dict[str, Any], *, report_path: str | Path | None = None) -> Group:
+def _section_summary(s: dict[str, Any]) -> str:
+    """One line of a section for a run of several: p99 at its most and least hot levels."""
+    rs = [r for r in s["ratios"] if r.get("p99_ms") is not None]
+    if not rs:
+        return f"{s['label']}: no level measured"
+    unit = "% hot" if s["x"] == "hot_pct" else ""
+    pre = "" if s["x"] == "hot_pct" else "θ "
+
+    def one(r: dict[str, Any]) -> str:
+        hit = f", hit ratio {fmt(r['hit_ratio'], 3)}" if r.get("hit_ratio") is not None else ""
+        return f"{fmt(r['p99_ms'])} ms [{fmt_ci(r.get('p99_ci_ms'))}] at {pre}{fmt(r[s['x']], 0 if unit else 2)}{unit}{hit}"  # fmt: skip
+
+    ends = [rs[0]] if len(rs) == 1 else [rs[0], rs[-1]]
+    return f"{s['label']} ({s['target']}): p99 " + "; ".join(one(r) for r in ends)
+
+
+def render_headline(
+    data: dict[str, Any], *, report_path: str | Path | None = None, tables: bool = True
+) -> Group:
+    """The headline: a run that is not a result says so first; p99 per level (a table per
+    section when `tables` and the run has one section, else one line per section: after
+    `print_run`'s table a second table would only repeat it), thresholds, cost, report."""
     parts: list[Any] = []
     status = data["status"]
     title = f"run {data['run_id']}" + ("" if status == "complete" else f"  [{status.upper()}]")
@@ -207,7 +206,10 @@ def render_headline(data: dict[str, Any], *, report_path: str | Path | None = No
         why = f": {data['error']}" if data.get("error") else ""
         parts.append(Text(f"run {data['run_id']} {status.upper()}{why}", style="bold red"))
     marked = False
-    for s in data["sections"]:
+    as_lines = len(data["sections"]) > 1 or not tables
+    for s in data["sections"] if as_lines else []:  # the run's table shows every level
+        parts.append(Text(_section_summary(s), style="bold"))
+    for s in data["sections"] if not as_lines else []:
         t = Table(title=f"{title} — {s['label']}", title_justify="left")
         t.add_column("hot %" if s["x"] == "hot_pct" else "θ", justify="right")
         t.add_column("p99 ms", justify="right")
@@ -267,12 +269,13 @@ def print_headline(
     qps: float | None = None,
     report_path: str | Path | None = None,
     prices_file: str | Path | None = None,
+    tables: bool = True,
 ) -> dict[str, Any]:
     """Print the headline (to stderr by default, like all featbench diagnostics) and
     return it as data."""
     data = headline_data(run, qps=qps, prices_file=prices_file)
     data["path"] = str(run.path if isinstance(run, Run) else run)
-    (console or stderr_console).print(render_headline(data, report_path=report_path))
+    (console or stderr_console).print(render_headline(data, report_path=report_path, tables=tables))
     return data
 
 
@@ -285,10 +288,10 @@ def print_report_result(res: ReportResult) -> None:
                 "measured, marked as such"
             )
     for n in res.notes:
-        stderr_console.print(f"[yellow]note:[/] {n}", highlight=False)
-    stderr_console.print(f"wrote {res.html} ({len(res.charts)} charts)")
+        stderr_console.print(f"[yellow]note:[/] {escape(n)}", highlight=False)
+    stderr_console.print(f"wrote {res.html} ({len(res.charts)} charts)", markup=False)
     if res.pngs:
-        stderr_console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}")
+        stderr_console.print(f"wrote {len(res.pngs)} PNGs to {res.pngs[0].parent}", markup=False)
 
 
 # -- compare ---------------------------------------------------------------------------------
