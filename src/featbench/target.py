@@ -66,7 +66,12 @@ def parse_target(url: str) -> Target:
             "dynamodb://?region=…&endpoint=…, or embedded"
         )
     kind = SCHEMES[scheme]
-    host = urlsplit(url).hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here, not in a driver
+    except ValueError as e:
+        raise TargetError(f"target {redact(url)!r} is not a valid URL: {e}") from None
     return Target(kind, url, embedded=(host == "embedded"))
 
 

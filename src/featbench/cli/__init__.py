@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(e.exit_code)
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
         if debug:
             raise

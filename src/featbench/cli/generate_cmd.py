@@ -12,9 +12,11 @@ from featbench.cli.app import app
 from featbench.cli.options import Json, Scale, Seed, Spec
 from featbench.datafiles import write_dataset
 from featbench.progress import console, make_progress
-from featbench.spec import check_scale, load_spec, scaled_rows
+from featbench.sizing import check_size, estimate, free_bytes
+from featbench.spec import check_scale, load_spec
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Write even a data set of more than 10 billion rows, or larger than the free disk at --out (refused otherwise, before anything is written).")]  # fmt: skip
 Fmt = Annotated[str, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
 
 
@@ -25,6 +27,7 @@ def generate(
     scale: Scale = 1.0,
     seed: Seed = 42,
     fmt: Fmt = "parquet",
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.
@@ -34,8 +37,11 @@ def generate(
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv")
     s = load_spec(spec)
-    check_scale(scale)
-    total = sum(scaled_rows(t, scale) for t in s.tables)
+    size = estimate(s, check_scale(scale))
+    free = free_bytes(out)
+    where = None if free is None else (free, str(out))
+    check_size(size, scale=scale, free=where, yes=yes, action="generate")
+    total = size.rows
     with make_progress() as prog:
         task = prog.add_task("generate", total=total)
         manifest = write_dataset(

@@ -21,6 +21,7 @@ FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files wri
 CopyFormat = Annotated[str, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Load even a data set of more than 10 billion rows, or larger than the free disk of a server on this machine (refused otherwise, before anything is written).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
 
 
@@ -36,6 +37,7 @@ def load(
     from_dir: FromDir = None,
     copy_format: CopyFormat = "binary",
     chunk_rows: ChunkRows = None,
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -50,7 +52,7 @@ def load(
     """
     res = api.load(
         target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
-        from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+        from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows, yes=yes,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))

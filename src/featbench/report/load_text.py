@@ -36,6 +36,9 @@ def print_load(r: LoadReport) -> None:
 
 def print_checks(checks: list[TableCheck]) -> None:
     bad = [c for c in checks if not c.ok]
+    if not checks:
+        console.print("[yellow]verify: no table was checked[/]")
+        return
     if not bad:
         console.print(
             f"[green]verify: all {len(checks)} tables OK[/] (rows, primary keys, sampled rows)"
