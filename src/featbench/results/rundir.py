@@ -148,11 +148,17 @@ def _reject_nan(obj: Any, where: str = "") -> Any:
 def write_failed(path: Path, e: OSError) -> WriteError:
     """The one-line error of a results file that could not be written (`e.strerror`
     lower-cased: `… no space left on device`)."""
-    why = (e.strerror or type(e).__name__).lower()
+    errno = e.errno or _errno_in(str(e))  # Arrow's OSError names it only in its text
+    why = (os.strerror(errno) if errno else str(e) or type(e).__name__).lower()
     return WriteError(
         f"cannot write {path.name} in {path.parent}: {why}; the run stopped (status failed), "
         "what was written before is kept"
     )
+
+
+def _errno_in(text: str) -> int | None:
+    m = re.search(r"errno (\d+)", text, re.IGNORECASE)
+    return int(m.group(1)) if m else None
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

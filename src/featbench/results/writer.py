@@ -143,7 +143,7 @@ class ResultsWriter:
         self.manifest = manifest
         self.entities = entities
         self.stats = stats
-        self.sinks = sinks or []
+        self.sinks = sinks if sinks is not None else []  # the caller may add to it
         self.level_key = level_key
         self.flush_rows = flush_rows
         self.clock_origin_s = clock_origin_s
@@ -238,7 +238,8 @@ class ResultsWriter:
         c["strategy"].append(info.strategy)
 
     def on_section_end(self, ev: Any) -> None:
-        self._write_summary()  # the section's backend_stats are known now
+        if self.failure is None:  # (after a failed write, finalize records what is on disk)
+            self._write_summary()  # the section's backend_stats are known now
 
     def on_warning(self, msg: str) -> None:
         if msg not in self.warnings:
