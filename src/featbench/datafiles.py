@@ -8,6 +8,7 @@ or on the chunking used to write it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,20 +48,27 @@ def write_dataset(
         rows = 0
         schema = arrow_schema(spec, table)
         writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
-        with open(tmp, "wb") if fmt == "csv" else _nullctx() as fh:
-            for batch in iter_batches(spec, table, seed, scale, chunk_rows):
-                text = csv_bytes(batch)
-                h.update(text)
-                if writer is not None:
-                    # generated batches carry nullable fields; the file's schema says NOT NULL
-                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                else:
-                    fh.write(text)
-                rows += batch.num_rows
-                if on_rows:
-                    on_rows(name, batch.num_rows)
-        if writer is not None:
-            writer.close()
+        try:
+            with open(tmp, "wb") if fmt == "csv" else _nullctx() as fh:
+                for batch in iter_batches(spec, table, seed, scale, chunk_rows):
+                    text = csv_bytes(batch)
+                    h.update(text)
+                    if writer is not None:
+                        # generated batches carry nullable fields; the file's schema says NOT NULL
+                        writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                    else:
+                        fh.write(text)
+                    rows += batch.num_rows
+                    if on_rows:
+                        on_rows(name, batch.num_rows)
+            if writer is not None:
+                writer.close()
+        except BaseException:  # Ctrl-C or a full disk: no half-written table is left
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, final)  # a crash never leaves a file that looks complete
         tables[name] = {"file": final.name, "rows": rows, "sha256": h.hexdigest()}
     manifest = {
@@ -74,7 +82,10 @@ def write_dataset(
         "total_rows": sum(t["rows"] for t in tables.values()),
     }
     (out / "spec.toml").write_text(spec.to_toml())
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    # the manifest last, renamed into place: its presence means the data set is complete
+    tmp = out / (MANIFEST + ".partial")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, out / MANIFEST)
     return manifest
 
 

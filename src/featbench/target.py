@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -41,8 +42,8 @@ def redact(url: str) -> str:
         return url
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable target>"
+    except ValueError:  # e.g. an unclosed IPv6 bracket: drop user info and query text
+        return re.sub(r"(?<=//)[^/?#]*@", "", url.split("?", 1)[0].split("#", 1)[0])
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)

@@ -42,16 +42,25 @@ def generate(
     where = None if free is None else (free, str(out))
     check_size(size, scale=scale, free=where, yes=yes, action="generate")
     total = size.rows
-    with make_progress() as prog:
-        task = prog.add_task("generate", total=total)
-        manifest = write_dataset(
-            s,
-            scale,
-            seed,
-            out,
-            fmt=fmt,
-            on_rows=lambda _t, n: prog.advance(task, n),  # type: ignore[arg-type]
+    try:
+        with make_progress() as prog:
+            task = prog.add_task("generate", total=total)
+            manifest = write_dataset(
+                s,
+                scale,
+                seed,
+                out,
+                fmt=fmt,
+                on_rows=lambda _t, n: prog.advance(task, n),  # type: ignore[arg-type]
+            )
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted[/]: {out} holds the tables finished before Ctrl-C but no "
+            "manifest.json (the table being written was removed), so load --from-dir refuses "
+            "it; run generate again",
+            soft_wrap=True,
         )
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
     else:

@@ -11,7 +11,9 @@ import typer
 from featbench import api
 from featbench.cli.app import app
 from featbench.cli.options import Json, RecordedScale, Schema, Spec, Target
+from featbench.progress import console
 from featbench.report.load_text import print_checks, print_load
+from featbench.target import parse_target
 
 LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
 LoadSeed = Annotated[int | None, typer.Option("--seed", help="Seed of data generation (default 42, or the manifest's with --from-dir).")]  # fmt: skip
@@ -23,6 +25,18 @@ ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per CO
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Load even a data set of more than 10 billion rows, or larger than the free disk of a server on this machine (refused otherwise, before anything is written).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
+
+
+def interrupted_load(target: str, schema: str) -> str:
+    """What an interrupted load leaves, and how to finish it."""
+    if parse_target(target).kind == "postgres":
+        kept = (
+            f"every chunk committed before Ctrl-C is loaded and recorded in {schema}._load_chunks, "
+            "no chunk is half-loaded"
+        )
+    else:
+        kept = "the rows written before Ctrl-C stay and unfinished tables are marked unfinished"
+    return f"{kept}; run the same load again to resume"
 
 
 @app.command()
@@ -50,10 +64,16 @@ def load(
       featbench load --target embedded --scale 0.2
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
-    res = api.load(
-        target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
-        from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows, yes=yes,
-    )  # fmt: skip
+    try:
+        res = api.load(
+            target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema,
+            force=force, from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+            yes=yes,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        # (Typer would turn Ctrl-C into a silent exit 130: say what the load left)
+        console.print(f"[yellow]interrupted[/]: {interrupted_load(target, schema)}", soft_wrap=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
     else:
