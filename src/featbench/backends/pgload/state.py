@@ -207,8 +207,9 @@ def drop_table(conn: Conn, schema: str, name: str) -> None:
     """Drop a table featbench created; a view (or other object) of someone else's that
     depends on it is refused by name, before anything is dropped — never CASCADE."""
     deps = conn.execute(
-        "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d"
+        "SELECT DISTINCT format('%%I.%%I', n.nspname, v.relname) FROM pg_depend d"
         " JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class"
+        " JOIN pg_namespace n ON n.oid = v.relnamespace"
         " WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
         "   AND d.refobjid = to_regclass(%s) AND v.oid <> d.refobjid ORDER BY 1",
         (f"{sql.Identifier(schema).as_string(conn)}.{sql.Identifier(name).as_string(conn)}",),
