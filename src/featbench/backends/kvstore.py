@@ -211,10 +211,9 @@ def run_load(
     """
     if streams < 1:
         raise FeatbenchError(f"--streams must be >= 1, got {streams}")
-    tasks = [(t, a, b) for t in tables for a, b in chunk_ranges(scaled_rows(t, scale), chunk_rows)]
-    remaining = {t.table_name: 0 for t in tables}
-    for t, _, _ in tasks:
-        remaining[t.table_name] += 1
+    # chunks made one at a time as workers take them: nothing grows with the scale
+    tasks = ((t, a, b) for t in tables for a, b in chunk_ranges(scaled_rows(t, scale), chunk_rows))
+    remaining = {t.table_name: -(-scaled_rows(t, scale) // chunk_rows) for t in tables}
     total_rows = sum(scaled_rows(t, scale) for t in tables)
     written = 0
     t0 = time.perf_counter()
@@ -225,7 +224,7 @@ def run_load(
     disable = None if progress is None else not progress
     with make_progress(disable=disable) as prog, ThreadPoolExecutor(max_workers=streams) as pool:
         bar = prog.add_task(label, total=total_rows)
-        it = iter(tasks)
+        it = tasks
         inflight: dict[Future[int], Table] = {}
         error: BaseException | None = None
         try:
