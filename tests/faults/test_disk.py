@@ -25,9 +25,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from data_cli import cli, one_line_error
 from psycopg import sql
 
-from featbench.cli import main
 from featbench.errors import FeatbenchError
 from featbench.results import rundir
 from featbench.results.reader import read_run
@@ -87,13 +87,6 @@ def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as ex:
-        main([str(a) for a in args])
-    _, err = capsys.readouterr()
-    return int(ex.value.code or 0), err
-
-
 def _sql_rows(dsn: str, schema: str, table: str, run_id: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()
@@ -104,15 +97,6 @@ def _sql_rows(dsn: str, schema: str, table: str, run_id: str) -> int:
             q.format(sql.Identifier(schema), sql.Identifier(table)), (run_id,)
         ).fetchone()
     return int(row[0]) if row else 0
-
-
-def _one_line(err: str) -> str:
-    """The error, the last thing said (notes shown before timing may precede it)."""
-    assert "Traceback" not in err
-    lines = [x for x in err.strip().splitlines() if x.strip()]
-    starts = [i for i, x in enumerate(lines) if x.startswith("error:")]
-    assert len(starts) == 1, err
-    return " ".join(lines[starts[0] :])  # rich may wrap one long line
 
 
 class _FillOnce:
@@ -145,16 +129,18 @@ def test_results_disk_full_from_the_start(
     out = small_fs(200)  # the issue's 200 KiB results file system
     run_id = f"full-{uuid.uuid4().hex[:6]}"
     args = ["run", "-t", pg_dsn, "--spec", spec_file, "--schema", filled, "--out", out]
-    code, err = _cli(capsys, *args, "--run-id", run_id, *RUN)
+    code, _, err = cli(capsys, *args, "--run-id", run_id, *RUN)
     assert code == 1, err
-    msg = _one_line(err)
+    msg = one_line_error(err)
     assert "no space left on device" in msg, msg
     assert not (out / run_id).exists()  # nothing half-made is left behind
     assert _sql_rows(pg_dsn, filled, "run_keys", run_id) == 0
     assert _sql_rows(pg_dsn, filled, "run_results", run_id) == 0
 
 
+@pytest.mark.parametrize("concurrency", ["1", "2"])  # featbench's process / client processes
 def test_results_disk_fills_mid_run(
+    concurrency: str,
     capsys: pytest.CaptureFixture[str],
     small_fs: Any,
     pg_dsn: str,
@@ -173,10 +159,11 @@ def test_results_disk_fills_mid_run(
 
     monkeypatch.setattr(benchmark, "run_benchmark", with_filler)
     args = ["run", "-t", pg_dsn, "--spec", spec_file, "--schema", filled, "--out", out]
-    code, err = _cli(capsys, *args, "--run-id", run_id, *RUN, "--json")
+    options = [*RUN, "--concurrency", concurrency, "--json"]
+    code, _, err = cli(capsys, *args, "--run-id", run_id, *options)
     assert filler.filled
     assert code == 1, err
-    msg = _one_line(err)
+    msg = one_line_error(err)
     assert "no space left on device" in msg, msg
     path = out / run_id
     manifest = json.loads((path / rundir.MANIFEST).read_text())
@@ -207,7 +194,7 @@ def test_results_disk_fills_mid_run(
 
     # once there is room, --overwrite replaces the failed run directory
     monkeypatch.setattr(benchmark, "run_benchmark", real)
-    code, err = _cli(capsys, *args, "--run-id", run_id, *RUN, "--overwrite", "--json")
+    code, _, err = cli(capsys, *args, "--run-id", run_id, *options, "--overwrite")
     assert code == 0, err
     assert validate_run(path) == []
     assert json.loads((path / rundir.MANIFEST).read_text())["status"] == "complete"

@@ -14,32 +14,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from data_cli import cli, one_line_exit_2
 from psycopg import sql
 
 from featbench.backends.base import open_backend
-from featbench.cli import main
 from run_helpers import tiny_spec
 
 SPEC = tiny_spec(2, rows=60, name="inputs")
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ex:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(ex.value.code or 0), out, err
-
-
-def _one_line_exit_2(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = [x for x in err.strip().splitlines() if x.strip()]
-    assert lines and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    return " ".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +39,8 @@ def test_unparsable_target_is_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, url: str
 ) -> None:
     extra = {"run": ["--out", tmp_path], "get": ["card_fingerprint=ab"]}.get(command, [])
-    code, _, err = _cli(capsys, command, "-t", url, *extra)
-    msg = _one_line_exit_2(code, err)
+    code, _, err = cli(capsys, command, "-t", url, *extra)
+    msg = one_line_exit_2(code, err)
     assert "is not a valid URL" in msg and "[::1" in msg, msg
     assert "s3cret" not in err
     assert list(tmp_path.iterdir()) == []
@@ -78,7 +62,7 @@ def test_load_force_with_a_users_view_names_it(
     user_view: str,
 ) -> None:
     load = ["load", "-t", pg_dsn, "--spec", spec_file, "--schema", pg_schema]
-    code, _, err = _cli(capsys, *load)
+    code, _, err = cli(capsys, *load)
     assert code == 0, err
     table = SPEC.tables[0].table_name
     count = sql.SQL("SELECT count(*) FROM {}.{}").format(
@@ -91,8 +75,8 @@ def test_load_force_with_a_users_view_names_it(
                 sql.Identifier(user_view), sql.Identifier(pg_schema), sql.Identifier(table)
             )
         )
-    code, _, err = _cli(capsys, *load, "--force", "--seed", "7")  # another data set
-    msg = _one_line_exit_2(code, err)
+    code, _, err = cli(capsys, *load, "--force", "--seed", "7")  # another data set
+    msg = one_line_exit_2(code, err)
     assert f"public.{user_view}" in msg and "depends on it" in msg, msg
     assert "nothing was changed" in msg
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
@@ -103,9 +87,7 @@ def test_load_force_with_a_users_view_names_it(
             )
         ).fetchone()
     assert seed == ("42",)  # the data set is still the one loaded
-    code, out, err = _cli(
-        capsys, "verify", "-t", pg_dsn, "--spec", spec_file, "--schema", pg_schema
-    )
+    code, out, err = cli(capsys, "verify", "-t", pg_dsn, "--spec", spec_file, "--schema", pg_schema)
     assert code == 0, err
 
 
@@ -128,9 +110,9 @@ def test_redis_reload_verifies_what_it_holds(
     capsys: pytest.CaptureFixture[str], redis_target: str, spec_file: Path
 ) -> None:
     load = ["load", "-t", redis_target, "--spec", spec_file]
-    code, _, err = _cli(capsys, *load)
+    code, _, err = cli(capsys, *load)
     assert code == 0, err
-    code, _, err = _cli(capsys, *load)  # everything is loaded already
+    code, _, err = cli(capsys, *load)  # everything is loaded already
     assert code == 0, err
     assert "nothing to load" in err
     assert "all 0 tables" not in err

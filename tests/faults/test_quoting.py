@@ -17,28 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from data_cli import cli, one_line_exit_2
 from psycopg import sql
 
 from featbench.backends.pg_strategies import dollar_tag, function_definition
-from featbench.cli import main
 from featbench.errors import SpecError
 from featbench.spec import RESERVED_TABLE_NAMES, spec_from_dict
 from run_helpers import fill_tables, tiny_spec
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ex:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(ex.value.code or 0), out, err
-
-
-def _one_line_exit_2(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = [x for x in err.strip().splitlines() if x.strip()]
-    assert lines and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    return " ".join(lines)
 
 
 def _spec(entities: list[str], **table: Any) -> dict[str, Any]:
@@ -77,7 +62,7 @@ def test_function_strategy_in_a_schema_named_with_the_old_tag(
     spec = tiny_spec(2, rows=300, name="dollar")
     fill_tables(pg_dsn, dollar_schema, spec)
     (tmp_path / "s.toml").write_text(spec.to_toml())
-    code, out, err = _cli(
+    code, out, err = cli(
         capsys, "run", "-t", pg_dsn, "--spec", tmp_path / "s.toml", "--schema", dollar_schema,
         "--out", tmp_path / "res", "--strategy", "function", "--ratios", "100,0",
         "--requests", "20", "--warmup", "2", "--keys", "200", "--io-sample-every", "0",
@@ -124,8 +109,8 @@ def test_reserved_table_names_are_refused(
 
     data = _spec(["e"], name=name)
     (tmp_path / "s.toml").write_text(tomli_w.dumps(data))
-    code, _, err = _cli(capsys, "spec", "show", "--spec", tmp_path / "s.toml")
-    msg = _one_line_exit_2(code, err)
+    code, _, err = cli(capsys, "spec", "show", "--spec", tmp_path / "s.toml")
+    msg = one_line_exit_2(code, err)
     assert f"table name {name!r} is reserved" in msg, msg
 
 
@@ -138,8 +123,8 @@ def test_load_refuses_a_table_in_another_schema(
 
     (tmp_path / "s.toml").write_text(tomli_w.dumps(data))
     args = ["load", "-t", pg_dsn, "--spec", tmp_path / "s.toml", "--schema", pg_schema]
-    code, _, err = _cli(capsys, *args)
-    msg = _one_line_exit_2(code, err)
+    code, _, err = cli(capsys, *args)
+    msg = one_line_exit_2(code, err)
     assert "schema_name 'someone_elses'" in msg and "load writes only into --schema" in msg
     with psycopg.connect(pg_dsn, autocommit=True) as conn:  # nothing was written
         assert conn.execute(
@@ -148,5 +133,5 @@ def test_load_refuses_a_table_in_another_schema(
     # the same table placed in --schema itself is loaded there, where run looks for it
     data["tables"][0]["schema_name"] = pg_schema
     (tmp_path / "s.toml").write_text(tomli_w.dumps(data))
-    code, _, err = _cli(capsys, *args)
+    code, _, err = cli(capsys, *args)
     assert code == 0, err
