@@ -314,6 +314,7 @@ def load(
             "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
         )
     size = estimate(s, scale)
+    check_size(size, scale=scale, free=None, yes=yes, action="load")  # before connecting
     with open_targets([target], schema=schema) as (backend,):
         check_size(size, scale=scale, free=backend.free_space(), yes=yes, action="load")
         extra = pg_only if t.kind == "postgres" else {}

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featbench import __version__
-from featbench.fsutil import ensure_writable_dir
+from featbench.fsutil import atomic_write, ensure_writable_dir
 from featbench.generate import arrow_schema, csv_bytes, iter_batches
 from featbench.spec import WorkloadSpec, scaled_rows
 
@@ -83,9 +83,8 @@ def write_dataset(
     }
     (out / "spec.toml").write_text(spec.to_toml())
     # the manifest last, renamed into place: its presence means the data set is complete
-    tmp = out / (MANIFEST + ".partial")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    text = json.dumps(manifest, indent=2) + "\n"
+    atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(text), ".partial")
     return manifest
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from featbench.errors import FeatbenchError
 
@@ -27,3 +30,16 @@ def read_text(path: Path, what: str, error: type[FeatbenchError] = FeatbenchErro
         raise error(f"{what} {path} does not exist") from None
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str = ".tmp") -> None:
+    """`write(tmp)`, then rename `tmp` over `path`: a reader sees the old file or the new
+    one, never half of one. On failure (a full disk, Ctrl-C) the temp file is removed,
+    which also frees its space, and the error is raised."""
+    tmp = path.with_name(path.name + suffix)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

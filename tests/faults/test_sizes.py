@@ -34,14 +34,17 @@ def _schema_exists(dsn: str, schema: str) -> bool:
 
 
 @pytest.mark.parametrize("bad", ["inf", "nan", "-inf"])
-@pytest.mark.parametrize("command", ["load", "verify", "run", "generate"])
+@pytest.mark.parametrize("command", ["load", "verify", "run", "generate", "spec", "cost"])
 def test_non_finite_scale_is_refused_before_connecting(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, bad: str
 ) -> None:
     out = tmp_path / "out"
-    where = ["--out", out] if command == "generate" else ["-t", NOWHERE]
-    if command == "run":
-        where += ["--out", out]
+    where = {
+        "generate": ["--out", out],
+        "run": ["-t", NOWHERE, "--out", out],
+        "spec": ["show"],
+        "cost": ["--qps", "100"],
+    }.get(command, ["-t", NOWHERE])
     code, err = _cli(capsys, command, *where, f"--scale={bad}")
     msg = one_line_exit_2(code, err)
     assert "--scale must be > 0 and finite" in msg, msg

@@ -14,6 +14,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 import featbench
+from featbench.fsutil import atomic_write
 from featbench.measure.cost import HOURS_PER_MONTH, MONTH_DAYS
 from featbench.report.charts import Chart, fmt
 from featbench.report.costing import CostResult
@@ -323,7 +324,5 @@ def render_html(
 def write_html(path: Path, text: str) -> Path:
     """Write atomically: a crash never leaves a half-written report in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from featbench import __version__
+from featbench import __version__, fsutil
 from featbench.errors import FeatbenchError, WriteError
 
 SCHEMA_VERSION = 1
@@ -165,12 +165,9 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     """`write(tmp)` then rename over `path`: a reader sees the old file or the new one,
     never half of one. A failure (a full disk) removes the temp file, which frees its
     space, and raises WriteError."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        fsutil.atomic_write(path, write, TMP_SUFFIX)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise write_failed(path, e) from None
 
 
