@@ -26,3 +26,11 @@ class WriteError(FeatbenchError):
     and what was written before is kept. Exit code 1: the input was not wrong."""
 
     exit_code = 1
+
+    def __init__(
+        self,
+        what: str,
+        outcome: str = "the run stopped (status failed), what was written before is kept",
+    ) -> None:
+        super().__init__(f"{what}; {outcome}")
+        self.what = what  # e.g. "cannot write summary.json in results/r1: no space left on device"

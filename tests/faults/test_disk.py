@@ -133,6 +133,7 @@ def test_results_disk_full_from_the_start(
     assert code == 1, err
     msg = one_line_error(err)
     assert "no space left on device" in msg, msg
+    assert "the run did not start, nothing was kept" in msg, msg
     assert not (out / run_id).exists()  # nothing half-made is left behind
     assert _sql_rows(pg_dsn, filled, "run_keys", run_id) == 0
     assert _sql_rows(pg_dsn, filled, "run_results", run_id) == 0
@@ -164,7 +165,7 @@ def test_results_disk_fills_mid_run(
     assert filler.filled
     assert code == 1, err
     msg = one_line_error(err)
-    assert "no space left on device" in msg, msg
+    assert "no space left on device" in msg and "the run stopped (status failed)" in msg, msg
     path = out / run_id
     manifest = json.loads((path / rundir.MANIFEST).read_text())
     assert manifest["status"] == "failed"

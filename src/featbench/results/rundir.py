@@ -40,6 +40,7 @@ STATUSES = ("running", "complete", "interrupted", "failed")
 TMP_SUFFIX = ".tmp"  # a file being written; renamed to its name once complete
 MARKER = ".featbench-run"  # written first: the directory is featbench's, whatever else failed
 RESERVE = ".reserve"  # space held while a run goes (reserve_space)
+NOT_STARTED = "the run did not start, nothing was kept"  # a WriteError before the manifest
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -117,7 +118,8 @@ def prepare_run_dir(out: Path, run_id: str, *, overwrite: bool) -> Path:
     except OSError as e:
         shutil.rmtree(path, ignore_errors=True)
         raise WriteError(
-            f"cannot create the run directory {path}: {(e.strerror or str(e)).lower()}"
+            f"cannot create the run directory {path}: {(e.strerror or str(e)).lower()}",
+            NOT_STARTED,
         ) from None
     return path
 
@@ -150,10 +152,7 @@ def write_failed(path: Path, e: OSError) -> WriteError:
     lower-cased: `… no space left on device`)."""
     errno = e.errno or _errno_in(str(e))  # Arrow's OSError names it only in its text
     why = (os.strerror(errno) if errno else str(e) or type(e).__name__).lower()
-    return WriteError(
-        f"cannot write {path.name} in {path.parent}: {why}; the run stopped (status failed), "
-        "what was written before is kept"
-    )
+    return WriteError(f"cannot write {path.name} in {path.parent}: {why}")
 
 
 def _errno_in(text: str) -> int | None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from featbench.backends.base import Backend
-from featbench.errors import FeatbenchError
+from featbench.errors import FeatbenchError, WriteError
 from featbench.events import RunEvents, RunFinished, SectionInfo
 from featbench.measure.stats import StatsCollector
 from featbench.results import rundir
@@ -263,9 +263,9 @@ def run_benchmark(
             run_id=run_id,
             show=timeseries_show,
         )
-    except FeatbenchError:
+    except WriteError as e:
         shutil.rmtree(path, ignore_errors=True)
-        raise
+        raise WriteError(e.what, rundir.NOT_STARTED) from None
     # a copy of the results in the first target's own tables, where it has any
     tables = backends[0].result_tables() if sql_results else None
     if tables is not None:
