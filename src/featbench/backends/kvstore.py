@@ -27,7 +27,7 @@ from featbench import __version__
 from featbench.backends.base import Key, RequestKeys, Row, TableCheck
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges, generate_batch, keys_for
-from featbench.progress import make_progress
+from featbench.progress import interruptible, make_progress
 from featbench.spec import Table, WorkloadSpec, scaled_rows
 
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -222,7 +222,11 @@ def run_load(
         return write_chunk(t, generate_batch(spec, t, seed, a, b))
 
     disable = None if progress is None else not progress
-    with make_progress(disable=disable) as prog, ThreadPoolExecutor(max_workers=streams) as pool:
+    with (
+        interruptible() as stop,
+        make_progress(disable=disable) as prog,
+        ThreadPoolExecutor(max_workers=streams) as pool,
+    ):
         bar = prog.add_task(label, total=total_rows)
         it = tasks
         inflight: dict[Future[int], Table] = {}
@@ -236,7 +240,8 @@ def run_load(
                     inflight[pool.submit(work, *nxt)] = nxt[0]
                 if not inflight:
                     break
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                stop.check()  # Ctrl-C: within half a second, between chunks
+                done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
                 for f in done:
                     t = inflight.pop(f)
                     exc = f.exception()

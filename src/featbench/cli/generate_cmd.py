@@ -11,7 +11,7 @@ import typer
 from featbench.cli.app import app
 from featbench.cli.options import Json, Scale, Seed, Spec
 from featbench.datafiles import write_dataset
-from featbench.progress import console, make_progress
+from featbench.progress import console, interruptible, make_progress
 from featbench.sizing import check_size, estimate, free_bytes
 from featbench.spec import check_scale, load_spec
 
@@ -43,16 +43,14 @@ def generate(
     check_size(size, scale=scale, free=where, yes=yes, action="generate")
     total = size.rows
     try:
-        with make_progress() as prog:
+        with interruptible() as stop, make_progress() as prog:
             task = prog.add_task("generate", total=total)
-            manifest = write_dataset(
-                s,
-                scale,
-                seed,
-                out,
-                fmt=fmt,
-                on_rows=lambda _t, n: prog.advance(task, n),  # type: ignore[arg-type]
-            )
+
+            def on_rows(_table: str, n: int) -> None:
+                prog.advance(task, n)
+                stop.check()  # Ctrl-C stops between batches
+
+            manifest = write_dataset(s, scale, seed, out, fmt=fmt, on_rows=on_rows)
     except KeyboardInterrupt:
         console.print(
             f"[yellow]interrupted[/]: {out} holds the tables finished before Ctrl-C but no "

@@ -42,6 +42,7 @@ from featbench.backends.pgload.worker import (
 from featbench.datafiles import MANIFEST
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges
+from featbench.progress import interruptible
 from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 
 if TYPE_CHECKING:
@@ -488,8 +489,9 @@ def _run(
             outstanding += 1
 
     prog = LoadProgress(plans, enabled=progress)
-    with prog:
+    with interruptible() as stop, prog:
         while tasks or outstanding:
+            stop.check()  # Ctrl-C: at most half a second later, between two messages
             try:
                 msg = result_q.get(timeout=0.5)
             except queue.Empty:
