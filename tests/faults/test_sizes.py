@@ -63,6 +63,32 @@ def test_load_of_more_than_ten_billion_rows_needs_yes(
     assert not _schema_exists(pg_dsn, pg_schema)  # nothing written
 
 
+def test_load_larger_than_the_servers_free_disk_needs_yes(
+    capsys: pytest.CaptureFixture[str], pg_dsn: str, pg_schema: str
+) -> None:
+    """A server on this machine: its data directory's free disk is the limit."""
+    from featbench.backends.base import open_backend
+    from featbench.sizing import ROW_LIMIT, estimate
+    from featbench.spec import builtin_spec
+
+    b = open_backend(pg_dsn, schema=pg_schema)
+    try:
+        free = b.free_space()
+    finally:
+        b.close()
+    if free is None:
+        pytest.skip("the test server's data directory is not readable from here")
+    one = estimate(builtin_spec(), 1.0)
+    scale = round(2 * free[0] / one.bytes + 1)  # twice the free disk
+    if estimate(builtin_spec(), scale).rows > ROW_LIMIT:
+        pytest.skip("the free disk is too large to exceed below the row limit")
+    code, err = _cli(capsys, "load", "-t", pg_dsn, "--schema", pg_schema, "--scale", scale)
+    msg = one_line_exit_2(code, err)
+    assert "free at the server's data directory" in msg and "--yes" in msg, msg
+    assert "more than 10,000,000,000 rows" not in msg
+    assert not _schema_exists(pg_dsn, pg_schema)
+
+
 def test_generate_checks_rows_and_free_disk(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
