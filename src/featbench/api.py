@@ -301,6 +301,22 @@ def dataset_options(
     return s, scale, DEFAULT_SEED if seed is None else seed
 
 
+def check_loadable(spec: WorkloadSpec, schema: str) -> None:
+    """`load` writes only into `--schema`: a table the spec places in another schema
+    (`schema_name`, an existing table `run` reads where it is) is refused, not loaded
+    elsewhere than `run` would look for it."""
+    elsewhere = [t for t in spec.tables if t.schema_name not in (None, schema)]
+    if elsewhere:
+        t = elsewhere[0]
+        more = f" (and {len(elsewhere) - 1} more)" if len(elsewhere) > 1 else ""
+        raise FeatbenchError(
+            f"table {t.table_name} has schema_name {t.schema_name!r}{more}: such a table "
+            f"describes existing data that run reads where it is, and load writes only into "
+            f"--schema {schema!r}; remove schema_name to load it there, or pass --schema "
+            f"{t.schema_name}"
+        )
+
+
 def load(
     target: str,
     *,
@@ -314,12 +330,18 @@ def load(
     copy_format: str = "binary",
     chunk_rows: int | None = None,
     password_command: str | None = None,
+    yes: bool = False,
 ) -> Loaded:
-    """Create the tables, load the generated data set (or `from_dir`'s files), verify."""
+    """Create the tables, load the generated data set (or `from_dir`'s files), verify.
+
+    A data set above `featbench.sizing`'s limits (more than 10 billion rows, or more than
+    the free disk of a server on this machine) needs `yes`; nothing is written before."""
     from featbench.backends.pgload.loader import default_streams
+    from featbench.sizing import check_size, estimate
 
     s, scale, seed = dataset_options(spec, scale, seed, from_dir)
     t = parse_target(target)
+    check_loadable(s, schema)
     k = default_streams() if streams is None else streams
     if k < 1:
         raise FeatbenchError(f"--streams must be at least 1, got {k}")
@@ -328,7 +350,10 @@ def load(
         raise FeatbenchError(
             "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
         )
+    size = estimate(s, scale)
+    check_size(size, scale=scale, free=None, yes=yes, action="load")  # before connecting
     with open_targets([target], schema=schema, password_command=password_command) as (backend,):
+        check_size(size, scale=scale, free=backend.free_space(), yes=yes, action="load")
         extra = pg_only if t.kind == "postgres" else {}
         report = backend.load(s, scale, seed, streams=k, force=force, **extra)
     return Loaded("embedded" if t.embedded else t.redacted, s, scale, seed, report)

@@ -8,6 +8,7 @@ or on the chunking used to write it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featbench import __version__
-from featbench.fsutil import ensure_writable_dir
+from featbench.fsutil import atomic_write, ensure_writable_dir
 from featbench.generate import arrow_schema, csv_bytes, iter_batches
 from featbench.spec import WorkloadSpec, scaled_rows
 
@@ -47,20 +48,27 @@ def write_dataset(
         rows = 0
         schema = arrow_schema(spec, table)
         writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else None
-        with open(tmp, "wb") if fmt == "csv" else _nullctx() as fh:
-            for batch in iter_batches(spec, table, seed, scale, chunk_rows):
-                text = csv_bytes(batch)
-                h.update(text)
-                if writer is not None:
-                    # generated batches carry nullable fields; the file's schema says NOT NULL
-                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                else:
-                    fh.write(text)
-                rows += batch.num_rows
-                if on_rows:
-                    on_rows(name, batch.num_rows)
-        if writer is not None:
-            writer.close()
+        try:
+            with open(tmp, "wb") if fmt == "csv" else _nullctx() as fh:
+                for batch in iter_batches(spec, table, seed, scale, chunk_rows):
+                    text = csv_bytes(batch)
+                    h.update(text)
+                    if writer is not None:
+                        # generated batches carry nullable fields; the file's schema says NOT NULL
+                        writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                    else:
+                        fh.write(text)
+                    rows += batch.num_rows
+                    if on_rows:
+                        on_rows(name, batch.num_rows)
+            if writer is not None:
+                writer.close()
+        except BaseException:  # Ctrl-C or a full disk: no half-written table is left
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, final)  # a crash never leaves a file that looks complete
         tables[name] = {"file": final.name, "rows": rows, "sha256": h.hexdigest()}
     manifest = {
@@ -74,7 +82,9 @@ def write_dataset(
         "total_rows": sum(t["rows"] for t in tables.values()),
     }
     (out / "spec.toml").write_text(spec.to_toml())
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    # the manifest last, renamed into place: its presence means the data set is complete
+    text = json.dumps(manifest, indent=2) + "\n"
+    atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(text), ".partial")
     return manifest
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 class FeatbenchError(Exception):
     """A problem the user can fix; its message says what to fix.
 
-    The CLI prints ``error: <message>`` and exits with code 2 (traceback only with --debug).
+    The CLI prints ``error: <message>`` and exits with `exit_code` (2: wrong input;
+    traceback only with --debug).
     """
+
+    exit_code = 2
 
 
 class SpecError(FeatbenchError):
@@ -16,3 +19,18 @@ class SpecError(FeatbenchError):
 
 class TargetError(FeatbenchError):
     """A target that cannot be reached, authenticated or used."""
+
+
+class WriteError(FeatbenchError):
+    """Results that could not be written (a full disk, say): the run stopped as `failed`
+    and what was written before is kept. Exit code 1: the input was not wrong."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        what: str,
+        outcome: str = "the run stopped (status failed), what was written before is kept",
+    ) -> None:
+        super().__init__(f"{what}; {outcome}")
+        self.what = what  # e.g. "cannot write summary.json in results/r1: no space left on device"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from featbench.errors import FeatbenchError
 
@@ -29,14 +32,25 @@ def read_text(path: Path, what: str, error: type[FeatbenchError] = FeatbenchErro
         raise error(f"cannot read {what} {path}: {e.strerror}") from None
 
 
+def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str = ".tmp") -> None:
+    """`write(tmp)`, then rename `tmp` over `path`: a reader sees the old file or the new
+    one, never half of one. On failure (a full disk, Ctrl-C) the temp file is removed,
+    which also frees its space, and the error is raised."""
+    tmp = path.with_name(path.name + suffix)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write through a temporary file and a rename: a crash never leaves half a file in
-    place; a directory that cannot be written is one line, not a traceback."""
+    """A text file written through `atomic_write`; a directory that cannot be written is
+    one line, not a traceback."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as e:
         raise FeatbenchError(f"cannot write {path}: {e.strerror or type(e).__name__}") from None
     return path

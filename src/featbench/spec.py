@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -57,6 +58,12 @@ Generator = Literal[
 # Fixed reference "now" so generated timestamps never depend on the wall clock.
 REFERENCE_TIME_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 DEFAULT_WINDOW_DAYS = 365
+# Row indexes are 63-bit integers (generate.py): no table can hold more rows.
+MAX_TABLE_ROWS = 2**62
+# Names featbench gives its own tables in a schema: a spec table may not take them.
+RESERVED_TABLE_NAMES = ("run_results", "run_keys", "_meta", "_load_state", "_load_chunks")
+# PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
+MAX_IDENT_BYTES = 63
 
 _TYPE_BYTES = {"bigint": 8, "integer": 4, "double": 8, "timestamptz": 8, "boolean": 1, "uuid": 16}
 # estimated stored bytes of one key, per key type (varlena keys with their short header)
@@ -259,6 +266,17 @@ class Table(_Model):
             raise ValueError(f"table name {self.name!r} is not a valid identifier")
         if len(self.table_name) > 63:
             raise ValueError(f"table name {self.table_name!r} is longer than 63 characters")
+        if self.table_name in RESERVED_TABLE_NAMES:
+            raise ValueError(
+                f"table name {self.table_name!r} is reserved: featbench keeps its own table of "
+                f"that name in the schema (reserved: {', '.join(RESERVED_TABLE_NAMES)})"
+            )
+        for what, ident in (("schema_name", self.schema_name), ("key_column", self.key_column)):
+            if ident is not None and not 0 < len(ident.encode()) <= MAX_IDENT_BYTES:
+                raise ValueError(
+                    f"{what} {ident!r} is {len(ident.encode())} bytes: PostgreSQL identifiers "
+                    f"are 1 to {MAX_IDENT_BYTES} bytes (longer ones are truncated)"
+                )
         by_name: dict[str, Column] = {}
         for c in self.columns:
             if c.name in by_name:
@@ -311,6 +329,7 @@ class WorkloadSpec(_Model):
         for e in names:
             if not any(t.entity == e for t in self.tables):
                 raise ValueError(f"entity {e!r} has no tables")
+        _check_parameter_names(names)
         if self.key_universe == "nested":
             # A key in a short window is also in the longer windows of the same family.
             fams: dict[tuple[str, str], list[Table]] = {}
@@ -399,14 +418,49 @@ class WorkloadSpec(_Model):
 
 
 def check_scale(scale: float) -> float:
-    if not scale > 0:
-        raise SpecError(f"--scale must be > 0, got {scale}")
+    """A finite, positive scale (inf and nan are refused before anything connects)."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise SpecError(f"--scale must be > 0 and finite, got {scale}")
     return scale
 
 
 def scaled_rows(table: Table, scale: float) -> int:
     """Rows of a table at a scale: linear, at least one row."""
-    return max(1, int(round(table.rows * check_scale(scale))))
+    rows = table.rows * check_scale(scale)
+    if not rows <= MAX_TABLE_ROWS:
+        raise SpecError(
+            f"--scale {scale:g} gives table {table.table_name} {rows:.3g} rows, more than "
+            f"featbench can number ({MAX_TABLE_ROWS:.3g}): use a smaller --scale"
+        )
+    return max(1, int(round(rows)))
+
+
+def function_parameter(entity: str) -> str:
+    """The `function` strategy's parameter for an entity's key (PostgreSQL)."""
+    return f"k_{entity}"
+
+
+def _check_parameter_names(entities: list[str]) -> None:
+    """Refuse entity names whose derived identifiers PostgreSQL would truncate (and so,
+    for two names sharing their first 61 characters, make collide)."""
+    long = [e for e in entities if len(function_parameter(e).encode()) > MAX_IDENT_BYTES]
+    if not long:
+        return
+    cut: dict[str, list[str]] = {}
+    for e in entities:
+        cut.setdefault(function_parameter(e).encode()[:MAX_IDENT_BYTES].decode(), []).append(e)
+    clash = next((v for v in cut.values() if len(v) > 1), None)
+    why = (
+        f"; {' and '.join(repr(e) for e in clash)} would even become the same parameter"
+        if clash
+        else ""
+    )
+    raise ValueError(
+        f"entity name{'s' if len(long) > 1 else ''} {', '.join(repr(e) for e in long)} "
+        f"{'are' if len(long) > 1 else 'is'} longer than {MAX_IDENT_BYTES - 2} characters: "
+        f"the function strategy's parameter k_<entity> would be truncated by PostgreSQL to "
+        f"{MAX_IDENT_BYTES} bytes{why}; shorten the name"
+    )
 
 
 # -- loading ------------------------------------------------------------------------

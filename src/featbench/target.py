@@ -47,8 +47,8 @@ def redact(url: str) -> str:
         return url
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable target>"
+    except ValueError:  # e.g. an unclosed IPv6 bracket: drop user info and query text
+        return re.sub(r"(?<=//)[^/?#]*@", "", url.split("?", 1)[0].split("#", 1)[0])
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -140,7 +140,12 @@ def parse_target(url: str) -> Target:
             "redis://…, dynamodb://?region=…&endpoint=…, or embedded"
         )
     kind = SCHEMES[scheme]
-    host = urlsplit(url).hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here, not in a driver
+    except ValueError as e:
+        raise TargetError(f"target {redact(url)!r} is not a valid URL: {e}") from None
     return Target(kind, url, embedded=(host == "embedded"))
 
 

@@ -230,6 +230,11 @@ class Backend(Protocol):
         such a cache (Redis, DynamoDB)."""
         ...
 
+    def free_space(self) -> tuple[int, str] | None:
+        """(free bytes, where) of the disk that holds the store's data, when featbench can
+        see it (a server on this machine); None otherwise. `load` asks for --yes above it."""
+        ...
+
     def os_cache_eviction(
         self, spec: WorkloadSpec, requested: bool | None
     ) -> OsCacheEviction | None:

@@ -57,7 +57,7 @@ from featbench.backends.pg_lookup import (
     refuse_own_queries,
 )
 from featbench.errors import FeatbenchError
-from featbench.spec import SQL_TYPES, Table, WorkloadSpec
+from featbench.spec import SQL_TYPES, Table, WorkloadSpec, function_parameter
 
 STRATEGIES = ("pipeline", "union", "function", "parallel")
 UNION_ROWS = ("typed", "jsonb", "json")
@@ -204,7 +204,7 @@ def function_definition(schema: str, spec: WorkloadSpec, language: str = "sql") 
     layout = UnionLayout.build(lookups)
     args = []
     for e in spec.entities:
-        args.append(f"k_{e.name} {KEY_SQL_TYPES[e.key_type]}")
+        args.append(f"{function_parameter(e.name)} {KEY_SQL_TYPES[e.key_type]}")
     body = union_sql(lookups, "typed")
     if language == "sql":
         # STABLE, not STRICT, not SECURITY DEFINER, no SET: PostgreSQL may inline it.
@@ -215,11 +215,22 @@ def function_definition(schema: str, spec: WorkloadSpec, language: str = "sql") 
         tail = "LANGUAGE plpgsql STABLE PARALLEL SAFE"
     digest = hashlib.sha256(f"{language}\x00{', '.join(args)}\x00{src}".encode()).hexdigest()[:12]
     name = FUNCTION_PREFIX + digest
+    tag = dollar_tag(src)
     ddl = (
         f"CREATE OR REPLACE FUNCTION {quote_ident(schema)}.{quote_ident(name)}({', '.join(args)})\n"
-        f"RETURNS TABLE ({layout.result_columns()})\n{tail}\nAS $fb$\n{src}\n$fb$"
+        f"RETURNS TABLE ({layout.result_columns()})\n{tail}\nAS {tag}\n{src}\n{tag}"
     )
     return name, ddl
+
+
+def dollar_tag(body: str) -> str:
+    """A dollar-quote tag that does not occur in `body`, so nothing in it (a schema or
+    table name holding `$fb$`, say) can end the quote early."""
+    tag, n = "$fb$", 0
+    while tag in body:
+        n += 1
+        tag = f"$fb{n}$"
+    return tag
 
 
 def install_function(

@@ -330,6 +330,21 @@ class PostgresBackend:
         doc["warnings"] = [w for w in warnings if w]
         return doc
 
+    def free_space(self) -> tuple[int, str] | None:
+        """Free bytes of the data directory's disk: the embedded server's, or a server on
+        this machine whose data directory featbench can read."""
+        import shutil
+
+        from featbench.backends.pg_cache import locate_data_dir
+
+        d = self.embedded_data_dir or locate_data_dir(self.conn)[0]
+        if d is None:
+            return None
+        try:
+            return shutil.disk_usage(d).free, f"the server's data directory {d}"
+        except OSError:
+            return None
+
     def os_cache_eviction(self, spec: WorkloadSpec, requested: bool | None) -> OsCacheEviction:
         """On by default for the embedded server (featbench runs it and can read its files),
         off otherwise; `requested=True` on a server whose data directory is not readable

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _say("error", f": {e}")
-        sys.exit(2)
+        sys.exit(e.exit_code)
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
         if debug:
             raise

@@ -12,6 +12,7 @@ from featbench.cli.app import app
 from featbench.cli.options import FileFormat, Json, Scale, Seed, Spec
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Write even a data set of more than 10 billion rows, or larger than the free disk at --out (refused otherwise, before anything is written).")]  # fmt: skip
 Fmt = Annotated[FileFormat, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
 
 
@@ -22,6 +23,7 @@ def generate(
     scale: Scale = 1.0,
     seed: Seed = 42,
     fmt: Fmt = "parquet",
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.
@@ -31,23 +33,34 @@ def generate(
     from rich.markup import escape
 
     from featbench.datafiles import write_dataset
-    from featbench.progress import console, make_progress
-    from featbench.spec import check_scale, load_spec, scaled_rows
+    from featbench.progress import console, interruptible, make_progress
+    from featbench.sizing import check_size, estimate, free_bytes
+    from featbench.spec import check_scale, load_spec
 
     s = load_spec(spec)
     s.check_generatable()
-    check_scale(scale)
-    total = sum(scaled_rows(t, scale) for t in s.tables)
-    with make_progress() as prog:
-        task = prog.add_task("generate", total=total)
-        manifest = write_dataset(
-            s,
-            scale,
-            seed,
-            out,
-            fmt=fmt,
-            on_rows=lambda _t, n: prog.advance(task, n),  # type: ignore[arg-type]
+    size = estimate(s, check_scale(scale))
+    free = free_bytes(out)
+    where = None if free is None else (free, str(out))
+    check_size(size, scale=scale, free=where, yes=yes, action="generate")
+    total = size.rows
+    try:
+        with interruptible() as stop, make_progress() as prog:
+            task = prog.add_task("generate", total=total)
+
+            def on_rows(_table: str, n: int) -> None:
+                prog.advance(task, n)
+                stop.check()  # Ctrl-C stops between batches
+
+            manifest = write_dataset(s, scale, seed, out, fmt=fmt, on_rows=on_rows)
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted[/]: {escape(str(out))} holds the tables finished before Ctrl-C "
+            "but no manifest.json (the table being written was removed), so load --from-dir "
+            "refuses it; run generate again",
+            soft_wrap=True,
         )
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
     else:

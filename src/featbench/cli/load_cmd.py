@@ -27,7 +27,22 @@ FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files wri
 CopyFormatOpt = Annotated[CopyFormat, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Load even a data set of more than 10 billion rows, or larger than the free disk of a server on this machine (refused otherwise, before anything is written).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
+
+
+def interrupted_load(target: str, schema: str) -> str:
+    """What an interrupted load leaves, and how to finish it."""
+    from featbench.target import parse_target
+
+    if parse_target(target).kind == "postgres":
+        kept = (
+            f"every chunk committed before Ctrl-C is loaded and recorded in {schema}._load_chunks, "
+            "no chunk is half-loaded"
+        )
+    else:
+        kept = "the rows written before Ctrl-C stay and unfinished tables are marked unfinished"
+    return f"{kept}; run the same load again to resume"
 
 
 @app.command()
@@ -43,6 +58,7 @@ def load(
     copy_format: CopyFormatOpt = "binary",
     chunk_rows: ChunkRows = None,
     password_command: PasswordCommand = None,
+    yes: Yes = False,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -56,13 +72,19 @@ def load(
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
     from featbench import api
+    from featbench.progress import console
     from featbench.report.load_text import print_load
 
-    res = api.load(
-        target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
-        from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
-        password_command=password_command,
-    )  # fmt: skip
+    try:
+        res = api.load(
+            target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema,
+            force=force, from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+            password_command=password_command, yes=yes,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        # (Typer would turn Ctrl-C into a silent exit 130: say what the load left)
+        console.print(f"[yellow]interrupted[/]: {interrupted_load(target, schema)}", soft_wrap=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))
     else:

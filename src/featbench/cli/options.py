@@ -27,8 +27,8 @@ CONSISTENCIES = ("eventual", "strong")
 TARGET_ENV = "FEATBENCH_TARGET"
 
 Spec = Annotated[str | None, typer.Option("--spec", help="Workload spec: a TOML file, or the name of a built-in spec (default: fraud-30).", metavar="FILE|NAME")]  # fmt: skip
-Scale = Annotated[float, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30.", min=0.0)]  # fmt: skip
-RecordedScale = Annotated[float | None, typer.Option("--scale", help="Scale of the data in the target. Default: what featbench recorded when it loaded the data (else 1); a value that disagrees with that record is an error.", min=0.0)]  # fmt: skip
+Scale = Annotated[float, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (finite, > 0).")]  # fmt: skip
+RecordedScale = Annotated[float | None, typer.Option("--scale", help="Scale of the data in the target. Default: what featbench recorded when it loaded the data (else 1); a value that disagrees with that record is an error.")]  # fmt: skip
 Seed = Annotated[int, typer.Option("--seed", help="Seed of data generation (and of sampling and plans).")]  # fmt: skip
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]  # fmt: skip
 Target = Annotated[str, typer.Option("--target", "-t", help="postgresql://user@host/db (or postgres://…, or libpq's 'host=… dbname=…'), lakebase://INSTANCE/DATABASE (pip install 'featbench[lakebase]'), redis://host:6379, dynamodb://?region=…&endpoint=…, or embedded.", metavar="URL", envvar=TARGET_ENV, show_envvar=True)]  # fmt: skip

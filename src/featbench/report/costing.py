@@ -19,7 +19,7 @@ from featbench.errors import FeatbenchError
 from featbench.measure import cost as cm
 from featbench.measure.prices import PriceBook
 from featbench.results.reader import Run, Section
-from featbench.spec import Table, WorkloadSpec, builtin_spec, scaled_rows
+from featbench.spec import Table, WorkloadSpec, builtin_spec, check_scale, scaled_rows
 
 # Keys other parts of featbench may record, in a target's describe() output (manifest
 # targets[].server), in summary.json (top level or per section) or in ratio objects.
@@ -348,8 +348,8 @@ def resolve_inputs(
             raise FeatbenchError(f"{name} must be > 0, got {v:g}")
     if tables is not None and tables < 1:
         raise FeatbenchError(f"--tables must be >= 1, got {tables}")
-    if scale is not None and not scale > 0:
-        raise FeatbenchError(f"--scale must be > 0, got {scale:g}")
+    if scale is not None:
+        check_scale(scale)
     out: dict[str, CostInput] = {}
 
     def put(name: str, value: Any, unit: str, source: str) -> None:

@@ -46,6 +46,9 @@ def check_line(c: TableCheck) -> str:
 
 def print_checks(checks: list[TableCheck]) -> None:
     bad = [c for c in checks if not c.ok]
+    if not checks:
+        console.print("[yellow]verify: no table was checked[/]")
+        return
     if not bad:
         console.print(
             f"[green]verify: all {len(checks)} tables OK[/] (rows, primary keys, sampled rows)"

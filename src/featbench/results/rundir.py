@@ -19,12 +19,13 @@ import secrets
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from featbench import __version__
-from featbench.errors import FeatbenchError
+from featbench import __version__, fsutil
+from featbench.errors import FeatbenchError, WriteError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -36,6 +37,10 @@ HISTOGRAMS = "histograms"
 REQUEST_PARTS = "requests"
 IO_PARTS = "io_samples"
 STATUSES = ("running", "complete", "interrupted", "failed")
+TMP_SUFFIX = ".tmp"  # a file being written; renamed to its name once complete
+MARKER = ".featbench-run"  # written first: the directory is featbench's, whatever else failed
+RESERVE = ".reserve"  # space held while a run goes (reserve_space)
+NOT_STARTED = "the run did not start, nothing was kept"  # a WriteError before the manifest
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -66,8 +71,29 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+# What a run directory may hold (besides its marker): anything else makes a directory
+# someone else's, and --overwrite never deletes it.
+_RUN_ENTRIES = {MANIFEST, SUMMARY, REQUESTS, IO_SAMPLES, KEYS, HISTOGRAMS, REQUEST_PARTS,
+                IO_PARTS, "timeseries", "timeseries.parquet", "report.html", "png", RESERVE}  # fmt: skip
+_PART_SUFFIXES = {".hlog", ".parquet", ".png", TMP_SUFFIX}
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a directory featbench made for a run, even one a crash or a full disk left
+    half-written: it holds the marker or a manifest, or only names a run directory uses."""
+    if (path / MARKER).exists() or (path / MANIFEST).exists():
+        return True
+    for p in path.iterdir():
+        if p.name.removesuffix(TMP_SUFFIX) not in _RUN_ENTRIES:
+            return False
+        if p.is_dir() and not all(f.suffix in _PART_SUFFIXES for f in p.iterdir()):
+            return False
+    return True
+
+
 def prepare_run_dir(out: Path, run_id: str, *, overwrite: bool) -> Path:
-    """Create `out/run_id`; refuse an existing one unless overwrite (and then only a run dir)."""
+    """Create `out/run_id`; refuse an existing one unless overwrite (and then only a run dir,
+    complete or left partial by a crash or a full disk)."""
     check_run_id(run_id)
     path = out / run_id
     if path.exists():
@@ -79,18 +105,34 @@ def prepare_run_dir(out: Path, run_id: str, *, overwrite: bool) -> Path:
             raise FeatbenchError(
                 f"{path} exists and is not a directory; remove it or choose another --run-id"
             )
-        # Only ever delete what looks like a featbench run (or an empty directory).
-        if any(path.iterdir()) and not (path / MANIFEST).exists():
+        # Only ever delete what is a featbench run (or an empty directory).
+        if not is_run_dir(path):
             raise FeatbenchError(
-                f"{path} exists and is not a featbench run directory (no {MANIFEST}); not overwriting it"
+                f"{path} exists and is not a featbench run directory; not overwriting it"
             )
         shutil.rmtree(path)
     try:
         path.mkdir(parents=True)
+        (path / MARKER).write_bytes(b"")
         (path / HISTOGRAMS).mkdir()
     except OSError as e:
-        raise FeatbenchError(f"cannot create the run directory {path}: {e.strerror}") from None
+        shutil.rmtree(path, ignore_errors=True)
+        raise WriteError(
+            f"cannot create the run directory {path}: {(e.strerror or str(e)).lower()}",
+            NOT_STARTED,
+        ) from None
     return path
+
+
+def reserve_space(path: Path, nbytes: int) -> None:
+    """Hold `nbytes` of the run directory's file system in a file of real blocks, released
+    when the run ends: if the disk fills mid-run, that space still records the failure
+    (manifest `failed`, a summary of what is on disk)."""
+    atomic_write(path / RESERVE, lambda tmp: tmp.write_bytes(b"\0" * nbytes))
+
+
+def release_reserve(path: Path) -> None:
+    (path / RESERVE).unlink(missing_ok=True)
 
 
 def _reject_nan(obj: Any, where: str = "") -> Any:
@@ -105,12 +147,47 @@ def _reject_nan(obj: Any, where: str = "") -> Any:
     return obj
 
 
+def write_failed(path: Path, e: OSError) -> WriteError:
+    """The one-line error of a results file that could not be written (`e.strerror`
+    lower-cased: `… no space left on device`)."""
+    errno = e.errno or _errno_in(str(e))  # Arrow's OSError names it only in its text
+    why = (os.strerror(errno) if errno else str(e) or type(e).__name__).lower()
+    return WriteError(f"cannot write {path.name} in {path.parent}: {why}")
+
+
+def _errno_in(text: str) -> int | None:
+    m = re.search(r"errno (\d+)", text, re.IGNORECASE)
+    return int(m.group(1)) if m else None
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(tmp)` then rename over `path`: a reader sees the old file or the new one,
+    never half of one. A failure (a full disk) removes the temp file, which frees its
+    space, and raises WriteError."""
+    try:
+        fsutil.atomic_write(path, write, TMP_SUFFIX)
+    except OSError as e:
+        raise write_failed(path, e) from None
+
+
 def write_json(path: Path, doc: Any) -> None:
     """Write JSON atomically (temp file + rename); NaN/inf are refused, never written."""
     _reject_nan(doc)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, allow_nan=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(doc, indent=2, allow_nan=False, default=_json_default) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_parquet(path: Path, table: Any) -> None:
+    """A Parquet file, written atomically like every results file."""
+    import pyarrow.parquet as pq
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def remove_temp_files(path: Path) -> None:
+    """Temp files of writes that never finished (their space is needed to record why)."""
+    for p in path.rglob("*" + TMP_SUFFIX):
+        p.unlink(missing_ok=True)
 
 
 def _json_default(o: Any) -> Any:

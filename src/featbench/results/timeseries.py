@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from featbench.events import (
     RatioFinished,
@@ -110,7 +109,10 @@ class TimeSeries:
         self._level_rows: dict[tuple[int, float], list[dict[str, Any]]] = {}
         self.rows: list[dict[str, Any]] = []
         if path is not None:
-            (path / DIR).mkdir(exist_ok=True)
+            try:
+                (path / DIR).mkdir(exist_ok=True)
+            except OSError as e:
+                raise rundir.write_failed(path / DIR, e) from None
 
     # -- listeners --------------------------------------------------------------------------
     def on_section_start(self, info: SectionInfo) -> None:
@@ -193,9 +195,7 @@ class TimeSeries:
     def on_run_end(self, ev: RunFinished) -> None:
         if self.path is None:
             return
-        tmp = self.path / (FILE + ".tmp")
-        pq.write_table(pa.Table.from_pylist(self.rows, schema=SCHEMA), tmp)
-        tmp.replace(self.path / FILE)
+        rundir.write_parquet(self.path / FILE, pa.Table.from_pylist(self.rows, schema=SCHEMA))
 
     # -- output -------------------------------------------------------------------------------
     def _row(
@@ -263,6 +263,4 @@ class TimeSeries:
             ),
         )
         name = rundir.histogram_name(info.label, key[1], info.level_key)
-        tmp = self.path / DIR / (name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(self.path / DIR / name)
+        rundir.atomic_write(self.path / DIR / name, lambda tmp: tmp.write_text(text))

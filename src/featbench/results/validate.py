@@ -515,15 +515,28 @@ def validate_run(path: str | Path) -> list[str]:
                 if e not in present:
                     problems.append(f"keys.parquet: no keys of entity {e!r}")
 
-    # requests.parquet
+    if not running:  # a finished run leaves no half-written file and no reserved space
+        left = sorted(p.relative_to(path) for p in path.rglob("*" + rundir.TMP_SUFFIX))
+        left += [Path(rundir.RESERVE)] if (path / rundir.RESERVE).exists() else []
+        problems += [f"{p}: left behind by an unfinished write" for p in left]
+
+    # requests.parquet, or the parts of a run that stopped before consolidating them
     rp = path / rundir.REQUESTS
-    if not rp.exists():
-        if not running:
+    parts = rundir.part_files(path / rundir.REQUEST_PARTS)
+    if not rp.exists() and not parts:
+        if not running and any(
+            r.get("requests") for sec in summary.get("sections") or [] for r in sec["ratios"]
+        ):
             problems.append(
                 "requests.parquet: missing (the run finished, it should be consolidated)"
             )
         return problems
-    req = pq.read_table(rp)
+    if rp.exists():
+        req = pq.read_table(rp)
+    else:
+        if manifest["status"] == "complete":
+            problems.append("requests.parquet: missing (a complete run consolidates its parts)")
+        req = pa.concat_tables([pq.read_table(p) for p in parts])
     cols = dict(REQUEST_COLUMNS)
     for e in entities:
         cols[f"{e}_key"] = ("string", "large_string")

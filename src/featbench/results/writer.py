@@ -7,6 +7,13 @@ clients' pauses (outside timed requests) and are written as a part once `flush_r
 have gathered, so even a killed process leaves all but the last few rows.
 `finalize(status)` consolidates the parts into requests.parquet / io_samples.parquet and
 stamps the manifest with the final status.
+
+Every file is written to a temp name and renamed (`rundir.atomic_write`). A write that
+fails (a full disk) stops the run: the writer then releases the space it reserved at the
+start, stamps the manifest `failed` with the reason, and rewrites summary.json over the
+ratios whose rows and histogram are all on disk — summary.json never counts a row that
+is not there. The SQL copy gets each ratio's row before its files are written: the
+database is not the full disk.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from featbench.errors import WriteError
 from featbench.events import (
     IOSampleRecord,
     RatioFinished,
@@ -135,7 +143,7 @@ class ResultsWriter:
         self.manifest = manifest
         self.entities = entities
         self.stats = stats
-        self.sinks = sinks or []
+        self.sinks = sinks if sinks is not None else []  # the caller may add to it
         self.level_key = level_key
         self.flush_rows = flush_rows
         self.clock_origin_s = clock_origin_s
@@ -147,8 +155,17 @@ class ResultsWriter:
         self._tables: list[pa.Table] = []  # request batches not yet written
         self._rows = 0
         self._parts = 0
-        (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
-        (path / rundir.IO_PARTS).mkdir(exist_ok=True)
+        # rows per (section, level): gathered in memory / written in parts on disk
+        self._pending: dict[tuple[int, float], int] = {}
+        self._on_disk: dict[tuple[int, float], int] = {}
+        self._histograms: set[tuple[int, float]] = set()  # levels whose histogram is on disk
+        self.failure: WriteError | None = None
+        try:
+            (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
+            (path / rundir.IO_PARTS).mkdir(exist_ok=True)
+        except OSError as e:
+            raise rundir.write_failed(path / rundir.REQUEST_PARTS, e) from None
+        rundir.reserve_space(path, RESERVE_BYTES + 4 * len(str(manifest)))
         rundir.write_json(path / rundir.MANIFEST, manifest)
         self._write_summary()
 
@@ -194,6 +211,8 @@ class ResultsWriter:
         cols["strategy"] = pa.array([info.strategy] * n, type=pa.string())
         self._tables.append(pa.table(cols, schema=self._req_schema))
         self._rows += n
+        key = (b.section, float(b.level))
+        self._pending[key] = self._pending.get(key, 0) + n
         if self._rows >= self.flush_rows:
             self._flush()
 
@@ -219,42 +238,53 @@ class ResultsWriter:
         c["strategy"].append(info.strategy)
 
     def on_section_end(self, ev: Any) -> None:
-        self._write_summary()  # the section's backend_stats are known now
+        if self.failure is None:  # (after a failed write, finalize records what is on disk)
+            self._write_summary()  # the section's backend_stats are known now
 
     def on_warning(self, msg: str) -> None:
         if msg not in self.warnings:
             self.warnings.append(msg)
 
     def on_ratio_end(self, ev: RatioFinished) -> None:
-        self._flush()
         info = self.sections[ev.section]
         st = self.stats.ratios.get((ev.section, ev.level))
         if st is not None:
-            self._write_histogram(info, st)
             ratio = st.to_summary()
             for sink in self.sinks:
                 try:
                     sink.write_ratio(self.run_id, info, ratio)
                 except Exception as e:  # noqa: BLE001 - the files are the record; SQL is a copy
                     self.on_warning(f"could not write the SQL result row: {e}")
+        self._flush()
+        if st is not None:
+            self._write_histogram(info, st)
         self._write_summary()
 
     def on_run_end(self, ev: RunFinished) -> None:
         self.finalize(ev.status, ev.error)
 
     # -- files -------------------------------------------------------------------------
+    def _guard(self, write: Any) -> None:
+        """Run a write; a failure is remembered (the run is failed from then on) and raised."""
+        try:
+            write()
+        except WriteError as e:
+            self.failure = self.failure or e
+            raise
+
     def _flush(self) -> None:
         if self._tables:
-            pq.write_table(
-                pa.concat_tables(self._tables),
-                self.path / rundir.REQUEST_PARTS / f"part-{self._parts:05d}.parquet",
-            )
-            self._tables, self._rows = [], 0
+            table = pa.concat_tables(self._tables)
+            part = self.path / rundir.REQUEST_PARTS / f"part-{self._parts:05d}.parquet"
+            self._guard(lambda: rundir.write_parquet(part, table))
+            for key, n in self._pending.items():
+                self._on_disk[key] = self._on_disk.get(key, 0) + n
+            self._tables, self._rows, self._pending = [], 0, {}
             self._parts += 1
         if len(self._io):
-            pq.write_table(
-                self._io.take(), self.path / rundir.IO_PARTS / f"part-{self._parts:05d}.parquet"
-            )
+            part = self.path / rundir.IO_PARTS / f"part-{self._parts:05d}.parquet"
+            table = self._io.take()
+            self._guard(lambda: rundir.write_parquet(part, table))
             self._parts += 1
 
     def _write_histogram(self, info: SectionInfo, st: Any) -> None:
@@ -274,12 +304,17 @@ class ResultsWriter:
             ),
         )
         name = rundir.histogram_name(info.label, st.level, self.level_key)
-        tmp = self.path / rundir.HISTOGRAMS / (name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(self.path / rundir.HISTOGRAMS / name)
+        path = self.path / rundir.HISTOGRAMS / name
+        self._guard(lambda: rundir.atomic_write(path, lambda tmp: tmp.write_text(text)))
+        self._histograms.add((info.index, float(st.level)))
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, on_disk_only: bool = False) -> dict[str, Any]:
+        """summary.json; `on_disk_only`: only the ratios whose rows and histogram are all on
+        disk (after a failed write)."""
         sections = self.stats.sections_summary()
+        if on_disk_only:
+            for idx, sec in zip(sorted(self.stats.sections), sections, strict=True):
+                sec["ratios"] = [r for r in sec["ratios"] if self._all_on_disk(idx, r)]
         # DynamoDB sections say whether their capacity units are measured or emulated
         label_capacity_units(sections, self.manifest.get("targets") or [])
         first = sections[0] if sections else None
@@ -295,22 +330,15 @@ class ResultsWriter:
             doc["thresholds"] = evaluate_thresholds(self.thresholds, sections)
         return doc
 
-    def _write_summary(self) -> None:
-        rundir.write_json(self.path / rundir.SUMMARY, self.summary())
+    def _all_on_disk(self, section: int, ratio: dict[str, Any]) -> bool:
+        key = (section, float(ratio[self.level_key]))
+        return key in self._histograms and self._on_disk.get(key, 0) == ratio["requests"]
 
-    def finalize(self, status: str, error: str | None = None) -> None:
-        self._flush()
-        # A ratio cut short by an exception never reached ratio_end: its histogram is
-        # written here, so every ratio in summary.json has one.
-        for (sec, _level), st in list(self.stats.ratios.items()):
-            info = self.sections.get(sec)
-            if info is not None:
-                self._write_histogram(info, st)
-        _consolidate(
-            self.path / rundir.REQUEST_PARTS, self.path / rundir.REQUESTS, self._req_schema
-        )
-        _consolidate(self.path / rundir.IO_PARTS, self.path / rundir.IO_SAMPLES, self._io.schema)
-        self._write_summary()
+    def _write_summary(self) -> None:
+        doc = self.summary()
+        self._guard(lambda: rundir.write_json(self.path / rundir.SUMMARY, doc))
+
+    def _stamp(self, status: str, error: str | None) -> None:
         self.manifest["status"] = status
         self.manifest["finished_at"] = rundir.iso(rundir.utc_now())
         if error:
@@ -318,14 +346,62 @@ class ResultsWriter:
         self.manifest["warnings"] = list(self.warnings)
         rundir.write_json(self.path / rundir.MANIFEST, self.manifest)
 
+    def finalize(self, status: str, error: str | None = None) -> None:
+        """Consolidate and stamp the manifest; after a failed write, record the failure
+        instead (`_record_failure`) and raise it: the run is `failed` whatever it was."""
+        if self.failure is None:
+            try:
+                self._flush()
+                # A ratio cut short by an exception never reached ratio_end: its histogram
+                # is written here, so every ratio in summary.json has one.
+                for (sec, _level), st in list(self.stats.ratios.items()):
+                    info = self.sections.get(sec)
+                    if info is not None:
+                        self._write_histogram(info, st)
+                for parts, out, schema in (
+                    (rundir.REQUEST_PARTS, rundir.REQUESTS, self._req_schema),
+                    (rundir.IO_PARTS, rundir.IO_SAMPLES, self._io.schema),
+                ):
+                    self._guard(lambda: _consolidate(self.path / parts, self.path / out, schema))  # noqa: B023
+                self._write_summary()
+                rundir.release_reserve(self.path)
+                self._guard(lambda: self._stamp(status, error))
+                return
+            except WriteError:
+                pass
+        assert self.failure is not None
+        self._record_failure(self.failure)
+        raise self.failure
+
+    def _record_failure(self, failure: WriteError) -> None:
+        """The disk is full: free what featbench holds (the reserve, unfinished temp files),
+        then stamp the manifest `failed` with the reason and make summary.json count only
+        what is on disk. Best effort: what cannot be written leaves the previous file,
+        which counted only rows already on disk."""
+        rundir.release_reserve(self.path)
+        rundir.remove_temp_files(self.path)
+        for write in (
+            lambda: self._stamp("failed", str(failure)),
+            lambda: rundir.write_json(self.path / rundir.SUMMARY, self.summary(on_disk_only=True)),
+        ):
+            try:
+                write()
+            except WriteError:
+                pass
+
+
+RESERVE_BYTES = 256 * 1024  # + 4 x the manifest: room to record a failure on a full disk
+
 
 def _consolidate(parts_dir: Path, out: Path, schema: pa.Schema) -> None:
     """Merge parts into one file (written to a temp name first), then drop the parts."""
-    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.exists() else []
-    tmp = out.with_name(out.name + ".tmp")
-    with pq.ParquetWriter(tmp, schema) as w:
-        for p in parts:
-            w.write_table(pq.read_table(p, schema=schema))
-    tmp.replace(out)
+    parts = rundir.part_files(parts_dir)
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, schema) as w:
+            for p in parts:
+                w.write_table(pq.read_table(p, schema=schema))
+
+    rundir.atomic_write(out, write)
     if parts_dir.exists():
         shutil.rmtree(parts_dir)

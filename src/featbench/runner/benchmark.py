@@ -12,6 +12,7 @@ re-raised after the directory is made consistent).
 from __future__ import annotations
 
 import gc
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from featbench.backends.base import Backend
-from featbench.errors import FeatbenchError
+from featbench.errors import FeatbenchError, WriteError
 from featbench.events import RunEvents, RunFinished, SectionInfo
 from featbench.measure.stats import StatsCollector
 from featbench.results import rundir
 from featbench.results.reader import read_run
+from featbench.results.timeseries import TimeSeries
 from featbench.results.writer import ResultSink, ResultsWriter
 from featbench.runner.client import PAUSE_EVERY, PAUSE_INTERVAL_S
 from featbench.runner.cold import prepare_cold
@@ -238,12 +239,33 @@ def run_benchmark(
             **manifest_extra(config, keyset),
         },
     )
-    pq.write_table(keyset.to_arrow(), path / rundir.KEYS)
-
     events = RunEvents()
     stats = StatsCollector()
     events.listen(stats)  # statistics first: the writer reads them on ratio_end
     sinks: list[ResultSink] = []
+    try:  # the files first: a directory that cannot hold them is removed, no SQL row written
+        rundir.write_parquet(path / rundir.KEYS, keyset.to_arrow())
+        writer = ResultsWriter(
+            path,
+            run_id=run_id,
+            manifest=manifest,
+            entities=keyset.entities,
+            stats=stats,
+            sinks=sinks,
+            level_key=level_key,
+            clock_origin_s=origin_wall,
+            thresholds=thresholds,
+        )
+        timeseries = TimeSeries(
+            path,
+            interval_s=config.interval_s,
+            clock_origin_s=origin_wall,
+            run_id=run_id,
+            show=timeseries_show,
+        )
+    except WriteError as e:
+        shutil.rmtree(path, ignore_errors=True)
+        raise WriteError(e.what, rundir.NOT_STARTED) from None
     # a copy of the results in the first target's own tables, where it has any
     tables = backends[0].result_tables() if sql_results else None
     if tables is not None:
@@ -252,29 +274,8 @@ def run_benchmark(
             sinks.append(tables)
         except Exception as e:  # noqa: BLE001 - the run directory is the record
             warnings.append(f"could not write SQL result tables: {e}")
-    writer = ResultsWriter(
-        path,
-        run_id=run_id,
-        manifest=manifest,
-        entities=keyset.entities,
-        stats=stats,
-        sinks=sinks,
-        level_key=level_key,
-        clock_origin_s=origin_wall,
-        thresholds=thresholds,
-    )
     events.listen(writer)
-    from featbench.results.timeseries import TimeSeries
-
-    events.listen(
-        TimeSeries(
-            path,
-            interval_s=config.interval_s,
-            clock_origin_s=origin_wall,
-            run_id=run_id,
-            show=timeseries_show,
-        )
-    )
+    events.listen(timeseries)
     for lst in listeners or []:
         events.listen(lst)
     for w in warnings:  # after the caller's listeners: a display shows them before timing

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from featbench.backends.pgload.worker import (
 from featbench.datafiles import MANIFEST
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges
+from featbench.progress import interruptible
 from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 
 if TYPE_CHECKING:
@@ -171,6 +173,46 @@ def _file_tasks(
 
 
 # -- the plan -----------------------------------------------------------------------------
+class _Tasks:
+    """The load's task queue: tasks put in front (index tasks), then each table's chunk
+    tasks, made only when a worker is ready for one — nothing grows with the scale."""
+
+    def __init__(self) -> None:
+        self._front: deque[ChunkTask | IndexTask] = deque()
+        self._chunks: deque[Iterator[ChunkTask]] = deque()
+        self._n = 0
+
+    def add_chunks(self, tasks: Iterator[ChunkTask], n: int) -> None:
+        if n:
+            self._chunks.append(tasks)
+            self._n += n
+
+    def appendleft(self, task: ChunkTask | IndexTask) -> None:
+        self._front.appendleft(task)
+        self._n += 1
+
+    def popleft(self) -> ChunkTask | IndexTask:
+        self._n -= 1
+        if self._front:
+            return self._front.popleft()
+        while True:
+            task = next(self._chunks[0], None)
+            if task is not None:
+                return task
+            self._chunks.popleft()
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _chunk_tasks(
+    name: str, rows: int, chunk_rows: int, done: dict[int, int]
+) -> Iterator[ChunkTask]:
+    for no, (a, b) in enumerate(chunk_ranges(rows, chunk_rows)):
+        if no not in done:
+            yield ChunkTask(name, no, a, b)
+
+
 @dataclass
 class _TablePlan:
     name: str
@@ -191,12 +233,12 @@ def _plan(
     files: dict[str, ChunkTask] | None,
     notes: list[str],
     build_keys: bool = True,
-) -> tuple[list[_TablePlan], deque[ChunkTask | IndexTask]]:
+) -> tuple[list[_TablePlan], _Tasks]:
     st = state.read_state(conn, schema)
     existing = state.relation_names(conn, schema)
     source = files[next(iter(files))].source if files else "generate"
     plans: list[_TablePlan] = []
-    tasks: deque[ChunkTask | IndexTask] = deque()
+    tasks = _Tasks()
     index_first: list[IndexTask] = []
     for t in spec.tables:
         name = t.table_name
@@ -223,26 +265,24 @@ def _plan(
         if s.status == "done":
             plan.done = True
             continue
-        ranges = list(chunk_ranges(rows, s.chunk_rows)) if s.chunk_rows > 0 else [(0, rows)]
-        plan.chunks_total = len(ranges)
-        todo = []
-        for no, (a, b) in enumerate(ranges):
-            if no in s.chunks_done:
-                plan.chunks_done += 1
-                plan.rows_done += b - a
-            elif files:
-                todo.append(files[name])
-            else:
-                todo.append(ChunkTask(name, no, a, b))
-        if s.chunks_done and todo:
+        chunk = s.chunk_rows if s.chunk_rows > 0 else rows
+        plan.chunks_total = -(-rows // chunk)
+        done = {no: n for no, n in s.chunks_done.items() if no < plan.chunks_total}
+        plan.chunks_done, plan.rows_done = len(done), sum(done.values())
+        todo = plan.chunks_total - plan.chunks_done
+        if done and todo:
             notes.append(
                 f"{name}: resuming, {plan.chunks_done} of {plan.chunks_total} chunks already loaded"
             )
         if not todo:
             index_first.append(IndexTask(name, rows))
-        tasks.extend(todo)
+        elif files:
+            tasks.add_chunks(iter([files[name]]), 1)
+        else:
+            tasks.add_chunks(_chunk_tasks(name, rows, chunk, done), todo)
     if build_keys:
-        tasks.extendleft(reversed(index_first))
+        for t in reversed(index_first):
+            tasks.appendleft(t)
     return plans, tasks
 
 
@@ -425,7 +465,7 @@ def _start_workers(procs: list[Any]) -> None:
 def _run(
     pool: _Pool,
     plans: list[_TablePlan],
-    tasks: deque[ChunkTask | IndexTask],
+    tasks: _Tasks,
     report: PgLoadReport,
     progress: bool | None,
     build_keys: bool = True,
@@ -449,8 +489,9 @@ def _run(
             outstanding += 1
 
     prog = LoadProgress(plans, enabled=progress)
-    with prog:
+    with interruptible() as stop, prog:
         while tasks or outstanding:
+            stop.check()  # Ctrl-C: at most half a second later, between two messages
             try:
                 msg = result_q.get(timeout=0.5)
             except queue.Empty:

@@ -203,12 +203,31 @@ def table_ddl(spec: WorkloadSpec, table: Table, schema: str) -> sql.Composed:
     )
 
 
-def check_spec_names(spec: WorkloadSpec) -> None:
-    for t in spec.tables:
-        if t.table_name in INTERNAL_TABLES:
-            raise FeatbenchError(
-                f"table name {t.table_name!r} is reserved for featbench's own bookkeeping: rename it in the spec"
-            )
+def drop_table(conn: Conn, schema: str, name: str) -> None:
+    """Drop a table featbench created; a view (or other object) of someone else's that
+    depends on it is refused by name, before anything is dropped — never CASCADE."""
+    deps = conn.execute(
+        "SELECT DISTINCT format('%%I.%%I', n.nspname, v.relname) FROM pg_depend d"
+        " JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class"
+        " JOIN pg_namespace n ON n.oid = v.relnamespace"
+        " WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass"
+        "   AND d.refobjid = to_regclass(%s) AND v.oid <> d.refobjid ORDER BY 1",
+        (f"{sql.Identifier(schema).as_string(conn)}.{sql.Identifier(name).as_string(conn)}",),
+    ).fetchall()
+    if deps:
+        views = ", ".join(v for (v,) in deps)
+        raise FeatbenchError(
+            f"cannot drop featbench's table {schema}.{name}: {views} depend"
+            f"{'s' if len(deps) == 1 else ''} on it (not featbench's, so not dropped); drop "
+            "or change it yourself, or load into another --schema — nothing was changed"
+        )
+    try:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, name)))
+    except psycopg.errors.DependentObjectsStillExist as e:
+        detail = (e.diag.message_detail or str(e)).splitlines()[0]
+        raise FeatbenchError(
+            f"cannot drop featbench's table {schema}.{name}: {detail}; nothing was changed"
+        ) from None
 
 
 @dataclass
@@ -255,7 +274,6 @@ def prepare_schema(
     or over a different data set, unless `force`. Never drops anything featbench did not
     create: with `force` it drops only the tables listed in its own load state.
     """
-    check_spec_names(spec)
     notes: list[str] = []
     want = DataSet.of(spec, scale, seed)
     with conn.transaction():
@@ -309,7 +327,7 @@ def prepare_schema(
                     "pass --force to replace featbench's tables with the new data set, or use another --schema"
                 )
             for name in state:
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, name)))
+                drop_table(conn, schema, name)
             conn.execute(sql.SQL("DELETE FROM {}").format(q(schema, LOAD_STATE)))
             notes.append(
                 f"dropped {len(state)} featbench tables of the previous data set ({have.describe()})"
@@ -352,7 +370,7 @@ def ensure_table(
     state) and its state, to start again with a new chunking."""
     with conn.transaction():
         if replace:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, table.table_name)))
+            drop_table(conn, schema, table.table_name)
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE table_name = %s").format(q(schema, LOAD_STATE)),
                 (table.table_name,),
@@ -399,7 +417,7 @@ def drop_dataset(conn: Conn, schema: str) -> list[str]:
     dropped: list[str] = []
     with conn.transaction():
         for name in read_state(conn, schema):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q(schema, name)))
+            drop_table(conn, schema, name)
             dropped.append(name)
         # chunks reference the load state: drop them first
         for name in (LOAD_CHUNKS, LOAD_STATE, META, "run_results", "run_keys"):
