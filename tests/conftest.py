@@ -41,3 +41,14 @@ def pg_schema(pg_dsn: str) -> Iterator[str]:
     yield name
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def spark_session():  # type: ignore[no-untyped-def]
+    """One local Spark session for all Spark tests: 2 cores, 4 attempts per task, small."""
+    pytest.importorskip("pyspark")
+    from featbench.spark.session import spark
+
+    s = spark("local[2,4]")
+    yield s
+    s.stop()

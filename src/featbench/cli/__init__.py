@@ -10,6 +10,7 @@ import sys
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from featbench.cli.app import app  # noqa: E402
 from featbench.errors import FeatbenchError  # noqa: E402
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     except FeatbenchError as e:
         if debug:
             raise
-        console.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+        # plain text: a hint like 'featbench[spark]' must not be read as markup
+        console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback by default
         if debug:

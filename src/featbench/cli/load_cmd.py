@@ -10,7 +10,7 @@ import typer
 
 from featbench import api
 from featbench.cli.app import app
-from featbench.cli.options import Json, RecordedScale, Schema, Spec, Target
+from featbench.cli.options import Engine, Json, RecordedScale, Schema, SparkMaster, Spec, Target
 from featbench.report.load_text import print_checks, print_load
 
 LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
@@ -20,6 +20,7 @@ Force = Annotated[bool, typer.Option("--force", help="Load even into a non-empty
 FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files written by `featbench generate` (checked against their manifest).")]  # fmt: skip
 CopyFormat = Annotated[str, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
+Partitions = Annotated[int | None, typer.Option("--partitions", help="Spark tasks loading at once with --engine spark (default: the cluster's parallelism).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
 
@@ -36,6 +37,9 @@ def load(
     from_dir: FromDir = None,
     copy_format: CopyFormat = "binary",
     chunk_rows: ChunkRows = None,
+    engine: Engine = "local",
+    spark_master: SparkMaster = None,
+    partitions: Partitions = None,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -46,11 +50,13 @@ def load(
     Examples:
       featbench load --target postgresql://me@db.example.com/features --scale 10 --streams 4
       featbench load --target embedded --scale 0.2
+      featbench load --target postgresql://db.example.com/features --scale 100 --engine spark --spark-master spark://head:7077
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
     res = api.load(
         target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema, force=force,
         from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
+        engine=engine, spark_master=spark_master, partitions=partitions,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2))

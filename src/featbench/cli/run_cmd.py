@@ -11,12 +11,14 @@ import typer
 from featbench import api
 from featbench.cli.app import app
 from featbench.cli.options import (
+    Engine,
     Json,
     RecordedScale,
     ResultsDir,
     RunDir,
     Schema,
     Seed,
+    SparkMaster,
     Spec,
     Target,
     Thresholds,
@@ -50,6 +52,8 @@ Interval = Annotated[float, typer.Option("--interval", help="Seconds per time-se
 Distribution = Annotated[str, typer.Option("--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.")]  # fmt: skip
 Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default).")]  # fmt: skip
 Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
+Clients = Annotated[int | None, typer.Option("--clients", help="With --engine spark: Spark tasks, each a client with its own session, driving a share of the plan (default 2).")]  # fmt: skip
+SparkParts = Annotated[str | None, typer.Option("--spark-parts", help="With --engine spark: a directory the driver and every executor share (e.g. a Unity Catalog volume) for the tasks' request records (default: a local temporary directory).", metavar="DIR")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
 Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
 RunA = Annotated[Path, typer.Argument(help="The baseline run directory.", metavar="RUN_A")]  # fmt: skip
@@ -89,6 +93,10 @@ def run(
     thetas: Thetas = None,
     threshold: Thresholds = None,
     max_error_rate: MaxErrorRate = 0.01,
+    engine: Engine = "local",
+    clients: Clients = None,
+    spark_master: SparkMaster = None,
+    spark_parts: SparkParts = None,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -109,7 +117,8 @@ def run(
     try:
         r = api.run(
             target, config, spec=spec, schema=schema, out=out, run_id=run_id,
-            overwrite=overwrite, keys_from=keys_from, live=not as_json,
+            overwrite=overwrite, keys_from=keys_from, live=not as_json, engine=engine,
+            clients=clients, spark_master=spark_master, spark_parts=spark_parts,
         )  # fmt: skip
     except KeyboardInterrupt:
         console.print(

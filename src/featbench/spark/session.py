@@ -1,0 +1,82 @@
+"""The Spark session featbench runs on: an active one (a Databricks job or notebook), or one
+it starts for a `--spark-master` URL (default: this machine, `local[*,4]`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+
+from featbench.errors import FeatbenchError
+
+# local[*,4]: all cores, and 4 attempts per task as on a cluster (spark.task.maxFailures),
+# so a task that dies is retried in local mode too.
+DEFAULT_MASTER = "local[*,4]"
+EXTRA = "featbench[spark]"
+
+# Small footprints for a local master: the machine also runs the target. A cluster's
+# own settings are never overridden.
+LOCAL_CONF = {
+    "spark.driver.memory": "1g",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.python.worker.reuse": "true",
+}
+
+
+def require_pyspark() -> Any:
+    """The pyspark module, or one error naming the extra to install."""
+    try:
+        import pyspark
+    except ModuleNotFoundError:
+        raise FeatbenchError(
+            f"--engine spark needs pyspark (and Java 17+): pip install '{EXTRA}'"
+        ) from None
+    return pyspark
+
+
+def spark(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
+    """The active SparkSession, or a new one on `master` (default DEFAULT_MASTER)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active
+    url = master or DEFAULT_MASTER
+    b = SparkSession.builder.master(url).appName("featbench")
+    if url.startswith("local"):
+        # executors' Python must be this one: featbench is installed here (SparkContext
+        # reads PYSPARK_PYTHON, not the configuration, when it starts workers)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        for k, v in LOCAL_CONF.items():
+            b = b.config(k, v)
+    for k, v in (conf or {}).items():
+        b = b.config(k, v)
+    try:
+        return b.getOrCreate()
+    except Exception as e:  # the JVM did not start (no Java, bad master URL)
+        line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FeatbenchError(f"could not start Spark on {url}: {line}") from None
+
+
+def describe(session: Any) -> dict[str, Any]:
+    """What a run's manifest records about the engine (no secrets: the master URL only)."""
+    sc = session.sparkContext
+    return {
+        "engine": "spark",
+        "master": sc.master,
+        "spark_version": session.version,
+        "default_parallelism": sc.defaultParallelism,
+        "driver_host": socket.gethostname(),
+    }
+
+
+def task_attempt() -> int:
+    """The attempt number of the Spark task running this code (0 outside Spark)."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return 0 if ctx is None else int(ctx.attemptNumber())
