@@ -36,7 +36,7 @@ def test_a_spark_run_merges_into_one_run_directory(
     assert validate_run(run.path) == []
     eng = run.manifest["engine"]
     assert eng["engine"] == "spark" and eng["clients"] == 2
-    assert eng["master"].startswith("local") and set(eng["task_hosts"]) == {0, 1}
+    assert eng["master"].startswith("local") and set(eng["task_hosts"]) == {"0", "1"}
     assert run.manifest["config"]["concurrency"] == 2
     for entry in run.manifest["load"]:
         assert entry["workers"] == "spark tasks" and set(entry["hosts"]) == {"0", "1"}
