@@ -379,7 +379,8 @@ def generate_on_spark(
 
     if fmt not in FORMATS:
         raise FeatbenchError(f"--format must be one of {', '.join(FORMATS)} with --engine spark")
-    return write_tables(spark(spark_master), spec, scale, seed, out, fmt=fmt, partitions=partitions)
+    session = spark(spark_master, delta=fmt == "delta")
+    return write_tables(session, spec, scale, seed, out, fmt=fmt, partitions=partitions)
 
 
 @dataclass

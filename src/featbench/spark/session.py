@@ -37,8 +37,19 @@ def require_pyspark() -> Any:
     return pyspark
 
 
-def spark(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
-    """The active SparkSession, or a new one on `master` (default DEFAULT_MASTER)."""
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def spark(
+    master: str | None = None, conf: dict[str, str] | None = None, delta: bool = False
+) -> Any:
+    """The active SparkSession, or a new one on `master` (default DEFAULT_MASTER).
+
+    `delta`: a new session gets Delta Lake (delta-spark's jars, which Spark fetches from
+    Maven, and its catalog); an active one (Databricks) is used as it is."""
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -53,6 +64,11 @@ def spark(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         for k, v in LOCAL_CONF.items():
             b = b.config(k, v)
+    if delta:
+        from delta.pip_utils import configure_spark_with_delta_pip
+
+        b = configure_spark_with_delta_pip(b)
+        conf = {**DELTA_CONF, **(conf or {})}
     for k, v in (conf or {}).items():
         b = b.config(k, v)
     try:
