@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -101,3 +102,31 @@ def test_engine_spark_without_pyspark_is_one_clear_error(
     assert e.value.code == 2
     assert "featbench[spark]" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+def test_the_commands_run_on_spark(
+    pg_dsn: str,
+    pg_schema: str,
+    spark_session: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """load and generate with --engine spark, through the command line (the active session)."""
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(small_spec().to_toml())
+    args = ["load", "-t", pg_dsn, "--schema", pg_schema, "--spec", str(spec_file)]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--engine", "spark", "--partitions", "2", "--chunk-rows", "200", "--json"])
+    assert e.value.code in (0, None)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["streams"] == 2 and doc["chunks_loaded"] > 0
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--spec", str(spec_file), "--engine", "spark", "--out",
+              str(tmp_path / "lake"), "--json"])  # fmt: skip
+    assert e.value.code in (0, None)
+    assert json.loads(capsys.readouterr().out)["engine"] == "spark"
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--partitions", "2"])  # a Spark option without --engine spark
+    assert e.value.code == 2 and "--engine spark" in capsys.readouterr().err
