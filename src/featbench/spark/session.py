@@ -56,6 +56,11 @@ def spark(
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
+    if master is None and (
+        os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("PYSPARK_GATEWAY_PORT")
+    ):
+        # launched by a cluster (a Databricks job, spark-submit): its master and settings
+        return SparkSession.builder.getOrCreate()
     url = master or DEFAULT_MASTER
     b = SparkSession.builder.master(url).appName("featbench")
     if url.startswith("local"):
