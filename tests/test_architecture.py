@@ -43,6 +43,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     # Spark only distributes featbench's own loading, generation and client code
     "featbench.spark": {
         "featbench.generate",
+        "featbench.datafiles",
         "featbench.backends",
         "featbench.events",
         "featbench.measure",

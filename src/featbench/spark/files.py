@@ -10,20 +10,18 @@ session (built into Databricks; elsewhere `spark.jars.packages`, which must reac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from featbench import __version__
+from featbench.datafiles import write_manifest
 from featbench.errors import FeatbenchError
 from featbench.generate import arrow_schema, chunk_ranges, generate_batch
 from featbench.spec import WorkloadSpec, scaled_rows, spec_from_dict
 
 FORMATS = ("parquet", "delta")
-MANIFEST = "manifest.json"
 DEFAULT_CHUNK_ROWS = 200_000
 
 
@@ -89,22 +87,11 @@ def write_tables(
                 ) from None
             raise
         tables[name] = {"path": name, "rows": rows, "chunks": len(ranges)}
-    manifest = {
-        "featbench_version": __version__,
-        "spec_name": spec.name,
-        "spec_fingerprint": spec.fingerprint(),
-        "scale": scale,
-        "seed": seed,
-        "format": fmt,
-        "engine": "spark",
-        "tables": tables,
-        "total_rows": sum(v["rows"] for v in tables.values()),
-    }
-    if "://" not in out or out.startswith("file://"):
-        base = Path(out.removeprefix("file://"))
-        (base / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        (base / "spec.toml").write_text(spec.to_toml())
-    return manifest
+    # the manifest goes beside the tables where the driver can write files (a local path,
+    # a mounted volume); on an object store URL it is returned only
+    local = "://" not in out or out.startswith("file://")
+    base = Path(out.removeprefix("file://")) if local else None
+    return write_manifest(base, spec, scale, seed, fmt, tables, engine="spark")
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
