@@ -130,3 +130,19 @@ def test_the_commands_run_on_spark(
     with pytest.raises(SystemExit) as e:
         main([*args, "--partitions", "2"])  # a Spark option without --engine spark
     assert e.value.code == 2 and "--engine spark" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_a_task_failing_on_every_attempt_is_one_line(spark_session: Any) -> None:
+    from featbench.backends.pgload.worker import ChunkTask, WorkerConfig
+    from featbench.errors import FeatbenchError
+
+    cfg = WorkerConfig(
+        "postgresql://nobody@127.0.0.1:1/x", "postgresql://127.0.0.1:1/x", "s",
+        small_spec().model_dump(mode="json"), 42, "binary", 0,
+    )  # fmt: skip
+    task = ChunkTask(small_spec().tables[0].table_name, 0, 0, 10)
+    with pytest.raises(FeatbenchError) as e:
+        SparkChunks(spark_session, partitions=1).run(cfg, [task])
+    msg = str(e.value)
+    assert "\n" not in msg and "re-run the load" in msg and "Traceback" not in msg

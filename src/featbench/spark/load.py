@@ -20,6 +20,7 @@ from typing import Any
 
 from featbench.backends.pgload.worker import ChunkDone, ChunkTask, Worker, WorkerConfig
 from featbench.errors import FeatbenchError
+from featbench.spark.session import task_error
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,8 @@ class SparkChunks:
             return rdd.mapPartitions(lambda part: _load_partition(cfg, part, fault)).collect()
         except Exception as e:  # a task failed on every attempt
             raise FeatbenchError(
-                f"the Spark load failed: {_task_error(e)}; re-run the load to resume"
+                f"the Spark load failed: {task_error(e)}; re-run the load to resume"
             ) from None
-
-
-def _task_error(e: BaseException) -> str:
-    """The Python error a failed Spark task reported (its last line), else Spark's message."""
-    text = str(e)
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith(("featbench.errors.", "psycopg.")) or "Error:" in line[:80]:
-            return line
-    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
 def _load_partition(

@@ -44,6 +44,7 @@ from featbench.runner.context import DriverContext
 from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
 from featbench.runner.live import DONE
 from featbench.runner.pool import START_LEAD_NS
+from featbench.spark.session import task_error
 from featbench.workload.plan import LevelPlan, SectionPlan
 
 
@@ -254,7 +255,7 @@ class SparkDriver:
         try:
             out = rdd.mapPartitions(lambda _: _share_task(job, keys)).collect()
         except Exception as e:  # noqa: BLE001 - a task failed on every attempt
-            raise FeatbenchError(f"a Spark client failed: {_last_line(e)}") from None
+            raise FeatbenchError(f"a Spark client failed: {task_error(e)}") from None
         results = sorted(out, key=lambda r: r.worker)
         for r in results:
             self.opt.hosts[r.worker] = r.host
@@ -351,11 +352,3 @@ def _rewarm_rows(warm: LevelPlan, meas: LevelPlan, n: int) -> np.ndarray:
     src = warm if len(warm) else meas
     rows = [src.key_idx[min(w, len(src) - 1)] for w in range(n)]
     return np.array(rows, dtype=np.int64)
-
-
-def _last_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if "Error" in ln[:120] or "Exception" in ln[:120]:
-            return ln
-    return lines[0] if lines else type(e).__name__

@@ -101,3 +101,12 @@ def task_attempt() -> int:
 
     ctx = TaskContext.get()
     return 0 if ctx is None else int(ctx.attemptNumber())
+
+
+def task_error(e: BaseException) -> str:
+    """The Python error a failed Spark task reported (its last line), else Spark's first line."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith(("featbench.errors.", "psycopg.")) or "Error: " in ln[:120]:
+            return ln
+    return lines[0] if lines else type(e).__name__
