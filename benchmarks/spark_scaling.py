@@ -42,7 +42,7 @@ from featbench import api
 from featbench.backends.postgres import PostgresBackend
 from featbench.runner.config import RunConfig
 from featbench.spark.load import SparkChunks
-from featbench.spark.session import spark
+from featbench.spark.session import spark, stop
 from featbench.spec import builtin_spec, scaled_rows
 from featbench.target import parse_target
 
@@ -140,8 +140,7 @@ def main() -> None:
                     reqs.setdefault(name, []).append(dist)
                     ratios["requests"].setdefault(name, []).append(dist / one)
             finally:
-                session.stop()
-                time.sleep(1)
+                stop(session)
     finally:
         _drop(a.target, data_schema)
     res["load_rows_per_s"] = {k: round(statistics.median(v)) for k, v in loads.items()}

@@ -110,3 +110,16 @@ def task_error(e: BaseException) -> str:
         if ln.startswith(("featbench.errors.", "psycopg.")) or "Error: " in ln[:120]:
             return ln
     return lines[0] if lines else type(e).__name__
+
+
+def stop(session: Any) -> None:
+    """Stop a session featbench started, and its JVM gateway: py4j keeps a thread in this
+    process until then, and a process that times requests itself must have none."""
+    from pyspark import SparkContext
+
+    session.stop()
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
