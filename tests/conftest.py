@@ -55,3 +55,16 @@ def pg_schema(pg_dsn: str) -> Iterator[str]:
     yield name
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def spark_session():  # type: ignore[no-untyped-def]
+    """A local Spark session per test module: 2 cores, 4 attempts per task, small. Stopped
+    with its JVM gateway after the module: py4j's thread must not stay in the process of
+    later tests (the timed-path tests count every other thread)."""
+    pytest.importorskip("pyspark")
+    from featbench.spark.session import spark, stop
+
+    s = spark("local[2,4]")
+    yield s
+    stop(s)

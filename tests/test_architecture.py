@@ -40,6 +40,16 @@ MAY_IMPORT: dict[str, set[str]] = {
         "featbench.results",
         "featbench.workload",
     },  # fmt: skip
+    # Spark only distributes featbench's own loading, generation and client code
+    "featbench.spark": {
+        "featbench.generate",
+        "featbench.datafiles",
+        "featbench.backends",
+        "featbench.events",
+        "featbench.measure",
+        "featbench.runner",
+        "featbench.workload",
+    },  # fmt: skip
     "featbench.report": {
         "featbench.results",
         "featbench.measure",

@@ -110,6 +110,10 @@ def run(
     keys_from: Path | None = None,
     live: bool = False,
     password_command: str | None = None,
+    engine: str = "local",
+    clients: int | None = None,
+    spark_master: str | None = None,
+    spark_parts: str | None = None,
 ) -> Run:
     """Run the benchmark against `targets` and return the run as `results.reader` reads it.
 
@@ -117,6 +121,9 @@ def run(
     spec, --keys-from); the data's scale comes from what featbench recorded in the
     targets when it loaded them (`featbench.dataset`). `live`: a status line and a line
     per level on the terminal; warnings are shown as they come either way.
+    `engine="spark"`: `clients` Spark tasks drive shares of the plan (`featbench.spark.run`),
+    writing their records under `spark_parts` (a directory every executor and the driver
+    share; default a temporary one, which only a local master can use).
     """
     from featbench.report.live import LiveDisplay
     from featbench.runner.benchmark import run_benchmark
@@ -124,6 +131,16 @@ def run(
     if not targets:
         raise FeatbenchError("give at least one --target")
     s = _spec(spec)
+    check_engine(engine, spark_master, None)
+    if engine != "spark" and (clients is not None or spark_parts is not None):
+        raise FeatbenchError("--clients and --spark-parts go with --engine spark")
+    spark_driver: dict[str, Any] = {}
+    if engine == "spark":
+        if config.concurrency != 1:
+            raise FeatbenchError("with --engine spark give the number of clients as --clients")
+        config.concurrency = clients if clients is not None else 2
+        config.validate()
+        spark_driver = _spark_driver(config, spark_master, spark_parts)
     config.validate()
     if keys_from is not None:
         try:
@@ -156,10 +173,27 @@ def run(
                 timeseries_show=display.line
                 if live and (config.rate is not None or config.concurrency > 1)
                 else None,
+                **spark_driver,
             )
         finally:
             display.stop()
     return read_run(outcome.path, summary=outcome.summary)
+
+
+def _spark_driver(config: RunConfig, master: str | None, parts: str | None) -> dict[str, Any]:
+    """run_benchmark's `driver` and `engine` for a run on Spark."""
+    from featbench.spark.run import SparkDriver, SparkRunOptions
+    from featbench.spark.session import describe, spark
+
+    session = spark(master)
+    opts = SparkRunOptions(
+        session, config.concurrency, config.rate, config.arrival, config.seed, parts
+    )
+    doc = {**describe(session), "clients": config.concurrency, "task_hosts": opts.hosts}
+    return {
+        "driver": lambda info, events, ctx: SparkDriver(info, events, ctx, opts),
+        "engine": doc,
+    }
 
 
 def exit_code(run: Run) -> int:
@@ -331,11 +365,17 @@ def load(
     chunk_rows: int | None = None,
     password_command: str | None = None,
     yes: bool = False,
+    engine: str = "local",
+    spark_master: str | None = None,
+    partitions: int | None = None,
 ) -> Loaded:
     """Create the tables, load the generated data set (or `from_dir`'s files), verify.
 
     A data set above `featbench.sizing`'s limits (more than 10 billion rows, or more than
-    the free disk of a server on this machine) needs `yes`; nothing is written before."""
+    the free disk of a server on this machine) needs `yes`; nothing is written before.
+    `engine="spark"`: the chunks are loaded by Spark tasks (`featbench.spark.load`) on
+    `spark_master` (default: the active session, else this machine), `partitions` at once.
+    """
     from featbench.backends.pgload.loader import default_streams
     from featbench.sizing import check_size, estimate
 
@@ -345,18 +385,63 @@ def load(
     k = default_streams() if streams is None else streams
     if k < 1:
         raise FeatbenchError(f"--streams must be at least 1, got {k}")
-    pg_only = {"from_dir": from_dir, "copy_format": copy_format, "chunk_rows": chunk_rows}
+    pg_only: dict[str, Any] = {
+        "from_dir": from_dir, "copy_format": copy_format, "chunk_rows": chunk_rows
+    }  # fmt: skip
     if t.kind != "postgres" and (from_dir is not None or copy_format != "binary" or chunk_rows):
         raise FeatbenchError(
             "--from-dir, --copy-format and --chunk-rows apply to PostgreSQL targets only"
         )
     size = estimate(s, scale)
     check_size(size, scale=scale, free=None, yes=yes, action="load")  # before connecting
+    check_engine(engine, spark_master, partitions)
+    if engine == "spark":
+        if t.kind != "postgres":
+            raise FeatbenchError("--engine spark loads PostgreSQL targets (for now); drop it")
+        from featbench.spark.load import SparkChunks
+        from featbench.spark.session import spark
+
+        pg_only["executor"] = SparkChunks(spark(spark_master), partitions)
     with open_targets([target], schema=schema, password_command=password_command) as (backend,):
         check_size(size, scale=scale, free=backend.free_space(), yes=yes, action="load")
         extra = pg_only if t.kind == "postgres" else {}
         report = backend.load(s, scale, seed, streams=k, force=force, **extra)
     return Loaded("embedded" if t.embedded else t.redacted, s, scale, seed, report)
+
+
+ENGINES = ("local", "spark")
+
+
+def check_engine(engine: str, spark_master: str | None, partitions: int | None) -> None:
+    """The --engine options are consistent: Spark options only with --engine spark."""
+    if engine not in ENGINES:
+        raise FeatbenchError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "spark" and (spark_master is not None or partitions is not None):
+        raise FeatbenchError("--spark-master and --partitions go with --engine spark")
+    if partitions is not None and partitions < 1:
+        raise FeatbenchError(f"--partitions must be at least 1, got {partitions}")
+
+
+def generate_on_spark(
+    spec: WorkloadSpec,
+    scale: float,
+    seed: int,
+    out: str,
+    *,
+    fmt: str = "parquet",
+    engine: str = "spark",
+    spark_master: str | None = None,
+    partitions: int | None = None,
+) -> dict[str, Any]:
+    """The data set as Parquet or Delta tables written by Spark tasks (`featbench.spark.files`)."""
+    check_engine(engine, spark_master, partitions)
+    from featbench.spark.files import FORMATS, write_tables
+    from featbench.spark.session import spark
+
+    if fmt not in FORMATS:
+        raise FeatbenchError(f"--format must be one of {', '.join(FORMATS)} with --engine spark")
+    session = spark(spark_master, delta=fmt == "delta")
+    return write_tables(session, spec, scale, seed, out, fmt=fmt, partitions=partitions)
 
 
 @dataclass

@@ -71,6 +71,14 @@ def write_dataset(
             raise
         os.replace(tmp, final)  # a crash never leaves a file that looks complete
         tables[name] = {"file": final.name, "rows": rows, "sha256": h.hexdigest()}
+    return write_manifest(out, spec, scale, seed, fmt, tables)
+
+
+def write_manifest(
+    out: Path | None, spec: WorkloadSpec, scale: float, seed: int, fmt: str, tables: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The data set's manifest.json (and spec.toml) in `out` (None: nowhere); returns it."""
     manifest = {
         "featbench_version": __version__,
         "spec_name": spec.name,
@@ -78,13 +86,15 @@ def write_dataset(
         "scale": scale,
         "seed": seed,
         "format": fmt,
+        **extra,
         "tables": tables,
         "total_rows": sum(t["rows"] for t in tables.values()),
     }
-    (out / "spec.toml").write_text(spec.to_toml())
-    # the manifest last, renamed into place: its presence means the data set is complete
-    text = json.dumps(manifest, indent=2) + "\n"
-    atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(text), ".partial")
+    if out is not None:
+        (out / "spec.toml").write_text(spec.to_toml())
+        # the manifest last, renamed into place: its presence means the data set is complete
+        text = json.dumps(manifest, indent=2) + "\n"
+        atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(text), ".partial")
     return manifest
 
 

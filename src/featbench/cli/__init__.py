@@ -10,6 +10,7 @@ import sys
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from featbench.cli.app import app  # noqa: E402
 from featbench.errors import FeatbenchError  # noqa: E402
@@ -41,7 +42,6 @@ def _import_commands() -> None:
 def _say(kind: str, text: str) -> None:
     """`error: …` / `interrupted…` on stderr, always shown (even with --quiet), and the
     text printed as it is: rich would take `featbench[redis]` for a style tag and drop it."""
-    from rich.markup import escape
 
     from featbench.progress import console
 

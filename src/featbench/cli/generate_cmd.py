@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import FileFormat, Json, Scale, Seed, Spec
+from featbench.cli.options import Engine, FileFormat, Json, Scale, Seed, SparkMaster, Spec
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Write even a data set of more than 10 billion rows, or larger than the free disk at --out (refused otherwise, before anything is written).")]  # fmt: skip
-Fmt = Annotated[FileFormat, typer.Option("--format", help="parquet or csv (header-less, what COPY reads).")]  # fmt: skip
+Fmt = Annotated[FileFormat, typer.Option("--format", help="parquet or csv (header-less, what COPY reads); with --engine spark: parquet or delta (one table directory each).")]  # fmt: skip
+Partitions = Annotated[int | None, typer.Option("--partitions", help="Spark tasks per table with --engine spark (default: one per 200,000 rows).")]  # fmt: skip
 
 
 @app.command()
@@ -24,11 +25,16 @@ def generate(
     seed: Seed = 42,
     fmt: Fmt = "parquet",
     yes: Yes = False,
+    engine: Engine = "local",
+    spark_master: SparkMaster = None,
+    partitions: Partitions = None,
     as_json: Json = False,
 ) -> None:
     """Generate the data set deterministically: same spec, scale and seed give the same bytes.
 
-    Example: featbench generate --scale 0.1 --seed 7 --out data/ --format csv
+    Examples:
+      featbench generate --scale 0.1 --seed 7 --out data/ --format csv
+      featbench generate --scale 100 --engine spark --format delta --out /Volumes/main/features/raw
     """
     from rich.markup import escape
 
@@ -40,6 +46,26 @@ def generate(
     s = load_spec(spec)
     s.check_generatable()
     size = estimate(s, check_scale(scale))
+    if engine != "local":
+        from featbench import api
+
+        check_size(size, scale=scale, free=None, yes=yes, action="generate")
+        manifest = api.generate_on_spark(
+            s, scale, seed, str(out), fmt=fmt, engine=engine, spark_master=spark_master,
+            partitions=partitions,
+        )  # fmt: skip
+        if as_json:
+            typer.echo(json.dumps(manifest, indent=2))
+        else:
+            console.print(
+                f"wrote {len(manifest['tables'])} {fmt} tables, {manifest['total_rows']:,} rows "
+                f"to {escape(str(out))}"
+            )
+        return
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("--format must be parquet or csv (delta needs --engine spark)")
+    if spark_master is not None or partitions is not None:
+        raise typer.BadParameter("--spark-master and --partitions go with --engine spark")
     free = free_bytes(out)
     where = None if free is None else (free, str(out))
     check_size(size, scale=scale, free=where, yes=yes, action="generate")

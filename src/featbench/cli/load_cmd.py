@@ -11,10 +11,12 @@ import typer
 from featbench.cli.app import app
 from featbench.cli.options import (
     CopyFormat,
+    Engine,
     Json,
     PasswordCommand,
     RecordedScale,
     Schema,
+    SparkMaster,
     Spec,
     Target,
 )
@@ -26,6 +28,7 @@ Force = Annotated[bool, typer.Option("--force", help="Load even into a non-empty
 FromDir = Annotated[Path | None, typer.Option("--from-dir", help="Load files written by `featbench generate` (checked against their manifest).")]  # fmt: skip
 CopyFormatOpt = Annotated[CopyFormat, typer.Option("--copy-format", help="binary (fastest, default) or csv.")]  # fmt: skip
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
+Partitions = Annotated[int | None, typer.Option("--partitions", help="Spark tasks loading at once with --engine spark (default: the cluster's parallelism).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Load even a data set of more than 10 billion rows, or larger than the free disk of a server on this machine (refused otherwise, before anything is written).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
@@ -59,6 +62,9 @@ def load(
     chunk_rows: ChunkRows = None,
     password_command: PasswordCommand = None,
     yes: Yes = False,
+    engine: Engine = "local",
+    spark_master: SparkMaster = None,
+    partitions: Partitions = None,
     as_json: Json = False,
 ) -> None:
     """Create the tables and stream generated rows into them with COPY, then verify.
@@ -69,6 +75,7 @@ def load(
     Examples:
       featbench load --target postgresql://me@db.example.com/features --scale 10 --streams 4
       featbench load --target embedded --scale 0.2
+      featbench load --target postgresql://db.example.com/features --scale 100 --engine spark --spark-master spark://head:7077
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
     from featbench import api
@@ -80,6 +87,7 @@ def load(
             target, spec=spec, scale=scale, seed=seed, streams=streams, schema=schema,
             force=force, from_dir=from_dir, copy_format=copy_format, chunk_rows=chunk_rows,
             password_command=password_command, yes=yes,
+            engine=engine, spark_master=spark_master, partitions=partitions,
         )  # fmt: skip
     except KeyboardInterrupt:
         # (Typer would turn Ctrl-C into a silent exit 130: say what the load left)

@@ -22,7 +22,8 @@ STORE_STRATEGIES = {  # each backend class's `strategies`
     "dynamodb": ("batch", "serial"),
 }
 COPY_FORMATS = ("binary", "csv")
-FILE_FORMATS = ("parquet", "csv")
+FILE_FORMATS = ("parquet", "csv", "delta")  # delta: --engine spark only
+ENGINES = ("local", "spark")  # api.ENGINES
 CONSISTENCIES = ("eventual", "strong")
 TARGET_ENV = "FEATBENCH_TARGET"
 
@@ -37,6 +38,8 @@ Schema = Annotated[str, typer.Option("--schema", help="PostgreSQL schema featben
 ResultsDir = Annotated[Path, typer.Option("--out", "-o", help="Directory that holds run directories.")]  # fmt: skip
 RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. results/RUN_ID.", metavar="RUN_DIR")]  # fmt: skip
 Thresholds = Annotated[list[str] | None, typer.Option("--threshold", help="An SLO checked per ratio, as k6 does, e.g. 'p99<10ms', 'p99.9<50ms@hot=0', 'errors<0.1%' (repeatable; metrics p50 p95 p99 p99.9 max mean errors; filters @hot=, @theta=, @backend=, @strategy=). Any failed threshold: exit code 99, after everything is written.", metavar="EXPR")]  # fmt: skip
+Engine = Annotated[Literal[ENGINES], typer.Option("--engine", help="local (this machine) or spark (Spark tasks on --spark-master; needs featbench[spark] and Java 17+).")]  # fmt: skip
+SparkMaster = Annotated[str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default: the active Spark session, else local[*,4]).", metavar="URL")]  # fmt: skip
 
 # -- pricing (report and cost) ---------------------------------------------------------
 Prices = Annotated[Path | None, typer.Option("--prices", help="TOML file of prices merged over the shipped defaults (see featbench/data/prices.toml).")]  # fmt: skip

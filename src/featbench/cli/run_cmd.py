@@ -13,6 +13,7 @@ from featbench.cli.options import (
     TARGET_ENV,
     Arrival,
     Distribution,
+    Engine,
     Json,
     PasswordCommand,
     RatioOrderName,
@@ -21,6 +22,7 @@ from featbench.cli.options import (
     RunDir,
     Schema,
     Seed,
+    SparkMaster,
     Spec,
     Target,
     Thresholds,
@@ -51,6 +53,8 @@ Interval = Annotated[float, typer.Option("--interval", help="Seconds per time-se
 DistributionOpt = Annotated[Distribution, typer.Option("--distribution", help="Key distribution: hotcold (ratio sweep), zipfian, uniform, latest.")]  # fmt: skip
 Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default).")]  # fmt: skip
 Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
+Clients = Annotated[int | None, typer.Option("--clients", help="With --engine spark: Spark tasks, each a client with its own session, driving a share of the plan (default 2).")]  # fmt: skip
+SparkParts = Annotated[str | None, typer.Option("--spark-parts", help="With --engine spark: a directory the driver and every executor share (e.g. a Unity Catalog volume) for the tasks' request records (default: a local temporary directory).", metavar="DIR")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
 Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
 Pivot = Annotated[str | None, typer.Option("--pivot", help="Fold name/value rows (several rows per key, as Feast stores features) into one record per table: COLUMN=VALUECOL, e.g. feature_name=value_text.", metavar="COLUMN=VALUECOL")]  # fmt: skip
@@ -92,6 +96,10 @@ def run(
     threshold: Thresholds = None,
     max_error_rate: MaxErrorRate = 0.01,
     password_command: PasswordCommand = None,
+    engine: Engine = "local",
+    clients: Clients = None,
+    spark_master: SparkMaster = None,
+    spark_parts: SparkParts = None,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
@@ -119,7 +127,8 @@ def run(
         r = api.run(
             targets, config, spec=spec, schema=schema, out=out, run_id=run_id,
             overwrite=overwrite, keys_from=keys_from, live=not as_json and verbosity() >= 0,
-            password_command=password_command,
+            password_command=password_command, engine=engine,
+            clients=clients, spark_master=spark_master, spark_parts=spark_parts,
         )  # fmt: skip
     except KeyboardInterrupt:
         console.print(

@@ -64,6 +64,9 @@ def requests_schema(entities: tuple[str, ...] | list[str], level_key: str = "hot
         pa.field("consumed_units", pa.float64()),
         pa.field("target", pa.string(), nullable=False),
         pa.field("strategy", pa.string(), nullable=False),
+        # which client ran the request (concurrent, open-loop and Spark runs); null for the
+        # single client in featbench's own process
+        pa.field("client", pa.int16()),
     ]
     return pa.schema(fields)
 
@@ -209,6 +212,9 @@ class ResultsWriter:
         )
         cols["target"] = pa.array([info.target] * n, type=pa.string())
         cols["strategy"] = pa.array([info.strategy] * n, type=pa.string())
+        cols["client"] = (
+            pa.nulls(n, pa.int16()) if b.client is None else pa.array(b.client, type=pa.int16())
+        )
         self._tables.append(pa.table(cols, schema=self._req_schema))
         self._rows += n
         key = (b.section, float(b.level))

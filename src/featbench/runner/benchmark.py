@@ -131,6 +131,8 @@ def run_benchmark(
     timeseries_show: Callable[[str], None] | None = None,
     pause_every: int = PAUSE_EVERY,
     pause_interval_s: float = PAUSE_INTERVAL_S,
+    driver: Callable[[SectionInfo, RunEvents, DriverContext], Any] | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run the whole benchmark against `backends` (keys come from the first).
 
@@ -138,6 +140,8 @@ def run_benchmark(
     display process can read while requests are timed. `pause_every` /
     `pause_interval_s` set how often a client hands its records over (at most that many
     requests, at most that long apart in a closed loop; tests use 1 to see each request).
+    `driver` builds each section's driver instead of the local ones (e.g. Spark tasks,
+    `featbench.spark.run`); `engine` describes it in the manifest.
     """
     if not backends:
         raise FeatbenchError("no target to run against")
@@ -237,6 +241,7 @@ def run_benchmark(
             "level_key": level_key,
             "load": load_report,
             **manifest_extra(config, keyset),
+            **({"engine": engine} if engine else {}),
         },
     )
     events = RunEvents()
@@ -322,7 +327,9 @@ def run_benchmark(
                 pause_interval_s=pause_interval_s,
                 process_factory=b.session_factory(spec, strategy),
             )
-            if driver_kind == "inline":
+            if driver is not None:
+                driver(info, events, ctx).run(sec_plan)
+            elif driver_kind == "inline":
                 InlineDriver(info, events, ctx).run(sec_plan)
             else:
                 PoolDriver(

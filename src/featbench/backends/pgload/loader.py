@@ -27,14 +27,16 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from featbench.backends.base import LoadReport
 from featbench.backends.pgload import state
 from featbench.backends.pgload.progress import LoadProgress
 from featbench.backends.pgload.worker import (
+    ChunkDone,
     ChunkTask,
     IndexTask,
+    Worker,
     WorkerConfig,
     file_task,
     worker_main,
@@ -111,6 +113,17 @@ class PgLoadReport(LoadReport):
                 for c in self.checks
             ],
         }
+
+
+class ChunkExecutor(Protocol):
+    """Runs chunk tasks somewhere other than this machine's worker processes (e.g. Spark
+    tasks, `featbench.spark.load`). Each chunk must go through `Worker.run_chunk`, which
+    records it in `_load_chunks` in the transaction of its COPY: a chunk run twice (a
+    retried or speculative task) is skipped the second time, never loaded twice."""
+
+    streams: int  # how many chunks run at once, as the report shows it
+
+    def run(self, cfg: WorkerConfig, chunks: list[ChunkTask]) -> list[ChunkDone]: ...
 
 
 def default_streams() -> int:
@@ -302,8 +315,12 @@ def load(
     copy_format: str = "binary",
     build_keys: bool = True,
     verify: bool = True,
+    executor: ChunkExecutor | None = None,
 ) -> PgLoadReport:
     """Load (or resume loading) a data set; see the module docstring.
+
+    `executor`: run the chunks there instead of in K local worker processes; primary
+    keys and ANALYZE are then built here, after every chunk is in.
 
     `build_keys=False` and `verify=False` exist for benchmarks/load_throughput.py, which
     times the COPY phase alone against psql's COPY; the tables are then left without
@@ -342,6 +359,21 @@ def load(
         report.notes += state.prepare_schema(
             lock_conn, schema, spec, scale, seed, force=force, target=backend.redacted
         )
+        if executor is not None:
+            report.streams = executor.streams
+            with lock_conn.transaction():
+                plans, tasks = _plan(
+                    lock_conn, schema, spec, scale, chunk_rows, files, report.notes, False
+                )
+            report.tables_skipped = sum(p.done for p in plans)
+            cfg = cfg_for(backend, schema, spec, seed, copy_format)
+            # Spark needs the chunks as one list (the local pool takes them lazily)
+            chunks = [t for t in (tasks.popleft() for _ in range(len(tasks)))]
+            _run_elsewhere(executor, cfg, plans, chunks, report, build_keys)  # type: ignore[arg-type]
+            report.seconds = time.perf_counter() - t_start
+            if verify:
+                report.checks = backend.verify(spec, scale, seed, sample=verify_sample)
+            return report
         # Start the workers now (when there is work) so that their start-up overlaps
         # the creation of the tables.
         k = min(
@@ -439,6 +471,43 @@ class _Pool:
             p.join(timeout=10)
         self.task_q.cancel_join_thread()
         self.result_q.cancel_join_thread()
+
+
+def _run_elsewhere(
+    executor: ChunkExecutor,
+    cfg: WorkerConfig,
+    plans: list[_TablePlan],
+    chunks: list[ChunkTask],
+    report: PgLoadReport,
+    build_keys: bool,
+) -> None:
+    """Every chunk through `executor`, then each unfinished table's primary key here."""
+    t0 = time.perf_counter()
+    loaded_tables: set[str] = set()
+    if chunks:
+        for d in executor.run(cfg, chunks):
+            if d.skipped:
+                report.chunks_skipped += 1
+                report.rows_skipped += d.rows
+            else:
+                report.chunks_loaded += 1
+                report.rows += d.rows
+                report.bytes += d.nbytes
+                loaded_tables.add(d.table)
+        if report.rows:
+            report.copy_seconds = time.perf_counter() - t0
+    if build_keys:
+        index_secs = 0.0
+        worker = Worker(cfg, lambda *_: None)
+        try:
+            for p in plans:
+                if not p.done:
+                    index_secs += worker.run_index(IndexTask(p.name, p.rows))
+                    loaded_tables.add(p.name)
+        finally:
+            worker.close()
+        report.index_seconds = index_secs if loaded_tables else None
+    report.tables_loaded = len(loaded_tables)
 
 
 def _start_workers(procs: list[Any]) -> None:

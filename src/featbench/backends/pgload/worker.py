@@ -79,6 +79,18 @@ class ChunkTask:
 
 
 @dataclass(frozen=True)
+class ChunkDone:
+    """What running one chunk did: `skipped` when it was already recorded as loaded."""
+
+    table: str
+    chunk_no: int
+    rows: int
+    nbytes: int
+    skipped: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
 class IndexTask:
     table: str
     rows_expected: int

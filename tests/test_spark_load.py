@@ -1,0 +1,148 @@
+"""`featbench load --engine spark` against a real PostgreSQL, in Spark's local[2] mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from featbench.cli import main
+from featbench.spark.load import KillMidChunk, SparkChunks
+from featbench.spec import scaled_rows
+from test_load import backend, do_load, small_spec, table_digest
+
+
+@pytest.fixture
+def other_schema(pg_dsn: str) -> Iterator[str]:
+    """A second fresh schema, dropped afterwards."""
+    name = f"fbt_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def spark_load(dsn: str, schema: str, spark_session: Any, **kw: Any):  # type: ignore[no-untyped-def]
+    fault = kw.pop("fault", None)
+    return do_load(
+        dsn, schema, kw.pop("spec"), kw.pop("scale"),
+        executor=SparkChunks(spark_session, partitions=2, fault=fault), **kw,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+def test_spark_load_equals_a_local_load(
+    pg_dsn: str, pg_schema: str, other_schema: str, spark_session: Any
+) -> None:
+    spec, scale = small_spec(), 1.0
+    local, dist = other_schema, pg_schema
+    do_load(pg_dsn, local, spec, scale, chunk_rows=120)
+    r = spark_load(pg_dsn, dist, spark_session, spec=spec, scale=scale, chunk_rows=120)
+    assert r.ok, [c for c in r.checks if not c.ok]
+    assert r.rows == sum(scaled_rows(t, scale) for t in spec.tables)
+    assert r.chunks_skipped == 0 and r.chunks_loaded == sum(
+        -(-scaled_rows(t, scale) // 120) for t in spec.tables
+    )
+    assert r.tables_loaded == len(spec.tables) and r.streams == 2
+    key = spec.key_column_of(spec.tables[0])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for t in spec.tables:
+            assert table_digest(conn, dist, t.table_name, key) == table_digest(
+                conn, local, t.table_name, key
+            ), t.table_name
+    # a second Spark load finds everything done and loads nothing
+    again = spark_load(pg_dsn, dist, spark_session, spec=spec, scale=scale, chunk_rows=120)
+    assert again.ok and again.rows == 0 and again.tables_skipped == len(spec.tables)
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+def test_a_task_killed_mid_chunk_is_retried_and_counts_are_exact(
+    pg_dsn: str, pg_schema: str, spark_session: Any, tmp_path: Path
+) -> None:
+    spec, scale, chunk = small_spec(), 20.0, 3000  # 6,000+ rows a table, 2-3 chunks each
+    first = spec.tables[0].table_name
+    marker = tmp_path / "killed"
+    # chunk 1 of the first table is the second task of the first Spark partition:
+    # its attempt dies with rows of that chunk on the server, chunk 0 already committed
+    fault = KillMidChunk(first, 1, str(marker))
+    r = spark_load(
+        pg_dsn, pg_schema, spark_session, spec=spec, scale=scale, chunk_rows=chunk, fault=fault
+    )
+    assert marker.exists(), "the fault did not fire"
+    assert int(marker.read_text()) > 0  # the server had received rows of the chunk
+    assert r.ok, [c for c in r.checks if not c.ok]
+    # the retry found chunk 0 recorded by the killed attempt and skipped it
+    assert r.chunks_skipped == 1 and r.rows_skipped == chunk
+    total = sum(scaled_rows(t, scale) for t in spec.tables)
+    assert r.rows + r.rows_skipped == total
+    b = backend(pg_dsn, pg_schema)
+    try:
+        for t in spec.tables:
+            n = b.conn.execute(f'SELECT count(*) FROM "{pg_schema}"."{t.table_name}"').fetchone()
+            assert n[0] == scaled_rows(t, scale), t.table_name
+    finally:
+        b.close()
+
+
+def test_engine_spark_without_pyspark_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now fails
+    with pytest.raises(SystemExit) as e:
+        main(["load", "-t", "postgresql://nobody@127.0.0.1:1/x", "--engine", "spark"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert "featbench[spark]" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+def test_the_commands_run_on_spark(
+    pg_dsn: str,
+    pg_schema: str,
+    spark_session: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """load and generate with --engine spark, through the command line (the active session)."""
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(small_spec().to_toml())
+    args = ["load", "-t", pg_dsn, "--schema", pg_schema, "--spec", str(spec_file)]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--engine", "spark", "--partitions", "2", "--chunk-rows", "200", "--json"])
+    assert e.value.code in (0, None)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["streams"] == 2 and doc["chunks_loaded"] > 0
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--spec", str(spec_file), "--engine", "spark", "--out",
+              str(tmp_path / "lake"), "--json"])  # fmt: skip
+    assert e.value.code in (0, None)
+    assert json.loads(capsys.readouterr().out)["engine"] == "spark"
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--partitions", "2"])  # a Spark option without --engine spark
+    assert e.value.code == 2 and "--engine spark" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_a_task_failing_on_every_attempt_is_one_line(spark_session: Any) -> None:
+    from featbench.backends.pgload.worker import ChunkTask, WorkerConfig
+    from featbench.errors import FeatbenchError
+
+    cfg = WorkerConfig(
+        "postgresql://nobody@127.0.0.1:1/x", "postgresql://127.0.0.1:1/x", "s",
+        small_spec().model_dump(mode="json"), 42, "binary", 0,
+    )  # fmt: skip
+    task = ChunkTask(small_spec().tables[0].table_name, 0, 0, 10)
+    with pytest.raises(FeatbenchError) as e:
+        SparkChunks(spark_session, partitions=1).run(cfg, [task])
+    msg = str(e.value)
+    assert "\n" not in msg and "re-run the load" in msg and "Traceback" not in msg
