@@ -16,3 +16,8 @@ class SpecError(FeatbenchError):
 
 class TargetError(FeatbenchError):
     """A target that cannot be reached, authenticated or used."""
+
+
+class ConnectionLost(TargetError):
+    """A connection to the target broke (terminated, server restarted); the next call
+    reconnects, so retrying may succeed (runner/reconnect.py decides for how long)."""

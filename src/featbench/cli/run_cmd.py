@@ -26,6 +26,7 @@ from featbench.report.terminal import print_run_result, render_compare, wide_con
 from featbench.results.compare import compare_runs
 from featbench.results.reader import read_run
 from featbench.runner.config import RunConfig
+from featbench.runner.signals import exit_code
 
 RunTarget = Annotated[list[str], typer.Option("--target", "-t", help="postgresql://user@host/db, redis://…, dynamodb://…, or embedded. Repeat to run several targets (keys are sampled from the first; every target must hold the same data).", metavar="URL")]  # fmt: skip
 Ratios = Annotated[str, typer.Option("--ratios", help="Hot traffic percentages to sweep.")]  # fmt: skip
@@ -51,6 +52,7 @@ Distribution = Annotated[str, typer.Option("--distribution", help="Key distribut
 Theta = Annotated[float | None, typer.Option("--theta", help="Skew of zipfian/latest (> 0; 0.99 is YCSB's default).")]  # fmt: skip
 Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over θ, replacing the ratio sweep, e.g. 0.5,0.8,0.99,1.2.")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
+ReconnectTimeout = Annotated[float, typer.Option("--reconnect-timeout", help="Seconds every connection of the run (requests, cache counters, SQL result rows, EXPLAIN samples) may take to come back after it broke (terminated backend, server restart), retried with backoff; after that the run fails (requests) or the figure is left empty with the reason in the manifest.", metavar="SECONDS")]  # fmt: skip
 Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
 RunA = Annotated[Path, typer.Argument(help="The baseline run directory.", metavar="RUN_A")]  # fmt: skip
 RunB = Annotated[Path, typer.Argument(help="The run compared with it.", metavar="RUN_B")]  # fmt: skip
@@ -89,12 +91,13 @@ def run(
     thetas: Thetas = None,
     threshold: Thresholds = None,
     max_error_rate: MaxErrorRate = 0.01,
+    reconnect_timeout: ReconnectTimeout = 60.0,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
 
     Exit code: 0 complete; 1 failed (a ratio's error rate above --max-error-rate); 99 when
-    a --threshold failed; 2 bad input.
+    a --threshold failed; 2 bad input; 130 / 143 / 129 ended by Ctrl-C / SIGTERM / SIGHUP.
 
     Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500 --threshold 'p99<10ms'
     """
@@ -105,17 +108,18 @@ def run(
         seed=seed, ratio_order=ratio_order, concurrency=concurrency, rate=rate, arrival=arrival,
         duration_s=duration, warmup_s=warmup_seconds, interval_s=interval,
         distribution=distribution, thresholds=threshold, max_error_rate=max_error_rate,
+        reconnect_timeout_s=reconnect_timeout,
     )  # fmt: skip
     try:
         r = api.run(
             target, config, spec=spec, schema=schema, out=out, run_id=run_id,
             overwrite=overwrite, keys_from=keys_from, live=not as_json,
         )  # fmt: skip
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP (runner/signals.py)
         console.print(
             "[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(e)) from None
     print_run_result(r, as_json, notes=False)  # the notes were shown as they came
     code = api.exit_code(r)
     if code:

@@ -12,6 +12,7 @@ stamps the manifest with the final status.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -147,14 +148,31 @@ class ResultsWriter:
         self._tables: list[pa.Table] = []  # request batches not yet written
         self._rows = 0
         self._parts = 0
+        self._beat_ns = time.monotonic_ns()
         (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
         (path / rundir.IO_PARTS).mkdir(exist_ok=True)
         rundir.write_json(path / rundir.MANIFEST, manifest)
         self._write_summary()
 
     # -- listeners ---------------------------------------------------------------------
+    def heartbeat(self, every_s: float = rundir.HEARTBEAT_S) -> None:
+        """Renew the manifest's heartbeat if `every_s` has passed (events arrive at the
+        clients' pauses and between phases, never during a timed request)."""
+        now = time.monotonic_ns()
+        proc = self.manifest.get("process")
+        if proc is None or now - self._beat_ns < every_s * 1e9:
+            return
+        self._beat_ns = now
+        proc["heartbeat_at"] = rundir.iso(rundir.utc_now())
+        self.manifest["warnings"] = list(self.warnings)  # kept even if the process dies
+        rundir.write_json(self.path / rundir.MANIFEST, self.manifest)
+
     def on_section_start(self, info: SectionInfo) -> None:
         self.sections[info.index] = info
+        self.heartbeat(0)
+
+    def on_ratio_start(self, ev: Any) -> None:
+        self.heartbeat(0)
 
     def on_requests(self, b: RequestBatch) -> None:
         n = len(b)
@@ -196,6 +214,7 @@ class ResultsWriter:
         self._rows += n
         if self._rows >= self.flush_rows:
             self._flush()
+        self.heartbeat()
 
     def on_io_sample(self, s: IOSampleRecord) -> None:
         c = self._io.cols
@@ -238,6 +257,7 @@ class ResultsWriter:
                 except Exception as e:  # noqa: BLE001 - the files are the record; SQL is a copy
                     self.on_warning(f"could not write the SQL result row: {e}")
         self._write_summary()
+        self.heartbeat(0)
 
     def on_run_end(self, ev: RunFinished) -> None:
         self.finalize(ev.status, ev.error)

@@ -36,6 +36,8 @@ from featbench.runner.deliver import key_strings
 from featbench.runner.inline import InlineDriver
 from featbench.runner.live import LiveCounters
 from featbench.runner.pool import PoolDriver, PoolOptions, workers_for
+from featbench.runner.reconnect import ReconnectPolicy, RetryingSink
+from featbench.runner.signals import interrupt_on_signals
 from featbench.spec import WorkloadSpec
 from featbench.workload.keys import KeySet, sample_keyset
 from featbench.workload.plan import LevelPlan, SectionPlan, build_plan
@@ -237,6 +239,9 @@ def run_benchmark(
             "load": load_report,
             **manifest_extra(config, keyset),
         },
+        # a reader on another host calls the run crashed after this long without a
+        # heartbeat; an outage may hold one back for up to the reconnect budget
+        stale_after_s=max(120.0, config.reconnect_timeout_s + 60.0),
     )
     pq.write_table(keyset.to_arrow(), path / rundir.KEYS)
 
@@ -246,10 +251,11 @@ def run_benchmark(
     sinks: list[ResultSink] = []
     # a copy of the results in the first target's own tables, where it has any
     tables = backends[0].result_tables() if sql_results else None
+    policy = ReconnectPolicy(config.reconnect_timeout_s)
     if tables is not None:
         try:
             tables.write_keys(run_id, keyset.to_arrow())
-            sinks.append(tables)
+            sinks.append(RetryingSink(tables, policy))
         except Exception as e:  # noqa: BLE001 - the run directory is the record
             warnings.append(f"could not write SQL result tables: {e}")
     writer = ResultsWriter(
@@ -293,6 +299,8 @@ def run_benchmark(
     # the clients switch automatic collection off while a level is measured (README).
     gc.collect()
     gc.freeze()
+    signals = interrupt_on_signals()  # SIGTERM/SIGHUP end the run like Ctrl-C, from here on
+    signals.__enter__()
     try:
         for index, (b, strategy, plan_index) in enumerate(sections):
             sec_plan = plan.sections[plan_index]  # the same plan for the same strategy slot
@@ -320,6 +328,7 @@ def run_benchmark(
                 pause_every=pause_every,
                 pause_interval_s=pause_interval_s,
                 process_factory=b.session_factory(spec, strategy),
+                reconnect=policy,
             )
             if driver_kind == "inline":
                 InlineDriver(info, events, ctx).run(sec_plan)
@@ -345,5 +354,8 @@ def run_benchmark(
         raise
     finally:
         gc.unfreeze()
-        events.run_end.fire(RunFinished(status, error))
+        try:
+            events.run_end.fire(RunFinished(status, error))
+        finally:
+            signals.__exit__(None, None, None)
     return RunOutcome(path, run_id, status, writer.summary(), list(writer.warnings))

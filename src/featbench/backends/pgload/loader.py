@@ -41,6 +41,7 @@ from featbench.backends.pgload.worker import (
 from featbench.datafiles import MANIFEST
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges
+from featbench.pausepoint import pause_point
 from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 
 if TYPE_CHECKING:
@@ -494,6 +495,7 @@ def _run(
                     # index this table before copying more: it overlaps the next COPY
                     tasks.appendleft(IndexTask(table, plan.rows))
                 outstanding -= 1
+                pause_point(f"load-chunk-{report.chunks_loaded}")  # tests only
                 refill()
             elif kind == "indexed":
                 _, _, table, secs = msg
