@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ RUN_TIMEOUT_S = 240
 
 
 def write_spec(path: Path) -> Path:
-    spec = tiny_spec(entities=2, rows=300, name="faults")
+    spec = tiny_spec(entities=2, rows=500, name="faults")
     path.write_text(tomli_w.dumps(spec.model_dump(mode="json", exclude_none=True)))
     return path
 
@@ -73,14 +74,18 @@ class OwnPostgres:
 
 
 @pytest.fixture(scope="package")
-def own_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPostgres]:
+def own_pg() -> Iterator[OwnPostgres]:
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("own_pg"), cleanup_mode="stop")
+    # not under pytest's 0700 temp dirs: as root, pgserver runs the server as another user
+    d = Path(tempfile.mkdtemp(prefix="featbench-faults-pg-"))
+    d.chmod(0o755)
+    server = pgserver.get_server(d / "pgdata", cleanup_mode="stop")
     try:
         yield OwnPostgres(server)
     finally:
         server.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
@@ -237,7 +242,7 @@ def start_run(tmp_path: Path, spec_file: Path) -> Iterator[Any]:
         out = tmp_path / "results"
         args = [
             "run", "-t", target, "--spec", str(spec_file), "--ratios", "100,50,0",
-            "-n", "200", "--warmup", "20", "--keys", "200", "--hot-fraction", "0.1",
+            "-n", "100", "--warmup", "10", "--keys", "400", "--hot-fraction", "0.1",
             "--io-sample-every", "50", "--out", str(out), "--run-id", run_id, "--json",
             *extra,
         ]  # fmt: skip

@@ -115,13 +115,11 @@ class SharedLevel:
 
     @classmethod
     def attach(cls, cmd: RunShare) -> SharedLevel:
-        # track=False (3.13+) is not available everywhere: unregister from the tracker
-        # instead, so a worker never unlinks the parent's segment when it exits
+        # A spawned client shares its parent's resource tracker (and a thread is in the
+        # parent): attaching registers the segment again, a no-op in the tracker's set,
+        # and only the parent unlinks it. Unregistering here would drop the parent's
+        # registration too, and its unlink would print a KeyError from the tracker.
         shm = shared_memory.SharedMemory(name=cmd.shm)
-        with contextlib.suppress(Exception):
-            from multiprocessing import resource_tracker
-
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         return cls(shm, cmd.rows, cmd.entities, cmd.has_sched)
 
     def close(self, unlink: bool = False) -> None:
