@@ -437,7 +437,8 @@ class PoolDriver:
         for c in self._conns:
             c.send(Flush())
         got = 0
-        deadline = time.monotonic() + 60
+        # a client may be reconnecting first (within the run's budget)
+        deadline = time.monotonic() + 60 + self.ctx.reconnect.budget_s
         while got < len(self._conns):
             for w, msg in self._receive(deadline):
                 if isinstance(msg, Flushed):
