@@ -8,6 +8,7 @@ killed, so what it holds is known exactly.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -65,6 +66,9 @@ def test_killed_run_leaves_no_process_and_says_so(
         assert doc["status"] == "crashed"
         shown = featbench(["show", str(run.run_dir)])
         assert "CRASHED" in shown.stdout and "is gone" in shown.stdout, shown.stdout
+        cmp = featbench(["compare", str(run.run_dir), str(run.run_dir), "--json"])
+        assert cmp.returncode == 0, cmp.stderr
+        assert json.loads(cmp.stdout)["a"]["status"] == "crashed"
     else:
         assert code == 143, err
         assert "Traceback" not in err, err
