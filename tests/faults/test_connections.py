@@ -65,8 +65,12 @@ def test_terminated_backends_are_reconnected(
     assert second["errors"] >= 1, second
 
 
-def test_restart_of_postgres_mid_run(loaded_pg: OwnPostgres, start_run) -> None:
-    run = start_run(loaded_pg.uri, "measure-1", "--max-error-rate", "0.5", run_id="restart")
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_restart_of_postgres_mid_run(loaded_pg: OwnPostgres, start_run, concurrency: str) -> None:
+    run = start_run(
+        loaded_pg.uri, "measure-1", "-c", concurrency, "--max-error-rate", "0.5",
+        run_id=f"restart{concurrency}",
+    )  # fmt: skip
     run.wait_reached("measure-1")
     loaded_pg.restart()  # pg_ctl restart -m fast: every connection is gone
     run.go("measure-1")
