@@ -117,6 +117,7 @@ def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
     return KeySet.from_arrow(run.keys(), spec), run.run_id
 
 
+@interrupt_on_signals()  # SIGTERM/SIGHUP end the run like Ctrl-C (runner/signals.py)
 def run_benchmark(
     backends: list[Backend],
     spec: WorkloadSpec,
@@ -299,8 +300,6 @@ def run_benchmark(
     # the clients switch automatic collection off while a level is measured (README).
     gc.collect()
     gc.freeze()
-    signals = interrupt_on_signals()  # SIGTERM/SIGHUP end the run like Ctrl-C, from here on
-    signals.__enter__()
     try:
         for index, (b, strategy, plan_index) in enumerate(sections):
             sec_plan = plan.sections[plan_index]  # the same plan for the same strategy slot
@@ -354,8 +353,5 @@ def run_benchmark(
         raise
     finally:
         gc.unfreeze()
-        try:
-            events.run_end.fire(RunFinished(status, error))
-        finally:
-            signals.__exit__(None, None, None)
+        events.run_end.fire(RunFinished(status, error))
     return RunOutcome(path, run_id, status, writer.summary(), list(writer.warnings))
