@@ -23,6 +23,7 @@ FOUNDATION = {
     "featbench.target",
     "featbench.spec",
     "featbench.fsutil",
+    "featbench.pausepoint",  # test-only pause points (imports nothing of featbench)
 }
 MAY_IMPORT: dict[str, set[str]] = {
     "featbench.generate": set(),

@@ -385,15 +385,27 @@ def test_damaged_file_is_refused_and_nothing_of_it_kept(
 
 
 # -- interruption and resume ------------------------------------------------------------------
-def _start_slow_load(dsn: str, schema: str) -> subprocess.Popen[bytes]:
+def _start_paused_load(dsn: str, schema: str, pause_dir: Path) -> subprocess.Popen[bytes]:
+    """A load that stops after its 10th chunk until the test says go (featbench/pausepoint.py):
+    the moment of the interruption is certain, whatever the machine's speed."""
     code = (
         "from featbench.cli import main; import sys; "
         f"main(['load', '--target', {dsn!r}, '--schema', {schema!r}, '--scale', '0.05', "
         "'--streams', '1', '--chunk-rows', '200'])"
     )
+    env = {**os.environ, "FEATBENCH_TEST_PAUSE_AT": "load-chunk-10"}
+    env["FEATBENCH_TEST_PAUSE_DIR"] = str(pause_dir)
     return subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
+
+
+def _wait_paused(proc: subprocess.Popen[bytes], pause_dir: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not (pause_dir / "load-chunk-10.reached").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the load never reached its 10th chunk"
+        time.sleep(0.05)
 
 
 def _chunks_loaded(dsn: str, schema: str) -> int:
@@ -408,24 +420,20 @@ def _chunks_loaded(dsn: str, schema: str) -> int:
         ).fetchone()[0]
 
 
-def _wait_for_chunks(proc: subprocess.Popen[bytes], dsn: str, schema: str, n: int) -> None:
-    deadline = time.monotonic() + 90
-    while _chunks_loaded(dsn, schema) < n:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the load made no progress"
-        time.sleep(0.05)
-
-
 TOTAL_CHUNKS_005 = sum(-(-scaled_rows(t, 0.05) // 200) for t in FRAUD.tables)
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_load_resumes_and_verifies(
-    pg_dsn: str, pg_schema: str, how: signal.Signals, capsys: pytest.CaptureFixture[str]
+    pg_dsn: str,
+    pg_schema: str,
+    how: signal.Signals,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    proc = _start_slow_load(pg_dsn, pg_schema)
+    proc = _start_paused_load(pg_dsn, pg_schema, tmp_path)
     try:
-        _wait_for_chunks(proc, pg_dsn, pg_schema, 10)
+        _wait_paused(proc, tmp_path)  # 10 chunks committed; the load waits for a go file
         if how == signal.SIGINT:
             # meanwhile, a second load of the same schema is refused, in one line
             capsys.readouterr()

@@ -34,3 +34,8 @@ class WriteError(FeatbenchError):
     ) -> None:
         super().__init__(f"{what}; {outcome}")
         self.what = what  # e.g. "cannot write summary.json in results/r1: no space left on device"
+
+
+class ConnectionLost(TargetError):
+    """A connection to the target broke (terminated, server restarted); the next call
+    reconnects, so retrying may succeed (runner/reconnect.py decides for how long)."""

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from data_cli import cli, one_line_exit_2
 from psycopg import sql
 
+from faults.data_cli import cli, one_line_exit_2
 from featbench.backends.base import open_backend
 from run_helpers import tiny_spec
 

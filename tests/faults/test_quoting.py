@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from data_cli import cli, one_line_exit_2
 from psycopg import sql
 
+from faults.data_cli import cli, one_line_exit_2
 from featbench.backends.pg_strategies import dollar_tag, function_definition
 from featbench.errors import SpecError
 from featbench.spec import RESERVED_TABLE_NAMES, spec_from_dict

@@ -16,8 +16,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from data_cli import cli, interrupt_when, one_line_exit_2
 from psycopg import sql
+
+from faults.data_cli import cli, interrupt_when, one_line_exit_2
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/none"  # a connection attempt would fail loudly
 

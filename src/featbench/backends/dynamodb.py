@@ -55,6 +55,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -62,6 +63,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from featbench.backends.base import (
     Key,
@@ -1046,6 +1048,9 @@ class DynamoDBBackend(KeyValueBackend):
             close()
 
 
+_UNREACHABLE = (BotoConnectionError, ConnectionClosedError)  # the endpoint, not the request
+
+
 class DynamoDBSession(KeyValueSession):
     """One client; `execute` looks every key of a request up and counts the items returned."""
 
@@ -1063,6 +1068,7 @@ class DynamoDBSession(KeyValueSession):
         self._retry = backend.retry
         self._consistent = backend.consistent
         self._owns_client = owns
+        self._unreachable = False  # the last request failed to reach the endpoint
         # entity -> [(dynamodb table, function key -> Key attribute map)], built once.
         self._plan: dict[str, list[tuple[str, Callable[[Key], dict[str, Any]]]]] = {}
         for e in spec.entity_names:
@@ -1098,7 +1104,23 @@ class DynamoDBSession(KeyValueSession):
         except (ClientError, BotoCoreError, RetriesExhausted) as e:
             # A failed request is counted, not a crash; the client reconnects by itself.
             self.stats["errors"] += 1
+            self._unreachable = isinstance(e, _UNREACHABLE)
             return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
+
+    def recover(self) -> None:
+        """After a request that could not reach the endpoint: one cheap call (DescribeLimits,
+        not charged) that must succeed before requests go on, so an outage is waited for by
+        the run's reconnect policy rather than failing every request that follows. Other
+        failures (throttling, a server error) need nothing: the client reconnects itself."""
+        if not self._unreachable:
+            return
+        try:
+            self._client.describe_limits()
+        except _UNREACHABLE as e:
+            raise FeatbenchError(f"cannot reach DynamoDB: {type(e).__name__}: {e}") from None
+        except (ClientError, BotoCoreError):
+            pass  # it answered: reachable (DescribeLimits may be denied by a policy)
+        self._unreachable = False
 
     def _batch(self, keys: RequestKeys, looked_up: int) -> RequestResult:
         wanted = [(tn, build(k)) for e, k in keys.items() for tn, build in self._plan[e]]

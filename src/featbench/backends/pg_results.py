@@ -12,6 +12,7 @@ successors, in featbench's own schema (default `featbench`), never anywhere else
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -60,34 +61,48 @@ _DDL = [
 ]
 
 
-class PgResultTables(ResultTables):
-    """Writes run_results / run_keys through an autocommit connection."""
+OnConnection = Callable[[Callable[[psycopg.Connection[Any]], Any]], Any]
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        self.conn = conn
+
+class PgResultTables(ResultTables):
+    """Writes run_results / run_keys through the backend's autocommit side connection.
+
+    `on_conn(fn)` runs `fn(connection)` (PostgresBackend.on_side: the connection is
+    reopened when it broke, and a break is a ConnectionLost the runner retries)."""
+
+    def __init__(self, on_conn: OnConnection, schema: str) -> None:
+        self.on_conn = on_conn
         self.schema = schema
         s = sql.Identifier(schema)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
-        for ddl in _DDL:
-            conn.execute(sql.SQL(ddl).format(s=s))
+
+        def create(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+            for ddl in _DDL:
+                conn.execute(sql.SQL(ddl).format(s=s))
+
+        on_conn(create)
 
     def write_keys(self, run_id: str, keys: Any) -> None:
         """`keys`: keys.parquet's table (entity, hash_key, is_hot, rank, key_type)."""
         tbl = sql.SQL("{}.run_keys").format(sql.Identifier(self.schema))
         cols = keys.to_pydict()
-        with self.conn.transaction():
-            self.conn.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(tbl), (run_id,))
-            with self.conn.cursor().copy(
-                sql.SQL(
-                    "COPY {} (run_id, entity, hash_key, is_hot, rank, key_type) FROM STDIN"
-                ).format(tbl)
-            ) as cp:
-                types = cols.get("key_type") or [None] * len(cols["entity"])
-                for row in zip(
-                    cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], types,
-                    strict=True,
-                ):  # fmt: skip
-                    cp.write_row((run_id, *row))
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(tbl), (run_id,))
+                with conn.cursor().copy(
+                    sql.SQL(
+                        "COPY {} (run_id, entity, hash_key, is_hot, rank, key_type) FROM STDIN"
+                    ).format(tbl)
+                ) as cp:
+                    types = cols.get("key_type") or [None] * len(cols["entity"])
+                    for row in zip(
+                        cols["entity"], cols["hash_key"], cols["is_hot"], cols["rank"], types,
+                        strict=True,
+                    ):  # fmt: skip
+                        cp.write_row((run_id, *row))
+
+        self.on_conn(write)
 
     def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
         lat = ratio["latency_ms"]
@@ -134,4 +149,4 @@ class PgResultTables(ResultTables):
                 if c != "run_id"
             ),
         )
-        self.conn.execute(q, values)
+        self.on_conn(lambda conn: conn.execute(q, values))

@@ -11,9 +11,9 @@ printed, logged or saved; messages use `target.redacted`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -30,11 +30,12 @@ from featbench.backends.base import (
     TableCheck,
 )
 from featbench.backends.pgauth import CommandCredentials
-from featbench.errors import FeatbenchError, TargetError
+from featbench.errors import ConnectionLost, FeatbenchError, TargetError
 from featbench.spec import WorkloadSpec
 from featbench.target import Target
 
 DEFAULT_SCHEMA = "featbench"
+T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 # Server settings that change what a feature-serving benchmark measures.
@@ -133,6 +134,28 @@ class PostgresBackend:
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         """A new connection to the same server (for workers); errors are one-line TargetErrors."""
         return pgconn.connect(self.conninfo, redacted=self.redacted, **kwargs)
+
+    def side(self) -> psycopg.Connection[Any]:
+        """The backend's own connection (counters, result rows), reopened if it broke
+        (a terminated backend, a restarted server); ConnectionLost if it cannot be yet."""
+        if self.conn.closed or self.conn.broken:
+            try:
+                self.conn = self.connect()
+            except TargetError as e:
+                raise ConnectionLost(str(e)) from None
+        return self.conn
+
+    def on_side(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`fn(connection)` on the side connection; a connection that breaks meanwhile is
+        a ConnectionLost (the next call reconnects: runner/reconnect.py retries)."""
+        conn = self.side()
+        try:
+            return fn(conn)
+        except psycopg.OperationalError as e:
+            if not (conn.closed or conn.broken):
+                raise
+            msg = " ".join(str(e).split()) or type(e).__name__
+            raise ConnectionLost(f"lost the connection to {self.redacted}: {msg}") from None
 
     def describe(self) -> dict[str, Any]:
         """Server version and the settings that matter to the benchmark (no secrets)."""
@@ -253,7 +276,7 @@ class PostgresBackend:
     def counters(self, spec: WorkloadSpec) -> dict[str, int] | None:
         from featbench.backends import pg_requests
 
-        return pg_requests.read_counters(self.conn, self.schema, spec)
+        return self.on_side(lambda c: pg_requests.read_counters(c, self.schema, spec))
 
     def reset_stats(self) -> str | None:
         from featbench.backends import pg_requests
@@ -263,7 +286,7 @@ class PostgresBackend:
     def result_tables(self) -> ResultTables:
         from featbench.backends.pg_results import PgResultTables
 
-        return PgResultTables(self.conn, self.schema)
+        return PgResultTables(self.on_side, self.schema)
 
     def drop(self) -> list[str]:
         """Drop the tables featbench loaded into the schema (listed in its load state), its
@@ -371,7 +394,12 @@ class PostgresBackend:
                 "; relation files are opened with direct I/O (debug_io_direct=data), so "
                 "shared-buffer misses read the disk for the whole ratio"
             )
-        return OsCacheEviction(True, reason, method, lambda: ev.evict().to_dict())
+
+        def evict() -> dict[str, Any]:
+            ev.conn = self.side()  # CHECKPOINT on a live connection, reopened if it broke
+            return ev.evict().to_dict()
+
+        return OsCacheEviction(True, reason, method, evict)
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:

@@ -597,6 +597,20 @@ class RedisSession(KeyValueSession):
             conn.disconnect()
             return RequestResult(0, looked_up, error=f"{type(e).__name__}: {e}", keys_found=0)
 
+    def recover(self) -> None:
+        """After a failed request (which dropped the connection): connect again now, so a
+        server that is down or restarting (`LOADING`) is waited for by the run's reconnect
+        policy rather than failing every request that follows."""
+        conn = self._conn
+        try:
+            if getattr(conn, "_sock", None) is None:
+                conn.connect()
+            conn.send_command("PING")
+            conn.read_response()
+        except rexc.RedisError as e:
+            conn.disconnect()
+            raise FeatbenchError(f"cannot reach Redis: {type(e).__name__}: {e}") from None
+
     def close(self) -> None:
         try:
             self._pool.release(self._conn)

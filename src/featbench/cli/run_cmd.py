@@ -56,6 +56,7 @@ Thetas = Annotated[str | None, typer.Option("--thetas", help="Zipfian sweep over
 Clients = Annotated[int | None, typer.Option("--clients", help="With --engine spark: Spark tasks, each a client with its own session, driving a share of the plan (default 2).")]  # fmt: skip
 SparkParts = Annotated[str | None, typer.Option("--spark-parts", help="With --engine spark: a directory the driver and every executor share (e.g. a Unity Catalog volume) for the tasks' request records (default: a local temporary directory).", metavar="DIR")]  # fmt: skip
 MaxErrorRate = Annotated[float, typer.Option("--max-error-rate", help="A ratio whose error rate (errors / requests) exceeds this fraction makes the run failed (exit code 1, no cost priced from it); 0.01 is 1%.", metavar="FRACTION")]  # fmt: skip
+ReconnectTimeout = Annotated[float, typer.Option("--reconnect-timeout", help="Seconds every connection of the run (requests, cache counters, SQL result rows, EXPLAIN samples) may take to come back after it broke (terminated backend, server restart), retried with backoff; after that the run fails (requests) or the figure is left empty with the reason in the manifest.", metavar="SECONDS")]  # fmt: skip
 Pairs = Annotated[list[str], typer.Argument(help="ENTITY=KEY for each entity to look up.", metavar="ENTITY=KEY…")]  # fmt: skip
 Pivot = Annotated[str | None, typer.Option("--pivot", help="Fold name/value rows (several rows per key, as Feast stores features) into one record per table: COLUMN=VALUECOL, e.g. feature_name=value_text.", metavar="COLUMN=VALUECOL")]  # fmt: skip
 RunA = Annotated[Path, typer.Argument(help="The baseline run directory.", metavar="RUN_A")]  # fmt: skip
@@ -100,12 +101,13 @@ def run(
     clients: Clients = None,
     spark_master: SparkMaster = None,
     spark_parts: SparkParts = None,
+    reconnect_timeout: ReconnectTimeout = 60.0,
     as_json: Json = False,
 ) -> None:
     """Run the hot/cold benchmark: sample keys, warm up, sweep the ratios, save everything.
 
     Exit code: 0 complete; 1 failed (a ratio's error rate above --max-error-rate); 99 when
-    a --threshold failed; 2 bad input.
+    a --threshold failed; 2 bad input; 130 / 143 / 129 ended by Ctrl-C / SIGTERM / SIGHUP.
 
     Example: featbench run --target postgresql://postgres@localhost/postgres --requests 500 --threshold 'p99<10ms'
     """
@@ -113,6 +115,7 @@ def run(
     from featbench.progress import console
     from featbench.report.terminal import print_run_result
     from featbench.runner.config import RunConfig
+    from featbench.runner.signals import exit_code
 
     targets = env_targets(target)
     config = RunConfig.from_options(
@@ -122,6 +125,7 @@ def run(
         seed=seed, ratio_order=ratio_order, concurrency=concurrency, rate=rate, arrival=arrival,
         duration_s=duration, warmup_s=warmup_seconds, interval_s=interval,
         distribution=distribution, thresholds=threshold, max_error_rate=max_error_rate,
+        reconnect_timeout_s=reconnect_timeout,
     )  # fmt: skip
     try:
         r = api.run(
@@ -130,11 +134,11 @@ def run(
             password_command=password_command, engine=engine,
             clients=clients, spark_master=spark_master, spark_parts=spark_parts,
         )  # fmt: skip
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP (runner/signals.py)
         console.print(
             "[yellow]interrupted[/]: the ratios finished so far are saved (status: interrupted)"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(e)) from None
     print_run_result(r, as_json, notes=False)  # the notes were shown as they came
     code = api.exit_code(r)
     if code:

@@ -56,7 +56,7 @@ summary{cursor:pointer;color:#1f3b5c}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px;margin:6px 0}
 dl.kv dt{color:#556}
 dl.kv dd{margin:0;font-family:Menlo,Consolas,monospace}
-.status-complete{color:#1a7f37}.status-interrupted,.status-failed,.status-running{color:#b35900;font-weight:bold}
+.status-complete{color:#1a7f37}.status-interrupted,.status-failed,.status-running,.status-crashed{color:#b35900;font-weight:bold}
 nav.toc{font-size:13px;margin:12px 0}
 nav.toc a{margin-right:12px;color:#1f3b5c}
 footer{font-size:12px;color:#667;padding:0 28px 30px}
@@ -212,7 +212,12 @@ def status_sentence(run: Run) -> str:
         )
     if run.status == "running":
         return (
-            f"⚠ run {run.run_id} RUNNING: it has not finished, or its process died; "
+            f"⚠ run {run.run_id} RUNNING: it has not finished yet; "
+            "the report shows the ratios it completed."
+        )
+    if run.status == "crashed":
+        return (
+            f"⚠ run {run.run_id} CRASHED: {run.crash_reason}; "
             "the report shows the ratios it completed."
         )
     return (

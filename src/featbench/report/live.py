@@ -136,7 +136,8 @@ class DisplayState:
 
 def display_main(array: Any, conn: Connection, levels: int, total_sections: int) -> None:
     """The display process: draw the counters until told to stop or the parent is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the measuring process's
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the measuring process ends the run
+        signal.signal(sig, signal.SIG_IGN)
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text

@@ -57,7 +57,8 @@ def first_request_error(run: Run) -> str | None:
 STATUS_WORDS = {
     "failed": "its figures describe failed requests, not the store; no cost is priced from it",
     "interrupted": "stopped before the end; the ratios it finished are kept",
-    "running": "not finished, or its process died; the ratios it finished are shown",
+    "running": "not finished yet (its process is alive); the ratios it finished are shown",
+    "crashed": "its process died before the end; the ratios it finished are shown",
 }
 
 
@@ -66,6 +67,8 @@ def status_line(run: Run) -> str | None:
     if run.status == "complete":
         return None
     tail = f": {run.error}" if run.error else ""
+    if run.status == "crashed":
+        tail = f": {run.crash_reason}"
     if run.status == "failed":
         first = first_request_error(run)
         tail += f"; first error: {first}" if first else ""

@@ -12,16 +12,19 @@ layout is the README's "Results" section. What is checked, here and only here:
 - the summary's shape: every level has its level key (`hot_pct` or `theta`), `requests`
   and `latency_ms.p99`.
 
-A run of any status is read: `complete`, `failed`, `interrupted`, and `running` (not
-finished, or its process died; what it finished is in summary.json, its request rows in
-parts under requests/). `run_status` is the one place that decides a run's status.
+A run of any status is read: `complete`, `failed`, `interrupted`, `running` (not finished,
+its process alive) and `crashed` (a `running` manifest whose process is gone: killed,
+or no heartbeat; what it finished is in summary.json, its request rows in parts under
+requests/). `run_status` is the one place that decides a run's status.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -101,6 +104,11 @@ class Run:
     @property
     def status(self) -> str:
         return run_status(self.manifest)
+
+    @property
+    def crash_reason(self) -> str | None:
+        """How a crashed run is known to be dead (None unless `status` is crashed)."""
+        return crash_reason(self.manifest)
 
     @property
     def partial(self) -> bool:
@@ -226,9 +234,60 @@ class Run:
 
 
 def run_status(manifest: dict[str, Any]) -> str:
-    """The status a run is read with: the one place it is decided (the manifest's, checked
-    by `read_run` to be one of rundir.STATUSES)."""
-    return str(manifest.get("status"))
+    """The status a run is read with: the one place it is decided. The manifest's (checked
+    by `read_run` to be one of rundir.STATUSES), except that a `running` run whose process
+    is known to be gone is `crashed` (`crash_reason` says how it is known)."""
+    status = str(manifest.get("status"))
+    if status == "running" and crash_reason(manifest) is not None:
+        return "crashed"
+    return status
+
+
+def crash_reason(manifest: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why a `running` run cannot still be running, None when it may be (or cannot be told:
+    a run written before the manifest recorded its process).
+
+    On the host that ran it: its pid is gone, a zombie, or another process now (a start
+    time that differs). Elsewhere: no heartbeat for longer than the run said to allow.
+    """
+    proc = manifest.get("process")
+    if manifest.get("status") != "running" or not isinstance(proc, dict):
+        return None
+    pid, host = proc.get("pid"), proc.get("host")
+    if isinstance(pid, int) and host == socket.gethostname():
+        import psutil
+
+        try:
+            p = psutil.Process(pid)
+            started = p.create_time()
+            if p.status() == psutil.STATUS_ZOMBIE:
+                return f"its process (pid {pid}) has ended"
+        except psutil.NoSuchProcess:
+            return f"its process (pid {pid}) is gone"
+        except psutil.Error:  # e.g. access denied: the process exists
+            return None
+        recorded = _time(proc.get("process_started_at"))
+        if recorded is not None and abs(recorded.timestamp() - started) > 1.0:
+            return f"its process (pid {pid}) is gone (the pid is another process now)"
+        return None
+    beat = _time(proc.get("heartbeat_at"))
+    stale = proc.get("stale_after_s")
+    if beat is None or not isinstance(stale, (int, float)):
+        return None
+    age = ((now or datetime.now(timezone.utc)) - beat).total_seconds()
+    if age > stale:
+        return f"no heartbeat from {host} for {age:,.0f} s (more than {stale:g} s)"
+    return None
+
+
+def _time(v: Any) -> datetime | None:
+    if not isinstance(v, str):
+        return None
+    try:
+        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def scrub(d: Any) -> Any:

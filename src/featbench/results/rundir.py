@@ -215,6 +215,28 @@ def client_info() -> dict[str, Any]:
     }
 
 
+HEARTBEAT_S = 2.0  # the manifest's heartbeat is renewed at least this often while measuring
+
+
+def process_info(stale_after_s: float) -> dict[str, Any]:
+    """Who is writing this run: a reader tells a live run from a dead one by it (the pid
+    and its start time on this host; elsewhere, a heartbeat older than `stale_after_s`)."""
+    import psutil
+
+    now = iso(utc_now())
+    try:
+        started = iso(datetime.fromtimestamp(psutil.Process().create_time(), timezone.utc))
+    except psutil.Error:
+        started = None
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "process_started_at": started,
+        "heartbeat_at": now,
+        "stale_after_s": stale_after_s,
+    }
+
+
 def new_manifest(
     *,
     run_id: str,
@@ -225,6 +247,7 @@ def new_manifest(
     seed: int,
     targets: list[dict[str, Any]],
     extra: dict[str, Any] | None = None,
+    stale_after_s: float = 120.0,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -239,6 +262,7 @@ def new_manifest(
         "seed": seed,
         "targets": targets,
         "client": client_info(),
+        "process": process_info(stale_after_s),
     }
     if extra:
         doc.update(extra)

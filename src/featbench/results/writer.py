@@ -19,6 +19,7 @@ database is not the full disk.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,6 +164,7 @@ class ResultsWriter:
         self._on_disk: dict[tuple[int, float], int] = {}
         self._histograms: set[tuple[int, float]] = set()  # levels whose histogram is on disk
         self.failure: WriteError | None = None
+        self._beat_ns = time.monotonic_ns()
         try:
             (path / rundir.REQUEST_PARTS).mkdir(exist_ok=True)
             (path / rundir.IO_PARTS).mkdir(exist_ok=True)
@@ -173,8 +175,24 @@ class ResultsWriter:
         self._write_summary()
 
     # -- listeners ---------------------------------------------------------------------
+    def heartbeat(self, every_s: float = rundir.HEARTBEAT_S) -> None:
+        """Renew the manifest's heartbeat if `every_s` has passed (events arrive at the
+        clients' pauses and between phases, never during a timed request)."""
+        now = time.monotonic_ns()
+        proc = self.manifest.get("process")
+        if proc is None or now - self._beat_ns < every_s * 1e9:
+            return
+        self._beat_ns = now
+        proc["heartbeat_at"] = rundir.iso(rundir.utc_now())
+        self.manifest["warnings"] = list(self.warnings)  # kept even if the process dies
+        rundir.write_json(self.path / rundir.MANIFEST, self.manifest)
+
     def on_section_start(self, info: SectionInfo) -> None:
         self.sections[info.index] = info
+        self.heartbeat(0)
+
+    def on_ratio_start(self, ev: Any) -> None:
+        self.heartbeat(0)
 
     def on_requests(self, b: RequestBatch) -> None:
         n = len(b)
@@ -221,6 +239,7 @@ class ResultsWriter:
         self._pending[key] = self._pending.get(key, 0) + n
         if self._rows >= self.flush_rows:
             self._flush()
+        self.heartbeat()
 
     def on_io_sample(self, s: IOSampleRecord) -> None:
         c = self._io.cols
@@ -265,6 +284,7 @@ class ResultsWriter:
         if st is not None:
             self._write_histogram(info, st)
         self._write_summary()
+        self.heartbeat(0)
 
     def on_run_end(self, ev: RunFinished) -> None:
         self.finalize(ev.status, ev.error)

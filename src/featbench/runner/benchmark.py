@@ -37,6 +37,8 @@ from featbench.runner.deliver import key_strings
 from featbench.runner.inline import InlineDriver
 from featbench.runner.live import LiveCounters
 from featbench.runner.pool import PoolDriver, PoolOptions, workers_for
+from featbench.runner.reconnect import ReconnectPolicy, RetryingSink
+from featbench.runner.signals import interrupt_on_signals
 from featbench.spec import WorkloadSpec
 from featbench.workload.keys import KeySet, sample_keyset
 from featbench.workload.plan import LevelPlan, SectionPlan, build_plan
@@ -116,6 +118,7 @@ def keys_from_run(run_dir: Path, spec: WorkloadSpec) -> tuple[KeySet, str]:
     return KeySet.from_arrow(run.keys(), spec), run.run_id
 
 
+@interrupt_on_signals()  # SIGTERM/SIGHUP end the run like Ctrl-C (runner/signals.py)
 def run_benchmark(
     backends: list[Backend],
     spec: WorkloadSpec,
@@ -243,6 +246,9 @@ def run_benchmark(
             **manifest_extra(config, keyset),
             **({"engine": engine} if engine else {}),
         },
+        # a reader on another host calls the run crashed after this long without a
+        # heartbeat; an outage may hold one back for up to the reconnect budget
+        stale_after_s=max(120.0, config.reconnect_timeout_s + 60.0),
     )
     events = RunEvents()
     stats = StatsCollector()
@@ -273,10 +279,11 @@ def run_benchmark(
         raise WriteError(e.what, rundir.NOT_STARTED) from None
     # a copy of the results in the first target's own tables, where it has any
     tables = backends[0].result_tables() if sql_results else None
+    policy = ReconnectPolicy(config.reconnect_timeout_s)
     if tables is not None:
         try:
             tables.write_keys(run_id, keyset.to_arrow())
-            sinks.append(tables)
+            sinks.append(RetryingSink(tables, policy))
         except Exception as e:  # noqa: BLE001 - the run directory is the record
             warnings.append(f"could not write SQL result tables: {e}")
     events.listen(writer)
@@ -326,6 +333,7 @@ def run_benchmark(
                 pause_every=pause_every,
                 pause_interval_s=pause_interval_s,
                 process_factory=b.session_factory(spec, strategy),
+                reconnect=policy,
             )
             if driver is not None:
                 driver(info, events, ctx).run(sec_plan)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from featbench.backends.base import IOSample, Key, Session
-from featbench.runner import reconnect
+from featbench.runner.reconnect import ReconnectPolicy
 
 PAUSE_EVERY = 16_384  # requests recorded before a pause (and the size of a request block)
 PAUSE_INTERVAL_S = 2.0  # closed loop: at most this long between pauses
@@ -161,8 +161,10 @@ class Client:
         pause_every: int = PAUSE_EVERY,
         pause_interval_s: float = PAUSE_INTERVAL_S,
         progress: Any = None,  # a shared int64 array: progress[0] = requests done in this phase
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.factory = factory
+        self.reconnect = reconnect or ReconnectPolicy()
         self.entities = tuple(entities)
         self.key_columns = [list(c) for c in key_columns]
         self.sink = sink
@@ -170,7 +172,7 @@ class Client:
         self.pause_every = max(1, int(pause_every))
         self.pause_interval_ns = int(pause_interval_s * 1e9)
         self.progress = progress
-        self.session: Session = reconnect.open_session(factory)
+        self.session: Session = self.reconnect.open_session(factory)
         self._rec = _Recorder(self.pause_every, self.entities)
 
     # -- the session ------------------------------------------------------------------------
@@ -179,7 +181,7 @@ class Client:
         return bool(self.session.io_sampling)
 
     def _recover(self) -> None:
-        self.session = reconnect.recover(self.session)
+        self.session = self.reconnect.recover(self.session)
 
     def backend_stats(self) -> dict[str, int] | None:
         """The store client's own counts (errors, retries…), None when it keeps none."""
@@ -187,7 +189,11 @@ class Client:
         return st or None
 
     def flush_stats(self) -> None:
-        self.session.flush_stats()
+        try:
+            self.session.flush_stats()
+        except Exception:  # noqa: BLE001 - e.g. the connection dropped since the last request
+            self._recover()  # a new connection has nothing pending; the old one's stats
+            self.session.flush_stats()  # were published when its backend ended
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

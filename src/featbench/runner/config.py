@@ -62,6 +62,8 @@ class RunConfig:
     max_error_rate: float = 0.01
     # SLO expressions (measure/thresholds.py), evaluated per ratio into summary.json.
     thresholds: tuple[str, ...] = ()
+    # how long every connection of the run may take to come back (runner/reconnect.py)
+    reconnect_timeout_s: float = 60.0
 
     def strategies_for(self, kind: str) -> tuple[str, ...]:
         if self.strategy_by_backend and kind in self.strategy_by_backend:
@@ -128,6 +130,10 @@ class RunConfig:
             check_max_error_rate(self.max_error_rate)
         except ValueError as e:
             raise FeatbenchError(str(e)) from None
+        if not (0 < self.reconnect_timeout_s < float("inf")):
+            raise FeatbenchError(
+                f"--reconnect-timeout must be a finite number of seconds > 0, got {self.reconnect_timeout_s:g}"
+            )
         key = "hot_pct" if self.distribution == "hotcold" else "theta"
         check_levels(parse_thresholds(self.thresholds), self.levels, key)
         self._validated = self._checked_state()  # not a field: never in to_dict()

@@ -11,6 +11,7 @@ import numpy as np
 from featbench.backends.base import Key, Session
 from featbench.runner.client import PAUSE_EVERY, PAUSE_INTERVAL_S
 from featbench.runner.live import LiveCounters
+from featbench.runner.reconnect import ReconnectPolicy
 
 
 @dataclass
@@ -27,3 +28,4 @@ class DriverContext:
     before_level: Callable[[float], None] | None = None  # e.g. evict the OS page cache
     # picklable: opens a session in a worker process (None: workers are threads)
     process_factory: Callable[[], Session] | None = None
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)  # every connection's

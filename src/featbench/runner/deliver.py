@@ -83,9 +83,13 @@ def read_counters(
     try:
         if flush is not None:
             flush()  # PostgreSQL 15+: only a session can publish its own pending stats
-        return ctx.read_counters()
+        # a side connection that broke is reopened, within the run's reconnect budget
+        return ctx.reconnect.call(ctx.read_counters, "reading cache counters")
     except Exception as e:  # noqa: BLE001
-        warn(f"could not read cache counters: {' '.join(str(e).split()) or type(e).__name__}")
+        warn(
+            "could not read cache counters, so this level's hit ratio is not reported: "
+            f"{' '.join(str(e).split()) or type(e).__name__}"
+        )
         return None
 
 

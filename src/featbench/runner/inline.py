@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.pausepoint import pause_point
 from featbench.runner.client import Chunk, Client
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
@@ -66,6 +67,7 @@ class InlineDriver:
             pause_every=ctx.pause_every,
             pause_interval_s=ctx.pause_interval_s,
             progress=None if ctx.live is None else ctx.live.array,
+            reconnect=ctx.reconnect,
         )
         try:
             if section.touch is not None:
@@ -79,6 +81,7 @@ class InlineDriver:
                 if ctx.live is not None:
                     ctx.live.phase(info.index, pos, "measure", meas.timed, time.perf_counter_ns())
                 self._lp = meas
+                pause_point(f"measure-{pos}")  # tests only (featbench/pausepoint.py)
                 try:
                     st = client.run(meas.key_idx, meas.io_sample, measured=True, stop=self._stopped)
                 except KeyboardInterrupt:
@@ -100,6 +103,7 @@ class InlineDriver:
                 self._finish(client, meas.level, before, interrupted=stopped)
                 if stopped:
                     return
+                pause_point(f"level-end-{pos}")
         finally:
             stats = client.backend_stats()
             client.close()

@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing as mp
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,12 +39,14 @@ import numpy as np
 from featbench.backends.base import Key, Session
 from featbench.errors import FeatbenchError
 from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.pausepoint import pause_point
 from featbench.runner import schedule
 from featbench.runner.client import Chunk, Client, ShareStats, one_line
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
 from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
 from featbench.runner.live import DONE
+from featbench.runner.reconnect import ReconnectPolicy
 from featbench.workload.plan import LevelPlan, SectionPlan
 
 START_LEAD_NS = 30_000_000  # an open-loop schedule starts this long after it is sent
@@ -111,13 +115,11 @@ class SharedLevel:
 
     @classmethod
     def attach(cls, cmd: RunShare) -> SharedLevel:
-        # track=False (3.13+) is not available everywhere: unregister from the tracker
-        # instead, so a worker never unlinks the parent's segment when it exits
+        # A spawned client shares its parent's resource tracker (and a thread is in the
+        # parent): attaching registers the segment again, a no-op in the tracker's set,
+        # and only the parent unlinks it. Unregistering here would drop the parent's
+        # registration too, and its unlink would print a KeyError from the tracker.
         shm = shared_memory.SharedMemory(name=cmd.shm)
-        with contextlib.suppress(Exception):
-            from multiprocessing import resource_tracker
-
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         return cls(shm, cmd.rows, cmd.entities, cmd.has_sched)
 
     def close(self, unlink: bool = False) -> None:
@@ -130,6 +132,24 @@ class SharedLevel:
 
 
 # -- the worker ------------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies, however it dies (kill -9
+    included), so no client is left holding a connection. Linux only (prctl); elsewhere
+    the client ends when its pipe to the parent closes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request was made
+
+
 def worker_main(
     index: int,
     factory: Callable[[], Session],
@@ -140,11 +160,16 @@ def worker_main(
     pause_every: int,
     pause_interval_s: float,
     in_process: bool,
+    reconnect: ReconnectPolicy | None = None,
+    parent_pid: int | None = None,
 ) -> None:
     """A client: open a session, then run the shares of levels it is sent."""
     if in_process:
-        # Ctrl-C is the parent's to handle: it tells clients to stop and keeps what they measured
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Ctrl-C, SIGTERM and SIGHUP are the parent's to handle: it tells clients to stop
+        # and keeps what they measured; if the parent dies, the kernel kills the client
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        die_with_parent(parent_pid)
     try:
         client = Client(
             factory,
@@ -154,6 +179,7 @@ def worker_main(
             warn=lambda text: conn.send(Warn(index, text)),
             pause_every=pause_every,
             pause_interval_s=pause_interval_s,
+            reconnect=reconnect,
         )
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which fails the run
         conn.send(Fatal(index, one_line(e)))
@@ -259,6 +285,8 @@ class PoolDriver:
                 ctx.pause_every,
                 ctx.pause_interval_s,
                 self.in_process,
+                ctx.reconnect,
+                os.getpid(),
             )
             if self.in_process:
                 w: Any = mpc.Process(
@@ -409,7 +437,8 @@ class PoolDriver:
         for c in self._conns:
             c.send(Flush())
         got = 0
-        deadline = time.monotonic() + 60
+        # a client may be reconnecting first (within the run's budget)
+        deadline = time.monotonic() + 60 + self.ctx.reconnect.budget_s
         while got < len(self._conns):
             for w, msg in self._receive(deadline):
                 if isinstance(msg, Flushed):
@@ -439,6 +468,7 @@ class PoolDriver:
                 before = self._flush_and_count()
                 ev.ratio_start.fire(RatioStarted(info.index, meas.level, meas.timed, pos))
                 self._live(pos, "measure", meas.timed)
+                pause_point(f"measure-{pos}")  # tests only (featbench/pausepoint.py)
                 try:
                     shares, adh = self._phase(meas, "measure", 3 + 2 * pos, measured=True)
                 except KeyboardInterrupt:
@@ -456,6 +486,7 @@ class PoolDriver:
                 self._finish(meas.level, before, interrupted=stopped)
                 if stopped:
                     return
+                pause_point(f"level-end-{pos}")
         finally:
             self._stop()
             ev.section_end.fire(SectionFinished(info.index, self._backend_stats))

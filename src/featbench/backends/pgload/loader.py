@@ -44,6 +44,7 @@ from featbench.backends.pgload.worker import (
 from featbench.datafiles import MANIFEST
 from featbench.errors import FeatbenchError
 from featbench.generate import chunk_ranges
+from featbench.pausepoint import pause_point
 from featbench.progress import interruptible
 from featbench.spec import WorkloadSpec, check_scale, scaled_rows
 
@@ -604,6 +605,7 @@ def _run(
                     # index this table before copying more: it overlaps the next COPY
                     tasks.appendleft(IndexTask(table, plan.rows))
                 outstanding -= 1
+                pause_point(f"load-chunk-{report.chunks_loaded}", lambda: stop.requested)  # tests
                 refill()
             elif kind == "indexed":
                 _, _, table, secs = msg
