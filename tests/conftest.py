@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import remove_server_dir, server_dir
+from run_helpers import drop_schema, remove_server_dir, server_dir
 
 
 @pytest.fixture
@@ -48,13 +48,9 @@ def pg_dsn() -> Iterator[str]:
 @pytest.fixture
 def pg_schema(pg_dsn: str) -> Iterator[str]:
     """A fresh schema name; dropped (with everything in it) after the test."""
-    import psycopg
-    from psycopg import sql
-
     name = f"fbt_{uuid.uuid4().hex[:10]}"
     yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    drop_schema(pg_dsn, name)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,19 @@ def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
         main(args)
     out = capsys.readouterr()
     return int(ei.value.code or 0), out.out, out.err
+
+
+def drop_schema(dsn: str, name: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@contextmanager
+def filled_schema(dsn: str, prefix: str, spec: WorkloadSpec) -> Iterator[str]:
+    """A fresh schema `<prefix>_<random>` holding the spec's tables; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    fill_tables(dsn, name, spec)
+    try:
+        yield name
+    finally:
+        drop_schema(dsn, name)

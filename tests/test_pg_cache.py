@@ -21,7 +21,7 @@ from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.results.validate import validate_run
 from featbench.target import parse_target
-from run_helpers import fill_tables, remove_server_dir, server_dir, tiny_spec
+from run_helpers import fill_tables, filled_schema, remove_server_dir, server_dir, tiny_spec
 
 SPEC = tiny_spec(2, rows=1500, name="coldfit")
 SMALL_RUN = (
@@ -98,11 +98,8 @@ def test_direct_io_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 # -- the machine's server -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def filled(pg_dsn: str) -> Iterator[str]:
-    name = f"fbt_cold_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with filled_schema(pg_dsn, "fbt_cold", SPEC) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ _LIBPQ_KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
 
 
 def libpq_pairs(text: str) -> list[tuple[str, str]]:
-    """libpq's key=value connection string (`host=db dbname=x password='a b'`) as pairs:
+    """libpq's key=value connection string (`host=db dbname=x application_name='a b'`) as pairs:
     values bare or single-quoted, backslash escapes a quote or a backslash."""
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)

@@ -33,7 +33,7 @@ from featbench.results import rundir
 from featbench.results.reader import read_run
 from featbench.results.validate import validate_run
 from featbench.runner import benchmark
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import filled_schema, tiny_spec
 
 SPEC = tiny_spec(2, rows=600, name="disk")
 RUN = ["--ratios", "100,0", "--requests", "30", "--warmup", "2", "--keys", "300"]
@@ -72,12 +72,9 @@ def small_fs(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def filled(pg_dsn: str) -> Iterator[tuple[str, Path]]:
-    name = f"fbt_disk_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+def filled(pg_dsn: str) -> Iterator[str]:
+    with filled_schema(pg_dsn, "fbt_disk", SPEC) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
