@@ -26,7 +26,8 @@ WARMUP = 50
 def _run(
     tmp_path: Path, *, processes: bool, concurrency: int, live: bool
 ) -> tuple[dict, WatchingListener, int]:
-    backend = WatchedBackend(SPEC, processes=processes)
+    global _LAST_BACKEND
+    backend = _LAST_BACKEND = WatchedBackend(SPEC, processes=processes)
     listener = WatchingListener()
     display = LiveDisplay(len(LEVELS), 1, interactive=live)
     cfg = RunConfig(
@@ -43,6 +44,15 @@ def _run(
     assert out.status == "complete"
     pauses = sum(e["pauses"] for e in read_run(out.path).manifest["load"])
     return out.summary, listener, pauses
+
+
+_LAST_BACKEND: WatchedBackend | None = None
+
+
+def _threads_seen() -> set[str]:
+    """Names of the threads an in-process run's sessions saw (for the failure message)."""
+    sessions = _LAST_BACKEND.sessions if _LAST_BACKEND else []
+    return set().union(*(s.seen for s in sessions))
 
 
 def _unmeasured() -> int:
@@ -62,7 +72,7 @@ def test_the_single_client_runs_alone_and_hands_records_over_only_at_pauses(
     assert st["requests"] == REQUESTS * len(LEVELS) + _unmeasured() + REWARM * pauses
     # no other thread in the process while any request was in flight, the live display
     # included (it is a process reading shared counters)
-    assert st["other_threads"] == 0
+    assert st["other_threads"] == 0, _threads_seen()
     assert st["listener_in_flight"] == 0
     # the collector is off exactly while levels are measured
     assert st["gc_enabled"] == _unmeasured()

@@ -2,7 +2,8 @@
 
 Its session's `execute` stands for one request on the wire: it releases the GIL for
 a moment (as a real driver does while it waits for the server) and checks what else
-ran meanwhile — any thread of the process other than the caller, the garbage
+ran meanwhile — any thread of the process other than the caller and the threads that
+were alive before the run began (left by other tests in the same pytest process), the garbage
 collector being enabled during a measured level, a run listener (which sets a flag
 that the session sees). Violations are counted in `session.stats`, which the runner
 sums into summary.json's `backend_stats`, so the same check works in worker
@@ -27,10 +28,18 @@ class WatchedSession:
     strategy = "serial"
     io_sampling = False
 
-    def __init__(self, spec_entities: tuple[str, ...], hold_s: float = 0.0002) -> None:
+    def __init__(
+        self,
+        spec_entities: tuple[str, ...],
+        foreign: frozenset[int] = frozenset(),
+        hold_s: float = 0.0002,
+    ) -> None:
         self.entities = spec_entities
         self.hold_s = hold_s
-        self.baseline = {t.ident for t in threading.enumerate()}
+        # the caller and threads that predate the run; in a worker process `foreign`
+        # names no live thread, so there any second thread counts
+        self.allowed = foreign | {threading.get_ident()}
+        self.seen: set[str] = set()
         self.stats: dict[str, int] = {
             "requests": 0,
             "other_threads": 0,
@@ -41,18 +50,21 @@ class WatchedSession:
     def execute(self, keys: RequestKeys) -> RequestResult:
         st = self.stats
         st["requests"] += 1
-        before = threading.active_count()
+        before = self._others()
         gc_on = gc.isenabled()
         time.sleep(self.hold_s)  # the GIL is free: anything else that wants to run, runs now
-        after = threading.active_count()
-        current = {t.ident for t in threading.enumerate()}
-        if max(before, after) > 1 or (current - self.baseline):
+        others = before | self._others()
+        if others:
             st["other_threads"] += 1
+            self.seen |= others
         if gc_on:
             st["gc_enabled"] += 1
         if IN_LISTENER.is_set():
             st["listener_in_flight"] += 1
         return RequestResult(len(keys), len(keys))
+
+    def _others(self) -> set[str]:
+        return {t.name for t in threading.enumerate() if t.ident not in self.allowed}
 
     def explain(self, keys: RequestKeys) -> Any:
         raise NotImplementedError
@@ -70,9 +82,10 @@ class WatchedSession:
 @dataclass(frozen=True)
 class WatchedFactory:
     entities: tuple[str, ...]
+    foreign: frozenset[int]
 
     def __call__(self) -> WatchedSession:
-        return WatchedSession(self.entities)
+        return WatchedSession(self.entities, self.foreign)
 
 
 class WatchedBackend:
@@ -87,6 +100,8 @@ class WatchedBackend:
         self.spec = spec
         self.processes = processes
         self.sessions: list[WatchedSession] = []
+        # threads alive before the run (other tests' leftovers) are not the run's
+        self.foreign = frozenset(t.ident for t in threading.enumerate() if t.ident is not None)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "fake"}
@@ -98,12 +113,12 @@ class WatchedBackend:
         return [f"{entity}-{i:06d}" for i in range(n)]
 
     def session(self, spec: WorkloadSpec, strategy: str) -> WatchedSession:
-        s = WatchedSession(spec.entity_names)
+        s = WatchedSession(spec.entity_names, self.foreign)
         self.sessions.append(s)
         return s
 
     def session_factory(self, spec: WorkloadSpec, strategy: str) -> WatchedFactory | None:
-        return WatchedFactory(spec.entity_names) if self.processes else None
+        return WatchedFactory(spec.entity_names, self.foreign) if self.processes else None
 
     def counters(self, spec: WorkloadSpec) -> None:
         return None
