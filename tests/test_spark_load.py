@@ -1,4 +1,5 @@
-"""`featbench load --engine spark` against a real PostgreSQL, in Spark's local[2] mode."""
+"""`featbench load --engine spark` against a real PostgreSQL, Redis and DynamoDB (moto
+server), in Spark's local[2] mode."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from contract.conftest import dynamodb_url, redis_url, unique_namespace
+from featbench.backends.base import open_backend
 from featbench.cli import main
 from featbench.spark.load import KillMidChunk, SparkChunks
-from featbench.spec import scaled_rows
+from featbench.spec import WorkloadSpec, scaled_rows
 from test_load import backend, do_load, small_spec, table_digest
+
+__all__ = ["dynamodb_url", "redis_url"]  # fixtures of the contract suite, used here
 
 
 @pytest.fixture
@@ -146,3 +151,104 @@ def test_a_task_failing_on_every_attempt_is_one_line(spark_session: Any) -> None
         SparkChunks(spark_session, partitions=1).run(cfg, [task])
     msg = str(e.value)
     assert "\n" not in msg and "re-run the load" in msg and "Traceback" not in msg
+
+
+# -- Redis and DynamoDB: the store's own chunk writer in Spark tasks ------------------------
+@pytest.fixture
+def kv_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """Two fresh namespaces of the store named by the test's parameter: one loaded here,
+    one through Spark. Dropped afterwards."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    opened = [
+        open_backend(url, namespace=unique_namespace(), progress=False, chunk_rows=100)
+        for _ in range(2)
+    ]
+    yield opened[0], opened[1]
+    for b in opened:
+        b.drop()
+        b.close()
+
+
+def kv_items(b: Any, spec: WorkloadSpec) -> dict[str, str]:
+    """Every stored row of every table as a canonical text, per table: what a byte-level
+    comparison of two loads needs (namespaces differ, so keys are taken without them)."""
+    out: dict[str, str] = {}
+    for t in spec.tables:
+        if b.kind == "redis":
+            prefix = f"{b.namespace}:{t.table_name}:"
+            rows = {
+                k.decode()[len(prefix) :]: sorted(b.r.hgetall(k).items())
+                for k in b.r.scan_iter(match=prefix + "*", count=1000)
+            }
+        else:
+            rows = {
+                json.dumps(item[spec.key_column_of(t)], sort_keys=True): sorted(item.items())
+                for item in b._scan(b.table_name(t))
+            }
+        out[t.table_name] = repr(sorted(rows.items()))
+    return out
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+@pytest.mark.parametrize("kv_pair", ["redis", "dynamodb"], indirect=True)
+def test_a_spark_load_into_a_key_value_store_equals_a_local_one(
+    kv_pair: tuple[Any, Any], spark_session: Any
+) -> None:
+    local, dist = kv_pair
+    spec, scale, seed = small_spec(), 1.0, 42
+    local.load(spec, scale, seed, streams=2)
+    r = dist.load(spec, scale, seed, executor=SparkChunks(spark_session, partitions=2))
+    assert all(c.ok for c in r.checks), [c for c in r.checks if not c.ok]
+    assert r.rows == sum(scaled_rows(t, scale) for t in spec.tables)
+    assert r.tables_loaded == len(spec.tables)
+    assert kv_items(dist, spec) == kv_items(local, spec)
+    assert sorted(dist.describe()["tables_loaded"]) == sorted(t.table_name for t in spec.tables)
+    if dist.kind == "dynamodb":  # the item sizes the tasks measured came back to the driver
+        assert dist.describe()["item_bytes"] == local.describe()["item_bytes"]
+    # a second Spark load finds every table complete and writes nothing
+    again = dist.load(spec, scale, seed, executor=SparkChunks(spark_session, partitions=2))
+    assert again.rows == 0 and again.tables_skipped == len(spec.tables)
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+@pytest.mark.parametrize("kv_pair", ["redis"], indirect=True)
+def test_a_key_value_task_killed_mid_chunk_is_retried_without_losing_or_doubling_rows(
+    kv_pair: tuple[Any, Any], spark_session: Any, tmp_path: Path
+) -> None:
+    _, b = kv_pair
+    spec, scale, seed = small_spec(), 1.0, 42
+    first = spec.tables[0].table_name
+    marker = tmp_path / "killed"
+    # chunk 1 of the first table: the task's attempt writes half of it (chunk 0 is
+    # already in), then its process exits; Spark runs the task again
+    fault = KillMidChunk(first, 1, str(marker))
+    r = b.load(spec, scale, seed, executor=SparkChunks(spark_session, partitions=2, fault=fault))
+    assert marker.exists(), "the fault did not fire"
+    assert int(marker.read_text()) == 50  # half of the 100-row chunk was written
+    assert all(c.ok for c in r.checks), [c for c in r.checks if not c.ok]
+    assert r.rows == sum(scaled_rows(t, scale) for t in spec.tables)  # each chunk counted once
+    for c in b.verify(spec, scale, seed, sample=5, count=True):  # stored rows, counted
+        assert c.ok and c.rows == scaled_rows(spec.table(c.table), scale), c
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+def test_load_engine_spark_into_redis_through_the_command_line(
+    redis_url: str, spark_session: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(small_spec().to_toml())
+    ns = unique_namespace()
+    args = ["load", "-t", redis_url, "--schema", ns, "--spec", str(spec_file)]
+    try:
+        with pytest.raises(SystemExit) as e:
+            main([*args, "--engine", "spark", "--partitions", "2", "--json"])
+        assert e.value.code in (0, None)
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["ok"] and doc["rows"] == sum(t.rows for t in small_spec().tables)
+    finally:
+        b = open_backend(redis_url, namespace=ns)
+        b.drop()
+        b.close()

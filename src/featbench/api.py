@@ -395,16 +395,14 @@ def load(
     size = estimate(s, scale)
     check_size(size, scale=scale, free=None, yes=yes, action="load")  # before connecting
     check_engine(engine, spark_master, partitions)
+    extra = pg_only if t.kind == "postgres" else {}
     if engine == "spark":
-        if t.kind != "postgres":
-            raise FeatbenchError("--engine spark loads PostgreSQL targets (for now); drop it")
         from featbench.spark.load import SparkChunks
         from featbench.spark.session import spark
 
-        pg_only["executor"] = SparkChunks(spark(spark_master), partitions)
+        extra["executor"] = SparkChunks(spark(spark_master), partitions)
     with open_targets([target], schema=schema, password_command=password_command) as (backend,):
         check_size(size, scale=scale, free=backend.free_space(), yes=yes, action="load")
-        extra = pg_only if t.kind == "postgres" else {}
         report = backend.load(s, scale, seed, streams=k, force=force, **extra)
     return Loaded("embedded" if t.embedded else t.redacted, s, scale, seed, report)
 

@@ -77,6 +77,7 @@ from featbench.backends.kvstore import (
     KeyValueBackend,
     KeyValueSession,
     TableMeta,
+    Written,
     check_loaded,
     check_namespace,
     keys_at,
@@ -316,9 +317,18 @@ def make_client(
         raise TargetError(f"bad DynamoDB endpoint {redact(endpoint or '')!r}: {e}") from None
 
 
+def feature_table_name(namespace: str, layout: str, table: Table | str) -> str:
+    """The DynamoDB table holding a feature table's rows."""
+    name = table if isinstance(table, str) else table.table_name
+    if layout == "single-table":
+        return f"{namespace}--single-table"
+    return f"{namespace}.{name}"
+
+
 @dataclass(frozen=True)
-class DynamoDBSessionFactory:
-    """Opens a DynamoDB session in any process (a worker): a new client, the same tables."""
+class DynamoDBPlace:
+    """Where a backend's tables are, picklable: what a worker or Spark task needs to reach
+    them from another process."""
 
     endpoint: str | None
     region: str | None
@@ -326,22 +336,73 @@ class DynamoDBSessionFactory:
     embedded: bool
     namespace: str
     layout: str
+
+    def table_name(self, table: Table | str) -> str:
+        return feature_table_name(self.namespace, self.layout, table)
+
+    def new_client(self) -> Any:
+        return make_client(self.endpoint, self.region, self.profile, embedded=self.embedded)[0]
+
+
+@dataclass(frozen=True)
+class DynamoDBRows(DynamoDBPlace):
+    """DynamoDB's chunk-loading function (`kvstore.RowWriter`): BatchWriteItem puts of 25
+    items, unprocessed ones retried with backoff; the sizes of the first
+    SIZE_SAMPLE_PER_CHUNK items and the retries are returned with the chunk."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    client: Any = field(default=None, repr=False, compare=False)  # a stubbed one (tests)
+
+    def open(self) -> Any:
+        return self.client if self.client is not None else self.new_client()
+
+    def close(self, client: Any) -> None:
+        if client is not self.client:
+            client.close()
+
+    def write(self, client: Any, spec: WorkloadSpec, t: Table, batch: Any) -> Written:
+        items = self.items(spec, t, batch)
+        stats = new_stats()
+        tn = self.table_name(t)
+        for i in range(0, len(items), BATCH_WRITE_MAX):
+            req = {tn: [{"PutRequest": {"Item": it}} for it in items[i : i + BATCH_WRITE_MAX]]}
+            batch_write(client, req, self.retry, stats)
+        sizes = [ddb_item_size(it) for it in items[:SIZE_SAMPLE_PER_CHUNK]]
+        return Written(len(items), sizes, stats)
+
+    def items(self, spec: WorkloadSpec, t: Table, batch: Any) -> list[dict[str, Any]]:
+        kt = spec.entity(t.entity).key_type
+        keys = batch.column(0).to_pylist()
+        cols = [
+            (c.name, ddb_column(batch.column(i + 1), c.type, c.name))
+            for i, c in enumerate(t.columns)
+        ]
+        names = [n for n, _ in cols]
+        if self.layout == "single-table":
+            sk = {"S": t.table_name}
+            heads = [{"pk": {"S": str(k)}, "sk": sk} for k in keys]
+        else:
+            kc = spec.key_column_of(t)
+            heads = [{kc: ddb_key_value(k, kt)} for k in keys]
+        for head, vals in zip(heads, zip(*(v for _, v in cols), strict=True), strict=True):
+            head.update(zip(names, vals, strict=True))
+        return heads
+
+
+@dataclass(frozen=True)
+class DynamoDBSessionFactory(DynamoDBPlace):
+    """Opens a DynamoDB session in any process (a worker): a new client, the same tables."""
+
     consistent: bool
     retry: RetryPolicy
     spec_json: dict[str, Any] = field(repr=False)
     strategy: str
 
-    def table_name(self, table: Table | str) -> str:
-        name = table if isinstance(table, str) else table.table_name
-        if self.layout == "single-table":
-            return f"{self.namespace}--single-table"
-        return f"{self.namespace}.{name}"
-
     def __call__(self) -> DynamoDBSession:
-        client, _ = make_client(self.endpoint, self.region, self.profile, embedded=self.embedded)
         return DynamoDBSession(
-            self, client, WorkloadSpec.model_validate(self.spec_json), self.strategy, owns=True
-        )
+            self, self.new_client(), WorkloadSpec.model_validate(self.spec_json), self.strategy,
+            owns=True,
+        )  # fmt: skip
 
 
 class DynamoDBBackend(KeyValueBackend):
@@ -472,10 +533,7 @@ class DynamoDBBackend(KeyValueBackend):
     # -- names -------------------------------------------------------------------------
     def table_name(self, table: Table | str) -> str:
         """The DynamoDB table holding a feature table's rows."""
-        name = table if isinstance(table, str) else table.table_name
-        if self.layout == "single-table":
-            return f"{self.namespace}--single-table"
-        return f"{self.namespace}.{name}"
+        return feature_table_name(self.namespace, self.layout, table)
 
     @property
     def meta_table(self) -> str:
@@ -683,25 +741,19 @@ class DynamoDBBackend(KeyValueBackend):
             self._create_feature_table(spec, t)
             self._existing.add(self.table_name(t))
 
+    def _row_writer(self) -> DynamoDBRows:
+        return DynamoDBRows(
+            *self._place(), retry=self.retry, client=self.client if self._stubbed else None
+        )
+
     def _open_writer(self, streams: int) -> Any:
         self._sizes: dict[str, list[int]] = {}
-        self._sizes_lock = threading.Lock()
         return self._new_client(pool=max(10, streams + 2)) if not self._stubbed else self.client
 
-    def _close_writer(self, writer: Any) -> None:
-        if writer is not self.client:
-            writer.close()
-
-    def _write_rows(self, writer: Any, spec: WorkloadSpec, t: Table, batch: Any) -> int:
-        items = self._items(spec, t, batch)
-        measured = [ddb_item_size(it) for it in items[:SIZE_SAMPLE_PER_CHUNK]]
-        with self._sizes_lock:
-            self._sizes.setdefault(t.table_name, []).extend(measured)
-        tn = self.table_name(t)
-        for i in range(0, len(items), BATCH_WRITE_MAX):
-            req = {tn: [{"PutRequest": {"Item": it}} for it in items[i : i + BATCH_WRITE_MAX]]}
-            batch_write(writer, req, self.retry, self.stats)
-        return len(items)
+    def _absorb(self, t: Table, written: Written) -> None:
+        self._sizes.setdefault(t.table_name, []).extend(written.sizes)
+        for k, n in written.stats.items():
+            self.stats[k] += n
 
     def _table_loaded(
         self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
@@ -774,24 +826,6 @@ class DynamoDBBackend(KeyValueBackend):
             TableName=self.meta_table,
             Key={"id": self._meta_id(t.table_name)},
         )
-
-    def _items(self, spec: WorkloadSpec, t: Table, batch: Any) -> list[dict[str, Any]]:
-        kt = spec.entity(t.entity).key_type
-        keys = batch.column(0).to_pylist()
-        cols = [
-            (c.name, ddb_column(batch.column(i + 1), c.type, c.name))
-            for i, c in enumerate(t.columns)
-        ]
-        names = [n for n, _ in cols]
-        if self.layout == "single-table":
-            sk = {"S": t.table_name}
-            heads = [{"pk": {"S": str(k)}, "sk": sk} for k in keys]
-        else:
-            kc = spec.key_column_of(t)
-            heads = [{kc: ddb_key_value(k, kt)} for k in keys]
-        for head, vals in zip(heads, zip(*(v for _, v in cols), strict=True), strict=True):
-            head.update(zip(names, vals, strict=True))
-        return heads
 
     # -- rows --------------------------------------------------------------------------
     def _key(self, spec: WorkloadSpec, t: Table, key: Key) -> dict[str, dict[str, str]]:
@@ -987,9 +1021,15 @@ class DynamoDBBackend(KeyValueBackend):
         if self._stubbed:
             return None
         return DynamoDBSessionFactory(
+            *self._place(), consistent=self.consistent, retry=self.retry,
+            spec_json=spec.model_dump(mode="json"), strategy=strategy,
+        )  # fmt: skip
+
+    def _place(self) -> tuple[str | None, str | None, str | None, bool, str, str]:
+        """The fields of a `DynamoDBPlace` for this backend's tables."""
+        return (
             self._endpoint, self._region, self._profile, bool(self.target.embedded),
-            self.namespace, self.layout, self.consistent, self.retry,
-            spec.model_dump(mode="json"), strategy,
+            self.namespace, self.layout,
         )  # fmt: skip
 
     def probe(self, spec: WorkloadSpec, keys_by_entity: dict[str, list[Key]]) -> list[str]:

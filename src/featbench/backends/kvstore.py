@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -185,6 +186,66 @@ def loaded_dataset(
 
 # -- threaded chunked loading ----------------------------------------------------------
 ChunkWriter = Callable[[Table, Any], int]  # (table, pyarrow.RecordBatch) -> rows written
+
+
+@dataclass
+class Written:
+    """What writing chunks did: rows, and what the store measured on the way."""
+
+    rows: int
+    sizes: list[int] = field(default_factory=list)  # bytes of some of the items (DynamoDB)
+    stats: dict[str, int] = field(default_factory=dict)  # retries, throttles… (DynamoDB)
+
+    # item sizes a Spark task sends back per table, at most: the sample of its first
+    # chunks (a billion-row load must not ship 200 sizes per chunk to the driver)
+    SIZES_KEPT = 20_000
+
+    def add(self, other: Written) -> None:
+        self.rows += other.rows
+        self.sizes.extend(other.sizes[: max(0, self.SIZES_KEPT - len(self.sizes))])
+        for k, n in other.stats.items():
+            self.stats[k] = self.stats.get(k, 0) + n
+
+
+class RowWriter(Protocol):
+    """A store's chunk-loading function, picklable: the local load runs it on threads with
+    the backend's client, a Spark task (`featbench.spark.load`) as it is with `open()`'s.
+
+    Writes are puts of whole items keyed by the row's key, so writing a chunk twice (a
+    retried or speculative Spark task, a resumed load) stores exactly what writing it
+    once does: no row is duplicated, and none is lost."""
+
+    def open(self) -> Any: ...
+
+    def write(self, client: Any, spec: WorkloadSpec, t: Table, batch: Any) -> Written: ...
+
+    def close(self, client: Any) -> None: ...
+
+
+class RowExecutor(Protocol):
+    """Runs the chunks of a key-value load somewhere other than this process's threads
+    (Spark tasks: `featbench.spark.load.SparkChunks`): every chunk of `chunk_rows` rows of
+    each (table name, rows) in `tables`, through `writer`. Returns what was written per
+    table (one or more entries each), every chunk written, or raises."""
+
+    @property
+    def streams(self) -> int: ...
+
+    def run_rows(
+        self,
+        spec: WorkloadSpec,
+        seed: int,
+        tables: list[tuple[str, int]],
+        chunk_rows: int,
+        writer: RowWriter,
+    ) -> list[tuple[str, Written]]: ...
+
+
+def load_chunk(
+    writer: RowWriter, client: Any, spec: WorkloadSpec, t: Table, seed: int, start: int, stop: int
+) -> Written:
+    """Generate rows [start, stop) of a table and write them: one chunk, on any machine."""
+    return writer.write(client, spec, t, generate_batch(spec, t, seed, start, stop))
 
 
 def run_load(
@@ -445,10 +506,17 @@ class KeyValueBackend:
     """The load skeleton and the capabilities Redis and DynamoDB share.
 
     A subclass provides the store's side of loading (`_begin_load`, `_clear_table`,
-    `_create_table_for`, `_open_writer`, `_write_rows`, `_table_loaded`, `_load_error`,
-    `_loaded_bytes`, `_close_writer`) and its meta records (`_metas`, `_put_meta`); the
+    `_create_table_for`, `_row_writer`, `_open_writer`, `_absorb`, `_table_loaded`,
+    `_load_error`, `_loaded_bytes`) and its meta records (`_metas`, `_put_meta`); the
     order of a load — meta records before any table or row, so `drop` always finds what a
-    load created — is decided here once.
+    load created — is decided here once, for a load on this machine's threads and one
+    whose chunks run as Spark tasks alike.
+
+    Load state is the meta record of each table: "incomplete" from before its first row
+    until all its chunks are written, when the driver completes it. A load that stopped
+    (or a Spark job that failed) leaves the table incomplete and the next load writes it
+    again; rewriting an item stores the same value under the same key, so chunks that
+    were already written cost writes, never duplicate rows.
     """
 
     kind: str
@@ -481,14 +549,16 @@ class KeyValueBackend:
     def _create_table_for(self, spec: WorkloadSpec, t: Table) -> None:
         return None  # stores whose rows need no table of their own
 
+    def _row_writer(self) -> RowWriter:
+        """The store's chunk-loading function (picklable, for Spark tasks)."""
+        raise NotImplementedError
+
     def _open_writer(self, streams: int) -> Any:
+        """The client this process's load threads write with (and baselines taken before)."""
         raise NotImplementedError
 
-    def _close_writer(self, writer: Any) -> None:
-        raise NotImplementedError
-
-    def _write_rows(self, writer: Any, spec: WorkloadSpec, t: Table, batch: Any) -> int:
-        raise NotImplementedError
+    def _absorb(self, t: Table, written: Written) -> None:
+        """Keep what a chunk's writer measured (item sizes, retries); called under a lock."""
 
     def _table_loaded(
         self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
@@ -519,7 +589,10 @@ class KeyValueBackend:
         *,
         streams: int | None = None,
         force: bool = False,
+        executor: RowExecutor | None = None,
     ) -> Any:
+        """Load the data set; `executor`: run the chunks there (Spark tasks) instead of on
+        `streams` threads of this process."""
         from featbench.backends.base import LoadReport
         from featbench.spec import check_scale
 
@@ -536,7 +609,13 @@ class KeyValueBackend:
             self._put_meta(m)
         for t in plan.load:
             self._create_table_for(spec, t)
-        writer = self._open_writer(streams)
+        writer = self._row_writer()
+        lock = threading.Lock()
+
+        def absorb(t: Table, w: Written) -> int:
+            with lock:  # load threads finish chunks concurrently
+                self._absorb(t, w)
+            return w.rows
 
         def table_done(t: Table) -> None:
             m = metas[t.table_name]
@@ -544,25 +623,47 @@ class KeyValueBackend:
             m.complete = True
             self._put_meta(m)
 
+        client = self._open_writer(executor.streams if executor is not None else streams)
         try:
-            rows, secs = run_load(
-                spec, plan.load, scale, seed, streams=streams, chunk_rows=self.chunk_rows,
-                write_chunk=lambda t, batch: self._write_rows(writer, spec, t, batch),
-                on_table_done=table_done, label=f"load {self.kind} {self.namespace}",
-                progress=self.progress,
-            )  # fmt: skip
+            if executor is not None:
+                rows, secs = self._run_elsewhere(spec, plan.load, scale, seed, executor, writer)
+                for t in plan.load:  # every chunk is in: the job raised otherwise
+                    table_done(t)
+            else:
+                rows, secs = run_load(
+                    spec, plan.load, scale, seed, streams=streams, chunk_rows=self.chunk_rows,
+                    write_chunk=lambda t, batch: absorb(t, writer.write(client, spec, t, batch)),
+                    on_table_done=table_done, label=f"load {self.kind} {self.namespace}",
+                    progress=self.progress,
+                )  # fmt: skip
         except Exception as e:
             mapped = self._load_error(e, spec, scale)
             if mapped is None:
                 raise
             raise mapped from None
         finally:
-            self._close_writer(writer)
+            writer.close(client)
         size = self._loaded_bytes(spec, plan.load, metas, rows, scale)
         # every table of the data set, the skipped ones too: a re-load that found all of
         # them loaded still says what it checked (never "all 0 tables OK")
         checks = self.verify(spec, scale, seed, sample=5, count=False)
         return LoadReport(len(plan.load), len(plan.skip), rows, size, secs, checks)
+
+    def _run_elsewhere(
+        self, spec: WorkloadSpec, tables: list[Table], scale: float, seed: int,
+        executor: RowExecutor, writer: RowWriter,
+    ) -> tuple[int, float]:  # fmt: skip
+        """Every chunk of `tables` through `executor`; (rows, seconds) as `run_load`'s."""
+        by_name = {t.table_name: t for t in tables}
+        sizes = [(t.table_name, scaled_rows(t, scale)) for t in tables]
+        t0 = time.perf_counter()
+        done = executor.run_rows(spec, seed, sizes, self.chunk_rows, writer)
+        secs = time.perf_counter() - t0
+        rows = 0
+        for name, w in done:
+            self._absorb(by_name[name], w)
+            rows += w.rows
+        return rows, secs
 
     # -- capabilities a key-value store answers the same way -----------------------------------
     @property

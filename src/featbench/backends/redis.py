@@ -50,6 +50,7 @@ from featbench.backends.kvstore import (
     KeyValueBackend,
     KeyValueSession,
     TableMeta,
+    Written,
     check_loaded,
     check_namespace,
     keys_at,
@@ -245,37 +246,18 @@ class RedisBackend(KeyValueBackend):
         self._delete_matching(self._prefix(t) + "*")
         self._del_meta(t.table_name)
 
+    def _row_writer(self) -> RedisRows:
+        return RedisRows(
+            self._url,
+            None if self._embedded is None else str(self._embedded.socket_file),
+            self.namespace,
+        )
+
     def _open_writer(self, streams: int) -> redis.Redis:
         # memory and evictions before the first row: what the load added, what it lost
         self._used0 = self._info("memory").get("used_memory")
         self._evicted0 = self._info("stats").get("evicted_keys")
-        self._fields: dict[str, list[tuple[bytes, str, str]]] = {}
         return self._client()
-
-    def _close_writer(self, writer: redis.Redis) -> None:
-        writer.close()
-
-    def _write_rows(self, writer: redis.Redis, spec: WorkloadSpec, t: Table, batch: Any) -> int:
-        colspec = self._fields.get(t.table_name)
-        if colspec is None:
-            colspec = self._fields[t.table_name] = [
-                (c.name.encode(), c.type, c.name) for c in t.columns
-            ]
-        cols = [
-            redis_column(batch.column(i + 1), typ, name) for i, (_, typ, name) in enumerate(colspec)
-        ]
-        names = [f for f, _, _ in colspec]
-        prefix = self._prefix(t)
-        pipe = writer.pipeline(transaction=False)
-        for i, (key, *vals) in enumerate(zip(batch.column(0).to_pylist(), *cols, strict=True)):
-            args: list[Any] = []
-            for f, v in zip(names, vals, strict=True):
-                args += (f, v)
-            pipe.execute_command("HSET", f"{prefix}{key}", *args)
-            if (i + 1) % PIPELINE_ROWS == 0:
-                pipe.execute()
-        pipe.execute()
-        return batch.num_rows
 
     def _table_loaded(
         self, spec: WorkloadSpec, t: Table, meta: TableMeta, scale: float, seed: int
@@ -508,6 +490,45 @@ _NO = TableMeta("", "", "", "", 0.0, 0, 0, False, "")
 _CLIENT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 60}
 
 
+def _connect(url: str | None, socket_file: str | None) -> redis.Redis:
+    """A client in any process: the embedded server's socket, else the URL."""
+    if socket_file is not None:
+        return redis.Redis(unix_socket_path=socket_file, **_CLIENT_OPTIONS)
+    assert url is not None
+    return redis.Redis.from_url(url, **_CLIENT_OPTIONS)
+
+
+@dataclass(frozen=True)
+class RedisRows:
+    """Redis's chunk-loading function (`kvstore.RowWriter`): one HSET per row, pipelined
+    PIPELINE_ROWS at a time. `url` may hold a password: not shown."""
+
+    url: str | None = field(repr=False)
+    socket_file: str | None
+    namespace: str
+
+    def open(self) -> redis.Redis:
+        return _connect(self.url, self.socket_file)
+
+    def close(self, client: redis.Redis) -> None:
+        client.close()
+
+    def write(self, client: redis.Redis, spec: WorkloadSpec, t: Table, batch: Any) -> Written:
+        cols = [redis_column(batch.column(i + 1), c.type, c.name) for i, c in enumerate(t.columns)]
+        names = [c.name.encode() for c in t.columns]
+        prefix = f"{self.namespace}:{t.table_name}:"
+        pipe = client.pipeline(transaction=False)
+        for i, (key, *vals) in enumerate(zip(batch.column(0).to_pylist(), *cols, strict=True)):
+            args: list[Any] = []
+            for f, v in zip(names, vals, strict=True):
+                args += (f, v)
+            pipe.execute_command("HSET", f"{prefix}{key}", *args)
+            if (i + 1) % PIPELINE_ROWS == 0:
+                pipe.execute()
+        pipe.execute()
+        return Written(batch.num_rows)
+
+
 @dataclass(frozen=True)
 class RedisSessionFactory:
     """Opens a Redis session in any process (a worker). `url` may hold a password: not shown."""
@@ -519,11 +540,7 @@ class RedisSessionFactory:
     namespace: str
 
     def __call__(self) -> RedisSession:
-        if self.socket_file is not None:
-            client = redis.Redis(unix_socket_path=self.socket_file, **_CLIENT_OPTIONS)
-        else:
-            assert self.url is not None
-            client = redis.Redis.from_url(self.url, **_CLIENT_OPTIONS)
+        client = _connect(self.url, self.socket_file)
         try:
             return RedisSession(
                 client, WorkloadSpec.model_validate(self.spec_json), self.strategy, self.namespace
