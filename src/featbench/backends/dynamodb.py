@@ -84,7 +84,7 @@ from featbench.backends.kvstore import (
     request_tables,
     sample_candidates,
     sample_rows,
-    table_check,
+    table_checks,
 )
 from featbench.backends.typing_codec import (
     DDB_DECODERS,
@@ -925,28 +925,11 @@ class DynamoDBBackend(KeyValueBackend):
         def rows(t: Table, keys: list[Key]) -> list[Row | None]:
             return [self._decode(spec, t, k, found.get((t.table_name, str(k)))) for k in keys]
 
-        checks = []
-        for t in spec.tables:
-            if self.table_name(t) not in existing:
-                checks.append(
-                    TableCheck(
-                        t.table_name, False, [f"no DynamoDB table {self.table_name(t)}"], None
-                    )
-                )
-                continue
-            checks.append(
-                table_check(
-                    spec,
-                    t,
-                    metas[t.table_name],
-                    scale,
-                    seed,
-                    counts.get(t.table_name),
-                    lambda keys, t=t: rows(t, keys),
-                    sample,
-                )
-            )
-        return checks
+        def missing(t: Table) -> str | None:
+            tn = self.table_name(t)
+            return None if tn in existing else f"no DynamoDB table {tn}"
+
+        return table_checks(spec, metas, scale, seed, counts, rows, sample, missing)
 
     def _count_rows(self, spec: WorkloadSpec, scale: float, existing: set[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -485,6 +485,39 @@ def table_check(
     return TableCheck(t.table_name, ok=not problems, problems=problems[:20], rows=counted)
 
 
+def table_checks(
+    spec: WorkloadSpec,
+    metas: dict[str, TableMeta | None],
+    scale: float,
+    seed: int,
+    counts: dict[str, int],
+    rows_of: Callable[[Table, list[Key]], list[Row | None]],
+    sample: int,
+    missing: Callable[[Table], str | None] = lambda t: None,
+) -> list[TableCheck]:
+    """`table_check` of every table of the spec; a table the store lacks altogether
+    (`missing` says what is missing) fails with that alone."""
+    checks = []
+    for t in spec.tables:
+        gone = missing(t)
+        if gone is not None:
+            checks.append(TableCheck(t.table_name, False, [gone], None))
+            continue
+        checks.append(
+            table_check(
+                spec,
+                t,
+                metas[t.table_name],
+                scale,
+                seed,
+                counts.get(t.table_name),
+                lambda keys, t=t: rows_of(t, keys),
+                sample,
+            )  # fmt: skip
+        )
+    return checks
+
+
 # -- the part of the store protocol Redis and DynamoDB share ----------------------------
 class KeyValueSession:
     """What a key-value session answers the same way in every such store."""

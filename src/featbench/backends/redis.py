@@ -57,7 +57,7 @@ from featbench.backends.kvstore import (
     request_tables,
     sample_candidates,
     sample_rows,
-    table_check,
+    table_checks,
 )
 from featbench.backends.typing_codec import REDIS_DECODERS, redis_column, typed_key
 from featbench.errors import FeatbenchError, TargetError
@@ -350,21 +350,11 @@ class RedisBackend(KeyValueBackend):
         self, spec: WorkloadSpec, scale: float, seed: int, *, sample: int = 20, count: bool = True
     ) -> list[TableCheck]:
         """Meta records, row counts (one SCAN of the namespace) and sampled rows vs the generator."""
-        metas = self._metas(spec)
         counts = self._count_rows(spec) if count else {}
-        return [
-            table_check(
-                spec,
-                t,
-                metas[t.table_name],
-                scale,
-                seed,
-                counts.get(t.table_name),
-                lambda keys, t=t: self._get_rows(spec, t, keys),
-                sample,
-            )
-            for t in spec.tables
-        ]
+        return table_checks(
+            spec, self._metas(spec), scale, seed, counts,
+            lambda t, keys: self._get_rows(spec, t, keys), sample,
+        )  # fmt: skip
 
     def _count_rows(self, spec: WorkloadSpec) -> dict[str, int]:
         counts = {t.table_name: 0 for t in spec.tables}
