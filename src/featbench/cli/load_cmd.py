@@ -76,6 +76,7 @@ def load(
       featbench load --target postgresql://me@db.example.com/features --scale 10 --streams 4
       featbench load --target embedded --scale 0.2
       featbench load --target postgresql://db.example.com/features --scale 100 --engine spark --spark-master spark://head:7077
+      featbench load --target 'dynamodb://?region=eu-west-1' --scale 10 --engine spark --partitions 32
       featbench generate --scale 0.1 --out data/ && featbench load --target postgresql://localhost/test --from-dir data/
     """
     from featbench import api
