@@ -252,3 +252,79 @@ def test_load_engine_spark_into_redis_through_the_command_line(
         b = open_backend(redis_url, namespace=ns)
         b.drop()
         b.close()
+
+
+# -- speculative execution: two attempts of one chunk at the same time -------------------------
+@pytest.mark.integration
+def test_two_attempts_of_a_chunk_at_once_load_it_once(pg_dsn: str, pg_schema: str) -> None:
+    """What a speculative copy does (Spark runs it only on another host, so local mode never
+    does): a second attempt starts while the first is mid-COPY. The second waits on the
+    first's claim of the chunk and skips it once that commits; the rows are there once."""
+    import threading
+
+    from featbench.backends.pgload import state
+    from featbench.backends.pgload.worker import ChunkTask, Worker, WorkerConfig
+
+    spec, scale = small_spec(), 1.0
+    t = spec.tables[0]
+    name, key, rows = t.table_name, spec.key_column_of(t), scaled_rows(t, scale)
+    do_load(pg_dsn, pg_schema, spec, scale, chunk_rows=rows)  # the table is one chunk
+    q = sql.Identifier(pg_schema, name)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        want = table_digest(conn, pg_schema, name, key)
+        # back to the state before the chunk ran, without the primary key that is only
+        # built after every chunk (it would turn a duplicate into an error, not a count)
+        (pk,) = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+            (f'"{pg_schema}"."{name}"',),
+        ).fetchone()
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(q, sql.Identifier(pk)))
+        conn.execute(sql.SQL("TRUNCATE {}").format(q))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE table_name = %s").format(
+                state.q(pg_schema, state.LOAD_CHUNKS)
+            ),
+            (name,),
+        )
+    cfg = WorkerConfig(
+        pg_dsn, pg_dsn, pg_schema, spec.model_dump(mode="json"), 42, "binary", 0
+    )  # fmt: skip
+    task = ChunkTask(name, 0, 0, rows)
+    in_copy, release = threading.Event(), threading.Event()
+
+    def first_reports(kind: str, *_: Any) -> None:  # holds the first attempt mid-COPY
+        if kind == "progress" and not in_copy.is_set():
+            in_copy.set()
+            assert release.wait(60), "the test never released the first attempt"
+
+    a, b = Worker(cfg, first_reports), Worker(cfg, lambda *_: None)
+    got: dict[str, Any] = {}
+    try:
+        ta = threading.Thread(target=lambda: got.__setitem__("a", a.run_chunk(task)))
+        ta.start()
+        assert in_copy.wait(60), "the first attempt never started its COPY"
+        tb = threading.Thread(target=lambda: got.__setitem__("b", b.run_chunk(task)))
+        tb.start()
+        b_pid = b.conn.info.backend_pid
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            for _ in range(600):  # the second attempt waits on the first's claim (a row lock)
+                (wait,) = conn.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (b_pid,)
+                ).fetchone()
+                if wait == "Lock":
+                    break
+                threading.Event().wait(0.05)
+            assert wait == "Lock", f"second attempt not waiting on the claim: {wait!r}"
+        release.set()
+        ta.join(60)
+        tb.join(60)
+    finally:
+        release.set()
+        a.close()
+        b.close()
+    assert got["a"] == (rows, got["a"][1], False) and got["a"][1] > 0
+    assert got["b"] == (rows, 0, True)  # skipped: the first attempt's commit recorded it
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        (n,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(q)).fetchone()
+        assert n == rows
+        assert table_digest(conn, pg_schema, name, key) == want
