@@ -1,22 +1,29 @@
-"""The cost of fan-out: a 30-table request per strategy against one single-table lookup.
+"""The cost of fan-out: a 30-table request per strategy, against one lookup and against pgbench.
 
-For the default request (fraud-30: 3 entities, 30 tables), this measures p50 and p99 of
-every PostgreSQL strategy — serial, pipeline, union, function, parallel, plus the
-variants the strategies were chosen from (union rows as jsonb/json, a plpgsql
-function, a pipeline through psycopg's cursor API) — and of a single-table
-single-key lookup, on the same server in the same run. Requests are interleaved
-(every variant runs request i before any runs request i+1, in a rotating order), so
-the noise of a shared machine falls on every variant alike.
+For the default request (fraud-30: 3 entities, 30 tables) it measures two things on
+the same server in one run:
 
-It prints the ratio best-strategy p50 / single-lookup p50 (the cost of fan-out) and
-the floor a 30-table request cannot beat: the server's own execution time of the
-union (EXPLAIN ANALYZE, timing off) plus one round trip (an empty prepared statement).
+1. Every PostgreSQL strategy (serial, pipeline, union, function, parallel, plus the
+   variants the strategies were chosen from: union rows as jsonb/json, a plpgsql
+   function, a pipeline through psycopg's cursor API) and a single-table single-key
+   lookup, interleaved request by request in a rotating order: p50, p99 and the cost
+   of fan-out (best strategy p50 / single lookup p50). Interleaving makes the variants
+   comparable with each other, not with anything run alone: each request follows
+   other variants' work, which costs it (see the README, "Fan-out strategies").
+2. For each one-statement strategy (union, function), featbench's own statement with
+   the same keys through featbench's session and through `pgbench -M prepared` (a C
+   client), in alternating blocks (`against_pgbench`): featbench ÷ pgbench at p50 and
+   p99 per round (aim ≤ 1.10 and ≤ 1.3 in every round), client CPU per request on
+   both sides, the server backend's CPU for featbench's connection, the plan cache's
+   generic/custom counts, and the statement's shape on the wire (rows, columns,
+   protocol messages, bytes each way).
 
 Keys are drawn from a small fixed set per entity, touched during warm-up, so every
 block is in shared buffers: this measures the cost of fan-out, not of I/O. Some keys
 miss short-window tables (nested key universes), as in a real request.
 
-    .venv/bin/python benchmarks/fanout.py [--target URL] [--scale 1] [--requests 2000] [--json FILE]
+    .venv/bin/python benchmarks/fanout.py [--target URL] [--scale 1] [--requests 2000]
+        [--rounds 6] [--key-sets 8] [--per-key 250] [--hog] [--skip-variants] [--json FILE]
 
 The target defaults to FEATBENCH_BENCH_PG_DSN, else postgresql://postgres@127.0.0.1:5432/test.
 Data go to a schema of their own (default featbench_fanout), reused when it already
