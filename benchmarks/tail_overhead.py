@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
+from pgbench_ref import cpu_hog, pgbench_path, run_pgbench
 from psycopg import sql
 
 from featbench.backends.base import open_backend
@@ -59,22 +59,6 @@ from featbench.spec import spec_from_dict
 ROWS = 100_000
 WARMUP = 500
 QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
-
-
-def pgbench_path() -> str:
-    cands = []
-    with contextlib.suppress(Exception):
-        import pgserver._commands as pc
-
-        cands.append(Path(pc.POSTGRES_BIN_PATH) / "pgbench")
-    cands += sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
-    found = shutil.which("pgbench")
-    if found:
-        cands.append(Path(found))
-    for c in cands:
-        if c.exists():
-            return str(c)
-    sys.exit("pgbench not found (it ships with pgserver; or install postgresql-client)")
 
 
 def setup(conninfo: str, schema: str) -> None:
@@ -148,37 +132,9 @@ def featbench_round(
 def pgbench_round(
     pgbench: str, conninfo: str, schema: str, requests: int, work: Path, n: int
 ) -> np.ndarray:
-    script = work / "lookup.sql"
-    script.write_text(
-        f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
-    )
-    prefix = work / f"pgbench_{n}"
-    cmd = [pgbench, "-n", "-M", "prepared", "-c", "1", "-j", "1", "-t", str(requests + WARMUP),
-           "-f", str(script), "-l", f"--log-prefix={prefix}", conninfo]  # fmt: skip
-    subprocess.run(
-        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PGAPPNAME": "fb_tail"}
-    )
-    lat: list[int] = []
-    for f in sorted(work.glob(f"pgbench_{n}*")):
-        for line in f.read_text().splitlines():
-            lat.append(int(line.split()[2]))  # client_id transaction_no time(us) script_no …
-        f.unlink()
-    return np.array(lat[WARMUP:], dtype=np.float64)
-
-
-@contextlib.contextmanager
-def cpu_hog(on: bool) -> Iterator[None]:
-    """One CPU-bound process competing for a core (or nothing)."""
-    if not on:
-        yield
-        return
-    p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)
-        yield
-    finally:
-        p.kill()
-        p.wait()
+    script = f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
+    lat = run_pgbench(pgbench, conninfo, script, requests + WARMUP, work, f"lookup_{n}")
+    return lat[WARMUP:]
 
 
 def condition(

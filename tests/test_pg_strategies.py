@@ -272,6 +272,40 @@ def test_function_is_installed_only_in_featbenchs_schema(pg_dsn: str, pg_schema:
     assert args == ("k_user_id bigint, k_device text, k_merchant bigint, k_ip text",)
 
 
+@pytest.mark.parametrize("strategy", ["union", "function"])
+def test_one_statement_counts_found_keys_with_and_without_unique_keys(
+    pg_dsn: str, pg_schema: str, strategy: str
+) -> None:
+    spec = custom_spec()
+    load_tables(pg_dsn, pg_schema, spec, 1.0, SEED)
+    keys = request(spec, {"user_id": 1, "device": 1, "merchant": 1, "ip": 1})
+    with S.open_strategy_session(pg_dsn, pg_schema, spec, strategy) as s:
+        # featbench's tables have a primary key: rows found are keys found, uncounted
+        assert isinstance(s, S._OneStatementSession) and s._one_row_per_key
+        r = s.execute(keys)
+        assert (r.rows_found, r.keys_found) == (7, None)
+    # a table without a unique key holding two rows for the key: 8 rows, still 7 keys
+    rel = S.plan_lookups(pg_schema, spec)[0].relation
+    ident = sql.SQL(rel)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+            (rel,),
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(row[0]))
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE id = %s").format(ident, ident),
+            (keys[spec.tables[0].entity],),
+        )
+    with S.open_strategy_session(pg_dsn, pg_schema, spec, strategy) as s:
+        assert isinstance(s, S._OneStatementSession) and not s._one_row_per_key
+        r = s.execute(keys)
+        assert (r.rows_found, r.keys_found) == (8, 7)
+
+
 def test_function_on_a_missing_schema_is_a_clear_error(pg_dsn: str) -> None:
     with pytest.raises(FeatbenchError, match="schema fbt_nope_[0-9a-f]+ does not exist"):
         S.open_strategy_session(
