@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +50,40 @@ def test_spark_parquet_tables_hold_generates_values_in_row_order(
         assert digest == table_checksum(spec, t, SEED, 1.0).sha256
 
 
-def test_delta_tables_or_one_clear_error(spark_session: Any, tmp_path: Path) -> None:
+def test_delta_tables_hold_the_rows_of_generate(spark_session: Any, tmp_path: Path) -> None:
+    """Without the Delta Lake jars (Maven is unreachable here) delta-rs commits Spark's
+    Parquet parts as the Delta table; read back through delta-rs, the values are
+    `featbench generate`'s, and a second write replaces the table."""
+    from deltalake import DeltaTable
+
     spec = small_spec()
     out = tmp_path / "delta"
-    try:
-        write_tables(spark_session, spec, 1.0, SEED, str(out), fmt="delta", chunk_rows=200)
-    except FeatbenchError as e:
-        assert "Delta Lake jars" in str(e)
-        pytest.skip("no Delta Lake jars on this Spark session (Maven unreachable): error checked")
+    for _ in range(2):
+        manifest = write_tables(
+            spark_session, spec, 1.0, SEED, str(out), fmt="delta", chunk_rows=200
+        )
     for t in spec.tables:
-        df = spark_session.read.format("delta").load(str(out / t.table_name))
-        assert df.count() == scaled_rows(t, 1.0)
+        entry = manifest["tables"][t.table_name]
+        assert entry["delta_writer"] in ("delta-spark", "delta-rs")
+        dt = DeltaTable(str(out / t.table_name))
+        assert dt.version() == 0  # the overwrite left one table, not two commits of parts
+        schema = arrow_schema(spec, t)
+        got = dt.to_pyarrow_table().cast(schema).sort_by(spec.key_column_of(t))
+        want = pa.Table.from_batches(list(iter_batches(spec, t, SEED, 1.0))).cast(schema)
+        assert got.num_rows == scaled_rows(t, 1.0) == entry["rows"]
+        assert got.equals(want.sort_by(spec.key_column_of(t))), t.table_name
+
+
+def test_delta_without_a_writer_is_one_clear_error(
+    spark_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "deltalake", None)  # import deltalake now fails
+    try:
+        write_tables(spark_session, small_spec(), 1.0, SEED, str(tmp_path / "d"), fmt="delta")
+    except FeatbenchError as e:
+        assert "Delta Lake jars" in str(e) and "deltalake" in str(e) and "\n" not in str(e)
+    else:
+        pytest.skip("this Spark session has the Delta Lake jars: it writes Delta itself")
 
 
 def test_unknown_format_is_refused(spark_session: Any, tmp_path: Path) -> None:

@@ -4,8 +4,13 @@ One Spark job per spec table: a DataFrame of row ranges, and `mapInArrow` turnin
 into the rows `generate.generate_batch` produces for it — the same values as `featbench
 generate`, typed as the spec says — written as a Parquet directory or a Delta table
 (`<out>/<table>`). Parts follow the row ranges in order, so reading a table's parts in
-name order gives the rows in row-index order. Delta needs the Delta Lake jars on the
-session (built into Databricks; elsewhere `spark.jars.packages`, which must reach Maven).
+name order gives the rows in row-index order.
+
+Delta: with the Delta Lake jars on the session (built into Databricks; elsewhere
+`spark.jars.packages`, which must reach Maven) Spark writes the Delta table itself.
+Without them, Spark writes the same Parquet parts and delta-rs (the `deltalake` package)
+commits them as a Delta table (`convert_to_deltalake`: one transaction log entry adding
+every part); the manifest records which writer made the log.
 """
 
 from __future__ import annotations
@@ -76,22 +81,41 @@ def write_tables(
             _spark_schema(schema),
         )
         path = f"{out.rstrip('/')}/{name}"
-        try:
-            df.write.format(fmt).mode("overwrite").save(path)
-        except Exception as e:
-            text = str(e)
-            if fmt == "delta" and ("delta" in text.lower() and "source" in text.lower()):
-                raise FeatbenchError(
-                    "writing Delta needs the Delta Lake jars on the Spark session (built into "
-                    "Databricks; elsewhere set spark.jars.packages=io.delta:delta-spark_2.13:<version>)"
-                ) from None
-            raise
+        writer = _write(df, fmt, path)
         tables[name] = {"path": name, "rows": rows, "chunks": len(ranges)}
+        if writer:
+            tables[name]["delta_writer"] = writer
     # the manifest goes beside the tables where the driver can write files (a local path,
     # a mounted volume); on an object store URL it is returned only
     local = "://" not in out or out.startswith("file://")
     base = Path(out.removeprefix("file://")) if local else None
     return write_manifest(base, spec, scale, seed, fmt, tables, engine="spark")
+
+
+def _write(df: Any, fmt: str, path: str) -> str | None:
+    """Write one table; for Delta, return which writer made its transaction log."""
+    if fmt == "parquet":
+        df.write.format("parquet").mode("overwrite").save(path)
+        return None
+    try:
+        df.write.format("delta").mode("overwrite").save(path)
+        return "delta-spark"
+    except Exception as e:
+        text = str(e).lower()
+        if not ("delta" in text and "source" in text):
+            raise
+    try:  # no Delta Lake jars on this session: the same parts, committed by delta-rs
+        from deltalake import convert_to_deltalake
+    except ImportError:
+        raise FeatbenchError(
+            "writing Delta needs the Delta Lake jars on the Spark session (built into "
+            "Databricks; elsewhere set spark.jars.packages=io.delta:delta-spark_2.13:<version>) "
+            "or the deltalake package (pip install 'featbench[spark]')"
+        ) from None
+    # overwrite replaces the directory, an earlier transaction log included
+    df.write.format("parquet").mode("overwrite").save(path)
+    convert_to_deltalake(path.removeprefix("file://"))
+    return "delta-rs"
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
