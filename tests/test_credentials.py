@@ -136,7 +136,7 @@ class _RotateMidLevel:
         self.killed: list[int] = []
         self.thread: threading.Thread | None = None
 
-    def on_ratio_start(self, ev: Any) -> None:
+    def on_level_start(self, ev: Any) -> None:
         if self.thread is not None:
             return
         holder = self.auth.admin()

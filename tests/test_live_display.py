@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from featbench.events import RatioFinished, RatioStarted, RequestBatch, SectionInfo
+from featbench.events import LevelFinished, LevelStarted, RequestBatch, SectionInfo
 from featbench.measure.percentiles import percentile
 from featbench.report.live import DisplayState, LiveDisplay, status_line
 from featbench.runner.live import DONE, LiveCounters
@@ -89,7 +89,7 @@ def test_status_line_over_a_fake_run() -> None:
             line = draw(t0 + 500_000_000)
             assert ratio_of(line) == (pos + 1, len(LEVELS))
             assert progress_of(line, "warm-up") == (50, 50)
-            display.on_ratio_start(RatioStarted(info.index, level, 400, pos))
+            display.on_level_start(LevelStarted(info.index, level, 400, pos))
             counters.phase(info.index, pos, "measure", 400, t0)
             lat = rng.gamma(2.0, 300.0 if info.backend == "postgres" else 80.0, size=250)
             display.on_requests(batch(info.index, level, lat))
@@ -104,7 +104,7 @@ def test_status_line_over_a_fake_run() -> None:
             assert abs(p99 - percentile(lat, 0.99) / 1000) <= 0.002 * p99 + 0.006
             counters.array[DONE] = 405
             assert progress_of(draw(t0 + 2_000_000_000), "measured") == (400, 400)
-            display.on_ratio_end(RatioFinished(info.index, level, None, False))
+            display.on_level_end(LevelFinished(info.index, level, None, False))
     for line in lines:
         i, n = ratio_of(line) or (0, 3)
         assert 1 <= i <= n == 3, line

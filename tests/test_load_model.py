@@ -26,8 +26,8 @@ from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.errors import FeatbenchError
 from featbench.events import (
-    RatioFinished,
-    RatioStarted,
+    LevelFinished,
+    LevelStarted,
     RequestBatch,
     RunFinished,
     SectionInfo,
@@ -155,7 +155,7 @@ def test_time_series_counts_every_request_once(tmp_path: Path) -> None:
     )
     info = SectionInfo(0, "postgresql://h/db", "postgres", "union", ("a",))
     ts.on_section_start(info)
-    ts.on_ratio_start(RatioStarted(0, 100.0, 300, 0))
+    ts.on_level_start(LevelStarted(0, 100.0, 300, 0))
     rng = np.random.default_rng(0)
     t0 = 5_000_000_000
     n_err = 0
@@ -168,7 +168,7 @@ def test_time_series_counts_every_request_once(tmp_path: Path) -> None:
         row = {"seq": i, "start_ns": start, "end_ns": end, "keys": ("k",), "hot": (True,),
                "error": err, "scheduled_ns": sched}  # fmt: skip
         ts.on_requests(RequestBatch.from_rows(0, 100.0, [row], ("a",)))
-    ts.on_ratio_end(RatioFinished(0, 100.0, None, True))
+    ts.on_level_end(LevelFinished(0, 100.0, None, True))
     ts.on_run_end(RunFinished("complete"))
     rows = pq.read_table(tmp_path / "timeseries.parquet").to_pylist()
     assert sum(r["requests"] for r in rows) == 300
@@ -217,7 +217,7 @@ def test_open_loop_corrected_latency_shows_a_stall_service_time_hides(
     class LockMidRun:
         """Holds ACCESS EXCLUSIVE on one feature table for 2 s, 1 s into the measured level."""
 
-        def on_ratio_start(self, ev: RatioStarted) -> None:
+        def on_level_start(self, ev: LevelStarted) -> None:
             def hold() -> None:
                 time.sleep(1.0)
                 with psycopg.connect(dsn) as conn:  # a transaction: the lock lasts until commit
@@ -433,7 +433,7 @@ def test_ctrl_c_keeps_what_the_clients_measured(
     dsn, schema, spec = tiny
 
     class InterruptMidLevel:
-        def on_ratio_start(self, ev: RatioStarted) -> None:
+        def on_level_start(self, ev: LevelStarted) -> None:
             threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 
     cfg = RunConfig(
@@ -468,7 +468,7 @@ def test_a_dropped_connection_in_a_client_is_an_error_then_it_goes_on(
     class KillClients:
         """Terminates this run's client backends (found by the schema in their SQL) mid-level."""
 
-        def on_ratio_start(self, ev: RatioStarted) -> None:
+        def on_level_start(self, ev: LevelStarted) -> None:
             def kill() -> None:
                 time.sleep(0.7)
                 with psycopg.connect(dsn, autocommit=True) as conn:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from featbench.backends.base import IOSample
-from featbench.events import IOSampleRecord, RatioFinished, RequestBatch, SectionInfo
+from featbench.events import IOSampleRecord, LevelFinished, RequestBatch, SectionInfo
 from featbench.measure.histogram import Interval, LatencyHistogram, hlog_text, merge, parse_hlog
 from featbench.measure.stats import (
     CoMoments,
-    RatioStats,
+    LevelStats,
     StatsCollector,
     pearson,
     request_mix,
@@ -137,7 +137,7 @@ def _rec(
     }  # fmt: skip
 
 
-def test_ratio_stats_summary_follows_the_contract() -> None:
+def test_level_stats_summary_follows_the_contract() -> None:
     info = SectionInfo(0, "postgresql://u@h/db", "postgres", "serial", ("e1", "e2"))
     col = StatsCollector()
     col.on_section_start(info)
@@ -150,8 +150,8 @@ def test_ratio_stats_summary_follows_the_contract() -> None:
     col.on_requests(RequestBatch.from_rows(0, 50, rows[:1], info.entities))  # batches merge
     col.on_requests(RequestBatch.from_rows(0, 50, rows[1:], info.entities))
     col.on_io_sample(IOSampleRecord(0, 50, 4, ("a", "a"), (True, False), IOSample(10, 2)))
-    col.on_ratio_end(
-        RatioFinished(
+    col.on_level_end(
+        LevelFinished(
             0,
             50,
             {"heap_blks_hit": 30, "idx_blks_hit": 60, "heap_blks_read": 6, "idx_blks_read": 4},
@@ -183,9 +183,9 @@ def test_ratio_stats_summary_follows_the_contract() -> None:
     json.dumps(r, allow_nan=False)
 
 
-def test_ratio_stats_unmeasurable_io_is_null() -> None:
-    st = RatioStats(0, ("e",))
-    st.finish(RatioFinished(0, 0, None, io_sampling=False))
+def test_level_stats_unmeasurable_io_is_null() -> None:
+    st = LevelStats(0, ("e",))
+    st.finish(LevelFinished(0, 0, None, io_sampling=False))
     assert st.to_summary()["io"] == dict.fromkeys(
         ("buffer_hits", "buffer_reads", "hit_ratio", "blocks_per_request", "sampled_requests")
     )
@@ -196,7 +196,7 @@ def test_ratio_stats_unmeasurable_io_is_null() -> None:
 
 def test_keys_found_and_rows_per_lookup_with_several_rows_per_key() -> None:
     """Six rows per key in one table: keys found stays a share (<= 100 %), rows per lookup > 1."""
-    st = RatioStats(0, ("e",))
+    st = LevelStats(0, ("e",))
     rows = [  # 3 lookups: one table has 6 rows for the key, one has 1, one has none
         {"seq": i, "start_ns": 0, "end_ns": 1000, "keys": ("k",), "hot": (False,),
          "rows_found": 7, "lookups": 3, "keys_found": 2}
@@ -206,7 +206,7 @@ def test_keys_found_and_rows_per_lookup_with_several_rows_per_key() -> None:
     s = st.to_summary()
     assert s["keys_found_pct"] == pytest.approx(100 * 2 / 3, rel=1e-4)
     assert s["rows_per_lookup"] == pytest.approx(7 / 3, rel=1e-4)
-    other = RatioStats(0, ("e",))
+    other = LevelStats(0, ("e",))
     one = {"seq": 9, "start_ns": 0, "end_ns": 1000, "keys": ("k",), "hot": (False,),
            "rows_found": 3, "lookups": 3}  # fmt: skip
     other.add_batch(RequestBatch.from_rows(0, 0, [one], ("e",)))
@@ -214,8 +214,8 @@ def test_keys_found_and_rows_per_lookup_with_several_rows_per_key() -> None:
     assert st.to_summary()["keys_found_pct"] == pytest.approx(100 * 11 / 15, rel=1e-4)
 
 
-def test_ratio_stats_extend_equals_one_collector() -> None:
-    a, b, one = (RatioStats(90, ("x", "y")) for _ in range(3))
+def test_level_stats_extend_equals_one_collector() -> None:
+    a, b, one = (LevelStats(90, ("x", "y")) for _ in range(3))
     rows = [_rec(i, int(VALUES[i]) // 10 + 100, (bool(i % 2), bool(i % 3))) for i in range(300)]
     ents = ("x", "y")
     a.add_batch(RequestBatch.from_rows(0, 90, rows[:120], ents))

@@ -14,8 +14,8 @@ from featbench.backends.base import IOSample
 from featbench.errors import FeatbenchError
 from featbench.events import (
     IOSampleRecord,
-    RatioFinished,
-    RatioStarted,
+    LevelFinished,
+    LevelStarted,
     RequestBatch,
     RunEvents,
     RunFinished,
@@ -78,7 +78,7 @@ def synthetic_run(
     cold = 100
     done = 0
     for lvl in levels:
-        events.ratio_start.fire(RatioStarted(0, lvl, n, 0))
+        events.level_start.fire(LevelStarted(0, lvl, n, 0))
         for i in range(n):
             hot = tuple(bool(x) for x in rng.random(2) < lvl / 100)
             keys = []
@@ -104,8 +104,8 @@ def synthetic_run(
             if stop_at is not None and done == stop_at:
                 writer._flush()  # what a killed process leaves: parts, manifest "running"
                 return path
-        events.ratio_end.fire(
-            RatioFinished(0, lvl, {"heap_blks_hit": 90, "heap_blks_read": 100 - lvl}, True)
+        events.level_end.fire(
+            LevelFinished(0, lvl, {"heap_blks_hit": 90, "heap_blks_read": 100 - lvl}, True)
         )
     if finish:
         events.run_end.fire(RunFinished("complete"))

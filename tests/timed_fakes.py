@@ -167,8 +167,8 @@ class WatchingListener:
     def on_io_sample(self, s: Any) -> None:
         self._hold()
 
-    def on_ratio_start(self, ev: Any) -> None:
+    def on_level_start(self, ev: Any) -> None:
         self._hold()
 
-    def on_ratio_end(self, ev: Any) -> None:
+    def on_level_end(self, ev: Any) -> None:
         self._hold()

@@ -145,7 +145,7 @@ class IOSampleRecord:
 
 
 @dataclass(frozen=True)
-class RatioStarted:
+class LevelStarted:
     section: int
     level: float
     planned_requests: int
@@ -153,7 +153,7 @@ class RatioStarted:
 
 
 @dataclass(frozen=True)
-class RatioFinished:
+class LevelFinished:
     section: int
     level: float
     # delta of the server's cache counters over the level, None where unavailable
@@ -197,10 +197,10 @@ class Hook(Generic[E]):
 
 HOOKS = (
     "section_start",
-    "ratio_start",
+    "level_start",
     "requests",
     "io_sample",
-    "ratio_end",
+    "level_end",
     "section_end",
     "run_end",
     "warning",
@@ -212,10 +212,10 @@ class RunEvents:
     """All hooks of one run."""
 
     section_start: Hook[SectionInfo] = field(default_factory=Hook)
-    ratio_start: Hook[RatioStarted] = field(default_factory=Hook)
+    level_start: Hook[LevelStarted] = field(default_factory=Hook)
     requests: Hook[RequestBatch] = field(default_factory=Hook)
     io_sample: Hook[IOSampleRecord] = field(default_factory=Hook)
-    ratio_end: Hook[RatioFinished] = field(default_factory=Hook)
+    level_end: Hook[LevelFinished] = field(default_factory=Hook)
     section_end: Hook[SectionFinished] = field(default_factory=Hook)
     run_end: Hook[RunFinished] = field(default_factory=Hook)
     warning: Hook[str] = field(default_factory=Hook)

@@ -13,9 +13,17 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from featbench.errors import SpecError
 from featbench.fsutil import read_text
@@ -107,8 +115,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _identifier(v: str) -> str:
+    if not IDENT.match(v):
+        raise ValueError(f"{v!r} is not a valid identifier (lowercase letters, digits, _)")
+    return v
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
 class Column(_Model):
-    name: str
+    name: Identifier
     type: ColumnType
     gen: Generator | None = None
     mean: float | None = Field(default=None, ge=0)
@@ -119,13 +136,6 @@ class Column(_Model):
     after: str | None = None
     choices: list[str] | None = None
     length: int | None = Field(default=None, ge=1, le=64)
-
-    @field_validator("name")
-    @classmethod
-    def _ident(cls, v: str) -> str:
-        if not IDENT.match(v):
-            raise ValueError(f"{v!r} is not a valid identifier (lowercase letters, digits, _)")
-        return v
 
     @property
     def generator(self) -> str:
@@ -173,21 +183,14 @@ class Column(_Model):
 
 
 class Entity(_Model):
-    name: str
+    name: Identifier
     key_type: KeyType = "hex64"
     description: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _ident(cls, v: str) -> str:
-        if not IDENT.match(v):
-            raise ValueError(f"{v!r} is not a valid identifier (lowercase letters, digits, _)")
-        return v
 
 
 class Table(_Model):
     entity: str
-    family: str
+    family: Identifier
     window: str | None = None
     rows: int = Field(gt=0, description="rows at scale 1")
     columns: list[Column] = Field(min_length=1)
@@ -205,13 +208,6 @@ class Table(_Model):
     def _window(cls, v: str | None) -> str | None:
         if v is not None and not WINDOW.match(v):
             raise ValueError(f"{v!r} is not a window like '30d', '12h' or '2w'")
-        return v
-
-    @field_validator("family")
-    @classmethod
-    def _family(cls, v: str) -> str:
-        if not IDENT.match(v):
-            raise ValueError(f"{v!r} is not a valid identifier (lowercase letters, digits, _)")
         return v
 
     @property
@@ -507,23 +503,42 @@ _COUNTRIES = ["US", "GB", "DE", "FR", "BR", "IN", "JP", "CA", "AU", "MX", "NL", 
 _CHANNELS = ["card_present", "ecommerce", "in_app", "moto", "recurring"]
 
 
+def _rated(event: str, of: str, mean: float) -> list[dict[str, Any]]:
+    """`<event>_count`, a share `mean` of `of`, and `<event>_rate`, per transaction."""
+    count = f"{event}_count"
+    return [
+        _c(count, "bigint", "subcount", of=of, mean=mean),
+        _c(f"{event}_rate", "double", "rate", of=count, per="txn_count"),
+    ]
+
+
+def _amounts(average: str, m: float) -> list[dict[str, Any]]:
+    """Total amount and its mean per transaction (named `average`)."""
+    return [
+        _c("total_amount", "double", "amount", mean=2500 * m),
+        _c(average, "double", "ratio", of="total_amount", per="txn_count"),
+    ]
+
+
+def _seen() -> list[dict[str, Any]]:
+    return [
+        _c("first_seen", "timestamptz", "first_seen"),
+        _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
+    ]
+
+
 def _family_columns(family: str, scale_mean: float) -> list[dict[str, Any]]:
     """Columns of one feature family; `scale_mean` grows counts with the window length."""
     m = scale_mean
     if family == "fraud_rates":
         return [
             _c("txn_count", "bigint", "count", mean=40 * m),
-            _c("fraud_count", "bigint", "subcount", of="txn_count", mean=0.03),
-            _c("fraud_rate", "double", "rate", of="fraud_count", per="txn_count"),
-            _c("chargeback_count", "bigint", "subcount", of="fraud_count", mean=0.4),
-            _c("chargeback_rate", "double", "rate", of="chargeback_count", per="txn_count"),
-            _c("decline_count", "bigint", "subcount", of="txn_count", mean=0.08),
-            _c("decline_rate", "double", "rate", of="decline_count", per="txn_count"),
-            _c("total_amount", "double", "amount", mean=2500 * m),
-            _c("avg_amount", "double", "ratio", of="total_amount", per="txn_count"),
+            *_rated("fraud", "txn_count", 0.03),
+            *_rated("chargeback", "fraud_count", 0.4),
+            *_rated("decline", "txn_count", 0.08),
+            *_amounts("avg_amount", m),
             _c("fraud_amount", "double", "amount", mean=60 * m),
-            _c("first_seen", "timestamptz", "first_seen"),
-            _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
+            *_seen(),
             _c("risk_band", "text", "category", choices=["low", "medium", "high", "critical"]),
         ]
     if family == "time_since":
@@ -534,24 +549,18 @@ def _family_columns(family: str, scale_mean: float) -> list[dict[str, Any]]:
             _c("secs_since_last_decline", "bigint", "seconds_since"),
             _c("secs_since_last_chargeback", "bigint", "seconds_since"),
             _c("active_days", "integer", "int_uniform", low=1, high=30 * m),
-            _c("first_seen", "timestamptz", "first_seen"),
-            _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
+            *_seen(),
             _c("last_country", "text", "category", choices=_COUNTRIES),
             _c("last_channel", "text", "category", choices=_CHANNELS),
         ]
     if family == "good_rates":
         return [
             _c("txn_count", "bigint", "count", mean=40 * m),
-            _c("approved_count", "bigint", "subcount", of="txn_count", mean=0.92),
-            _c("approved_rate", "double", "rate", of="approved_count", per="txn_count"),
-            _c("good_count", "bigint", "subcount", of="approved_count", mean=0.97),
-            _c("good_rate", "double", "rate", of="good_count", per="txn_count"),
-            _c("refund_count", "bigint", "subcount", of="approved_count", mean=0.02),
-            _c("refund_rate", "double", "rate", of="refund_count", per="txn_count"),
-            _c("total_amount", "double", "amount", mean=2500 * m),
-            _c("avg_ticket", "double", "ratio", of="total_amount", per="txn_count"),
-            _c("first_seen", "timestamptz", "first_seen"),
-            _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
+            *_rated("approved", "txn_count", 0.92),
+            *_rated("good", "approved_count", 0.97),
+            *_rated("refund", "approved_count", 0.02),
+            *_amounts("avg_ticket", m),
+            *_seen(),
             _c(
                 "tenure_bucket",
                 "text",
@@ -573,8 +582,7 @@ def _family_columns(family: str, scale_mean: float) -> list[dict[str, Any]]:
             _c("distinct_ips_24h", "integer", "int_uniform", low=0, high=6),
             _c("distinct_countries_7d", "integer", "int_uniform", low=0, high=3),
             _c("velocity_score", "double", "uniform", low=0, high=1),
-            _c("first_seen", "timestamptz", "first_seen"),
-            _c("last_seen", "timestamptz", "last_seen", after="first_seen"),
+            *_seen(),
             _c("last_device_id", "text", "text", length=16),
         ]
     raise ValueError(family)

@@ -6,7 +6,7 @@ reason, where the tests may not mount). Two moments:
 - full from the start: `run` stops before anything is recorded — one line
   `error: … no space left on device …`, exit 1, no run directory left, no SQL row;
 - full in the middle: a test listener fills the file system right after the first ratio
-  is written (a certain moment: the run's own ratio_end event, not a timer). The second
+  is written (a certain moment: the run's own level_end event, not a timer). The second
   ratio's rows cannot be written: the run stops `failed` with the reason, summary.json
   counts only the rows on disk, no temp file is left, `validate_run` finds nothing
   wrong, the SQL copy holds both ratios (the database was fine), and `--overwrite`
@@ -103,7 +103,7 @@ class _FillOnce:
         self.mnt = mnt
         self.filled = False
 
-    def on_ratio_end(self, ev: Any) -> None:
+    def on_level_end(self, ev: Any) -> None:
         if self.filled:
             return
         self.filled = True

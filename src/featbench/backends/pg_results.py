@@ -104,7 +104,7 @@ class PgResultTables(ResultTables):
 
         self.on_conn(write)
 
-    def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
+    def write_level(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
         lat = ratio["latency_ms"]
         io = ratio["io"]
         values = {

@@ -9,10 +9,9 @@ from typing import Annotated
 import typer
 
 from featbench.cli.app import app
-from featbench.cli.options import Engine, FileFormat, Json, Scale, Seed, SparkMaster, Spec
+from featbench.cli.options import Engine, FileFormat, Json, Scale, Seed, SparkMaster, Spec, Yes
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Directory to write the tables and manifest.json to.")]  # fmt: skip
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Write even a data set of more than 10 billion rows, or larger than the free disk at --out (refused otherwise, before anything is written).")]  # fmt: skip
 Fmt = Annotated[FileFormat, typer.Option("--format", help="parquet or csv (header-less, what COPY reads); with --engine spark: parquet or delta (one table directory each).")]  # fmt: skip
 Partitions = Annotated[int | None, typer.Option("--partitions", help="Spark tasks per table with --engine spark (default: one per 200,000 rows).")]  # fmt: skip
 

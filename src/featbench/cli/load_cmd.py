@@ -19,6 +19,7 @@ from featbench.cli.options import (
     SparkMaster,
     Spec,
     Target,
+    Yes,
 )
 
 LoadScale = Annotated[float | None, typer.Option("--scale", help="Row-count multiplier: scale 1 is about 1.5 M rows for fraud-30 (default 1, or the manifest's with --from-dir).")]  # fmt: skip
@@ -30,7 +31,6 @@ CopyFormatOpt = Annotated[CopyFormat, typer.Option("--copy-format", help="binary
 ChunkRows = Annotated[int | None, typer.Option("--chunk-rows", help="Rows per COPY transaction: the unit of resuming after an interruption (default 100000).")]  # fmt: skip
 Partitions = Annotated[int | None, typer.Option("--partitions", help="Spark tasks loading at once with --engine spark (default: the cluster's parallelism).")]  # fmt: skip
 VerifySeed = Annotated[int | None, typer.Option("--seed", help="Seed of the data (default: what featbench recorded when it loaded it, else 42).")]  # fmt: skip
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Load even a data set of more than 10 billion rows, or larger than the free disk of a server on this machine (refused otherwise, before anything is written).")]  # fmt: skip
 Sample = Annotated[int, typer.Option("--sample", help="Rows per table compared with the generator (by row index).")]  # fmt: skip
 
 

@@ -39,6 +39,7 @@ ResultsDir = Annotated[Path, typer.Option("--out", "-o", help="Directory that ho
 RunDir = Annotated[Path, typer.Argument(help="A run directory, e.g. results/RUN_ID.", metavar="RUN_DIR")]  # fmt: skip
 Thresholds = Annotated[list[str] | None, typer.Option("--threshold", help="An SLO checked per ratio, as k6 does, e.g. 'p99<10ms', 'p99.9<50ms@hot=0', 'errors<0.1%' (repeatable; metrics p50 p95 p99 p99.9 max mean errors; filters @hot=, @theta=, @backend=, @strategy=). Any failed threshold: exit code 99, after everything is written.", metavar="EXPR")]  # fmt: skip
 Engine = Annotated[Literal[ENGINES], typer.Option("--engine", help="local (this machine) or spark (Spark tasks on --spark-master; needs featbench[spark] and Java 17+).")]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead even with a data set of more than 10 billion rows, or one larger than the free disk it is written to (generate: at --out; load: a server's data directory on this machine); refused otherwise, before anything is written.")]  # fmt: skip
 SparkMaster = Annotated[str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default: the active Spark session, else local[*,4]).", metavar="URL")]  # fmt: skip
 
 # -- pricing (report and cost) ---------------------------------------------------------

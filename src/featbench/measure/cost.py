@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from featbench.errors import FeatbenchError
@@ -80,9 +80,7 @@ class OptionCost:
             "per_million_requests": self.per_million_requests,
             "fixed_per_day": self.fixed_per_day,
             "per_qps_per_day": self.per_qps_per_day,
-            "lines": [
-                {"label": x.label, "per_day": x.per_day, "formula": x.formula} for x in self.lines
-            ],
+            "lines": [asdict(x) for x in self.lines],
             "notes": list(self.notes),
             "details": dict(self.details),
         }
@@ -138,6 +136,15 @@ def _q(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _storage_line(storage_gb: float, gb_month: float) -> CostLine:
+    """Storage billed per GB-month, per day."""
+    return CostLine(
+        "storage",
+        storage_gb * gb_month / MONTH_DAYS,
+        f"{_q(storage_gb)} GB × ${gb_month:g}/GB-month ÷ {MONTH_DAYS:.2f} d",
+    )
+
+
 def requests_per_day(qps: float, hours_per_day: float) -> float:
     return qps * 3600.0 * hours_per_day
 
@@ -175,20 +182,18 @@ def lakebase_cost(
     pitr = prices.value("lakebase.pitr_gb_month")
     pitr_gb = storage_gb * churn * pitr_days
     compute = cu * hours_per_day * cu_h
-    storage = storage_gb * st / MONTH_DAYS
+    storage = _storage_line(storage_gb, st)
     history = pitr_gb * pitr / MONTH_DAYS
     return OptionCost(
         key="lakebase",
         label="Lakebase (managed PostgreSQL)",
         qps=qps,
         hours_per_day=hours_per_day,
-        fixed_per_day=compute + storage + history,
+        fixed_per_day=compute + storage.per_day + history,
         per_qps_per_day=0.0,
         lines=[
             CostLine("compute", compute, f"{cu:g} CU × {hours_per_day:g} h × ${cu_h:g}/CU-h"),
-            CostLine(
-                "storage", storage, f"{_q(storage_gb)} GB × ${st:g}/GB-month ÷ {MONTH_DAYS:.2f} d"
-            ),
+            storage,
             CostLine(
                 "PITR history",
                 history,
@@ -241,13 +246,13 @@ def dynamodb_on_demand_cost(
     st = prices.value("dynamodb.storage_gb_month")
     per_qps = rru_per_req * 3600.0 * hours_per_day * p / 1e6
     reads = per_qps * qps
-    storage = storage_gb * st / MONTH_DAYS
+    storage = _storage_line(storage_gb, st)
     return OptionCost(
         key="dynamodb_on_demand",
         label="DynamoDB on-demand",
         qps=qps,
         hours_per_day=hours_per_day,
-        fixed_per_day=storage,
+        fixed_per_day=storage.per_day,
         per_qps_per_day=per_qps,
         lines=[
             CostLine(
@@ -255,9 +260,7 @@ def dynamodb_on_demand_cost(
                 reads,
                 f"{qps:g} req/s × {hours_per_day:g} h × 3600 × {rru_per_req:g} RRU/req × ${p:g}/M RRU",
             ),
-            CostLine(
-                "storage", storage, f"{_q(storage_gb)} GB × ${st:g}/GB-month ÷ {MONTH_DAYS:.2f} d"
-            ),
+            storage,
         ],
         notes=[f"read units per request: {rru_source}"],
         details={"rru_per_request": rru_per_req, "storage_gb": storage_gb},
@@ -283,13 +286,13 @@ def dynamodb_provisioned_cost(
     st = prices.value("dynamodb.storage_gb_month")
     rcus = math.ceil(qps * rcu_per_req * headroom - 1e-9)
     reads = rcus * 24.0 * p
-    storage = storage_gb * st / MONTH_DAYS
+    storage = _storage_line(storage_gb, st)
     return OptionCost(
         key="dynamodb_provisioned",
         label="DynamoDB provisioned",
         qps=qps,
         hours_per_day=hours_per_day,
-        fixed_per_day=storage,
+        fixed_per_day=storage.per_day,
         # linear in the rate, ignoring the rounding to whole RCUs
         per_qps_per_day=rcu_per_req * headroom * 24.0 * p,
         lines=[
@@ -298,9 +301,7 @@ def dynamodb_provisioned_cost(
                 reads,
                 f"ceil({qps:g} req/s × {rcu_per_req:g} RCU/req × {headroom:g} headroom) = {rcus:,} RCU × 24 h × ${p:g}/RCU-h",
             ),
-            CostLine(
-                "storage", storage, f"{_q(storage_gb)} GB × ${st:g}/GB-month ÷ {MONTH_DAYS:.2f} d"
-            ),
+            storage,
         ],
         notes=[
             f"read capacity units per request: {rcu_source}",
@@ -416,13 +417,7 @@ class BreakEvenRate:
     note: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "qps": self.qps,
-            "cheaper_below": self.cheaper_below,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def break_even_qps(a: OptionCost, b: OptionCost) -> BreakEvenRate:
@@ -465,13 +460,7 @@ class SkewCrossing:
     note: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "hot_pct": self.hot_pct,
-            "other": self.other,
-            "basis": self.basis,
-            "pg_faster_above": self.pg_faster_above,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def break_even_skew(

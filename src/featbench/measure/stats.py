@@ -1,7 +1,7 @@
 """Per-ratio statistics: pure functions and accumulators, no I/O.
 
-`StatsCollector` listens to run events and keeps one `RatioStats` per
-(section, level); `RatioStats.to_summary()` is exactly the ratio object of
+`StatsCollector` listens to run events and keeps one `LevelStats` per
+(section, level); `LevelStats.to_summary()` is exactly the ratio object of
 summary.json (DESIGN.md "Contracts"). Accumulators merge (`extend`), so numbers
 from several workers combine into the same result as one worker's.
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from featbench.events import (
     IOSampleRecord,
-    RatioFinished,
+    LevelFinished,
     RequestBatch,
     SectionFinished,
     SectionInfo,
@@ -148,7 +148,7 @@ def request_mix(hot: np.ndarray) -> dict[str, float | None]:
 
 
 @dataclass
-class RatioStats:
+class LevelStats:
     """Everything measured at one level (hot ratio) of one section."""
 
     level: float
@@ -234,11 +234,11 @@ class RatioStats:
         self.io_blocks_hit += s.sample.shared_hit
         self.io_blocks_read += s.sample.shared_read
 
-    def finish(self, ev: RatioFinished) -> None:
+    def finish(self, ev: LevelFinished) -> None:
         self.io_sampling = ev.io_sampling
         self.counters = ev.counters
 
-    def extend(self, o: RatioStats) -> RatioStats:
+    def extend(self, o: LevelStats) -> LevelStats:
         """Merge another worker's numbers for the same level (counters are summed)."""
         self.requests += o.requests
         self.errors += o.errors
@@ -341,11 +341,11 @@ class RatioStats:
 
 
 class StatsCollector:
-    """Listens to run events; one RatioStats per (section, level), in the order ratios ran."""
+    """Listens to run events; one LevelStats per (section, level), in the order ratios ran."""
 
     def __init__(self) -> None:
         self.sections: dict[int, SectionInfo] = {}
-        self.ratios: dict[tuple[int, float], RatioStats] = {}
+        self.levels: dict[tuple[int, float], LevelStats] = {}
         self.backend_stats: dict[int, dict[str, int] | None] = {}
 
     def on_section_start(self, info: SectionInfo) -> None:
@@ -354,15 +354,15 @@ class StatsCollector:
     def on_section_end(self, ev: SectionFinished) -> None:
         self.backend_stats[ev.section] = dict(ev.backend_stats) if ev.backend_stats else None
 
-    def _get(self, section: int, level: float) -> RatioStats:
+    def _get(self, section: int, level: float) -> LevelStats:
         key = (section, level)
-        st = self.ratios.get(key)
+        st = self.levels.get(key)
         if st is None:
             info = self.sections[section]
-            st = self.ratios[key] = RatioStats(level, info.entities, info.level_key)
+            st = self.levels[key] = LevelStats(level, info.entities, info.level_key)
         return st
 
-    def on_ratio_start(self, ev: Any) -> None:
+    def on_level_start(self, ev: Any) -> None:
         self._get(ev.section, ev.level)
 
     def on_requests(self, b: RequestBatch) -> None:
@@ -371,19 +371,19 @@ class StatsCollector:
     def on_io_sample(self, s: IOSampleRecord) -> None:
         self._get(s.section, s.level).add_io_sample(s)
 
-    def on_ratio_end(self, ev: RatioFinished) -> None:
+    def on_level_end(self, ev: LevelFinished) -> None:
         self._get(ev.section, ev.level).finish(ev)
 
-    def section_ratios(self, section: int) -> list[RatioStats]:
-        return [st for (sec, _), st in self.ratios.items() if sec == section]
+    def section_levels(self, section: int) -> list[LevelStats]:
+        return [st for (sec, _), st in self.levels.items() if sec == section]
 
-    def sections_summary(self, ratio_sort: str = "desc") -> list[dict[str, Any]]:
+    def sections_summary(self, level_sort: str = "desc") -> list[dict[str, Any]]:
         """summary.json `sections`: ratios sorted by level (descending hot %, the seed's order)."""
         out = []
         for idx in sorted(self.sections):
             info = self.sections[idx]
             rs = sorted(
-                self.section_ratios(idx), key=lambda s: s.level, reverse=ratio_sort == "desc"
+                self.section_levels(idx), key=lambda s: s.level, reverse=level_sort == "desc"
             )
             out.append(
                 {

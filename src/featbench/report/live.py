@@ -18,7 +18,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from featbench.events import RatioFinished, RatioStarted, RequestBatch, SectionInfo
+from featbench.events import LevelFinished, LevelStarted, RequestBatch, SectionInfo
 from featbench.measure.histogram import LatencyHistogram
 from featbench.measure.stats import StatsCollector
 from featbench.runner.live import ERRORS, MEASURED, P99_US, LiveCounters
@@ -87,8 +87,8 @@ def section_name(info: SectionInfo) -> str:
     return f"{target} · {info.strategy}"
 
 
-def level_line(stats: StatsCollector, ev: RatioFinished) -> str | None:
-    st = stats.ratios.get((ev.section, ev.level))
+def level_line(stats: StatsCollector, ev: LevelFinished) -> str | None:
+    st = stats.levels.get((ev.section, ev.level))
     if st is None:
         return None
     s = st.to_summary()
@@ -212,8 +212,8 @@ class LiveDisplay:
             with contextlib.suppress(OSError):
                 self._conn.send(("section", info.index, section_name(info)))
 
-    def on_ratio_start(self, ev: RatioStarted) -> None:
-        self.stats.on_ratio_start(ev)
+    def on_level_start(self, ev: LevelStarted) -> None:
+        self.stats.on_level_start(ev)
         self._p99 = LatencyHistogram()
         info = self.stats.sections.get(ev.section)
         if self._conn is not None and info is not None:
@@ -236,8 +236,8 @@ class LiveDisplay:
     def on_io_sample(self, s: Any) -> None:
         self.stats.on_io_sample(s)
 
-    def on_ratio_end(self, ev: RatioFinished) -> None:
-        self.stats.on_ratio_end(ev)
+    def on_level_end(self, ev: LevelFinished) -> None:
+        self.stats.on_level_end(ev)
         text = level_line(self.stats, ev) if self.level_lines else None
         if text:
             self.line(text)

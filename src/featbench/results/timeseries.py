@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 
 from featbench.events import (
-    RatioFinished,
-    RatioStarted,
+    LevelFinished,
+    LevelStarted,
     RequestBatch,
     RunFinished,
     SectionInfo,
@@ -118,7 +118,7 @@ class TimeSeries:
     def on_section_start(self, info: SectionInfo) -> None:
         self.sections[info.index] = info
 
-    def on_ratio_start(self, ev: RatioStarted) -> None:
+    def on_level_start(self, ev: LevelStarted) -> None:
         key = (ev.section, ev.level)
         self._buckets[key] = {}
         self._shown[key] = -1
@@ -180,7 +180,7 @@ class TimeSeries:
             lines.append(Interval(b.corrected, start, length, "corrected").sealed())
         self._sealed[key] = max(self._sealed.get(key, -1), k)
 
-    def on_ratio_end(self, ev: RatioFinished) -> None:
+    def on_level_end(self, ev: LevelFinished) -> None:
         key = (ev.section, ev.level)
         buckets = self._buckets.get(key, {})
         last = max(buckets, default=None)

@@ -1,6 +1,6 @@
 """Writes a run's results as it goes: a run-event listener.
 
-Per ratio (on `ratio_end`): the ratio's request rows as a Parquet part, its HdrHistogram
+Per ratio (on `level_end`): the ratio's request rows as a Parquet part, its HdrHistogram
 log, summary.json rewritten (atomically) with every ratio finished so far, and a row in
 the SQL result table when the target is PostgreSQL. Request batches arrive at the
 clients' pauses (outside timed requests) and are written as a part once `flush_rows`
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from featbench.errors import WriteError
 from featbench.events import (
     IOSampleRecord,
-    RatioFinished,
+    LevelFinished,
     RequestBatch,
     RunFinished,
     SectionInfo,
@@ -104,7 +104,7 @@ def io_samples_schema(
 class ResultSink(Protocol):
     """Somewhere besides the run directory that results go (e.g. SQL tables)."""
 
-    def write_ratio(self, run_id: str, section: SectionInfo, ratio: dict[str, Any]) -> None: ...
+    def write_level(self, run_id: str, section: SectionInfo, ratio: dict[str, Any]) -> None: ...
 
 
 class _Columns:
@@ -191,7 +191,7 @@ class ResultsWriter:
         self.sections[info.index] = info
         self.heartbeat(0)
 
-    def on_ratio_start(self, ev: Any) -> None:
+    def on_level_start(self, ev: Any) -> None:
         self.heartbeat(0)
 
     def on_requests(self, b: RequestBatch) -> None:
@@ -270,14 +270,14 @@ class ResultsWriter:
         if msg not in self.warnings:
             self.warnings.append(msg)
 
-    def on_ratio_end(self, ev: RatioFinished) -> None:
+    def on_level_end(self, ev: LevelFinished) -> None:
         info = self.sections[ev.section]
-        st = self.stats.ratios.get((ev.section, ev.level))
+        st = self.stats.levels.get((ev.section, ev.level))
         if st is not None:
             ratio = st.to_summary()
             for sink in self.sinks:
                 try:
-                    sink.write_ratio(self.run_id, info, ratio)
+                    sink.write_level(self.run_id, info, ratio)
                 except Exception as e:  # noqa: BLE001 - the files are the record; SQL is a copy
                     self.on_warning(f"could not write the SQL result row: {e}")
         self._flush()
@@ -378,9 +378,9 @@ class ResultsWriter:
         if self.failure is None:
             try:
                 self._flush()
-                # A ratio cut short by an exception never reached ratio_end: its histogram
+                # A ratio cut short by an exception never reached level_end: its histogram
                 # is written here, so every ratio in summary.json has one.
-                for (sec, _level), st in list(self.stats.ratios.items()):
+                for (sec, _level), st in list(self.stats.levels.items()):
                     info = self.sections.get(sec)
                     if info is not None:
                         self._write_histogram(info, st)

@@ -252,7 +252,7 @@ def run_benchmark(
     )
     events = RunEvents()
     stats = StatsCollector()
-    events.listen(stats)  # statistics first: the writer reads them on ratio_end
+    events.listen(stats)  # statistics first: the writer reads them on level_end
     sinks: list[ResultSink] = []
     try:  # the files first: a directory that cannot hold them is removed, no SQL row written
         rundir.write_parquet(path / rundir.KEYS, keyset.to_arrow())

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from featbench.events import IOSampleRecord, RatioFinished, RequestBatch, RunEvents
+from featbench.events import IOSampleRecord, LevelFinished, RequestBatch, RunEvents
 from featbench.runner.client import Chunk
 from featbench.workload.plan import LevelPlan
 
@@ -119,6 +119,6 @@ def fire_level_end(
     if before is not None and after is not None and delta is None:
         notes = ("cache counters went backwards during this level (stats reset?): not reported",)
         events.warning.fire(notes[0])
-    events.ratio_end.fire(
-        RatioFinished(section, level, delta, io_capable, interrupted=interrupted, notes=notes)
+    events.level_end.fire(
+        LevelFinished(section, level, delta, io_capable, interrupted=interrupted, notes=notes)
     )

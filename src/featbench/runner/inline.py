@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.events import LevelStarted, RunEvents, SectionFinished, SectionInfo
 from featbench.pausepoint import pause_point
 from featbench.runner.client import Chunk, Client
 from featbench.runner.client_report import level_entry
@@ -77,7 +77,7 @@ class InlineDriver:
                     ctx.before_level(meas.level)
                 self._phase(client, warm, "warm-up", pos)
                 before = self._counters(client)
-                ev.ratio_start.fire(RatioStarted(info.index, meas.level, meas.timed, pos))
+                ev.level_start.fire(LevelStarted(info.index, meas.level, meas.timed, pos))
                 if ctx.live is not None:
                     ctx.live.phase(info.index, pos, "measure", meas.timed, time.perf_counter_ns())
                 self._lp = meas

@@ -38,7 +38,7 @@ import numpy as np
 
 from featbench.backends.base import Key, Session
 from featbench.errors import FeatbenchError
-from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.events import LevelStarted, RunEvents, SectionFinished, SectionInfo
 from featbench.pausepoint import pause_point
 from featbench.runner import schedule
 from featbench.runner.client import Chunk, Client, ShareStats, one_line
@@ -466,7 +466,7 @@ class PoolDriver:
                 self._live(pos, "warm-up", len(warm))
                 self._phase(warm, "warm-up", 2 + 2 * pos, measured=False)
                 before = self._flush_and_count()
-                ev.ratio_start.fire(RatioStarted(info.index, meas.level, meas.timed, pos))
+                ev.level_start.fire(LevelStarted(info.index, meas.level, meas.timed, pos))
                 self._live(pos, "measure", meas.timed)
                 pause_point(f"measure-{pos}")  # tests only (featbench/pausepoint.py)
                 try:

@@ -78,7 +78,7 @@ class RetryingSink:
         self.sink = sink
         self.policy = policy
 
-    def write_ratio(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
+    def write_level(self, run_id: str, section: Any, ratio: dict[str, Any]) -> None:
         self.policy.call(
-            lambda: self.sink.write_ratio(run_id, section, ratio), "writing the SQL result row"
+            lambda: self.sink.write_level(run_id, section, ratio), "writing the SQL result row"
         )

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from featbench.backends.base import IOSample, Session
 from featbench.errors import FeatbenchError
-from featbench.events import RatioStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.events import LevelStarted, RunEvents, SectionFinished, SectionInfo
 from featbench.measure.histogram import LatencyHistogram, merge
 from featbench.runner import schedule
 from featbench.runner.client import REWARM, Chunk, Client, ShareStats
@@ -316,7 +316,7 @@ class SparkDriver:
                 self._live(pos, "warm-up", len(warm))
                 self._job(warm, "warm-up", 2 + 2 * pos, measured=False, paced=True)
                 before = read_counters(ctx, ev.warning.fire)
-                ev.ratio_start.fire(RatioStarted(info.index, meas.level, meas.timed, pos))
+                ev.level_start.fire(LevelStarted(info.index, meas.level, meas.timed, pos))
                 self._live(pos, "measure", meas.timed)
                 results = self._job(
                     meas, "measure", 3 + 2 * pos, measured=True, paced=True,

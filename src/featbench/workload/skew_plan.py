@@ -23,12 +23,21 @@ same plan, whatever the order θs run in.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from featbench.errors import FeatbenchError
 from featbench.workload import distributions as dist
 from featbench.workload.keys import KeySet, derived_seed
-from featbench.workload.plan import Plan, PlanConfig, SectionPlan, level_pairs, touch_plan
+from featbench.workload.plan import (
+    DEFAULT_RATIOS,
+    Plan,
+    PlanConfig,
+    SectionPlan,
+    level_pairs,
+    touch_plan,
+)
 
 SKEWED = ("zipfian", "uniform", "latest")
 _PHASE_TOUCH, _PHASE_WARMUP, _PHASE_MEASURE = 1, 2, 3
@@ -83,24 +92,10 @@ def build_skew_plan(
 ) -> Plan:
     """The whole run's requests for a skewed distribution (levels are θ values)."""
     levels = levels_for(distribution, thetas)
-    cfg = PlanConfig(
-        ratios=levels,
-        requests=config.requests,
-        warmup=config.warmup,
-        seed=config.seed,
-        io_sample_every=config.io_sample_every,
-        ratio_order=config.ratio_order,
-        sections=config.sections,
-        touch_hot_set=config.touch_hot_set,
-    )
-    # validate() checks counts and order; levels are θ, not percentages, so check those here
-    PlanConfig(
-        requests=cfg.requests,
-        warmup=cfg.warmup,
-        io_sample_every=cfg.io_sample_every,
-        ratio_order=cfg.ratio_order,
-        sections=cfg.sections,
-    ).validate()
+    # validate() checks counts and order, and ratios as percentages: levels are θ, so
+    # it checks the rest with the default ratios, and θ is checked here
+    replace(config, ratios=DEFAULT_RATIOS).validate()
+    cfg = replace(config, ratios=levels)
     ents = keyset.entities
     order = cfg.run_order()  # cold-first: ascending θ, the least skewed (coldest) first
     samplers: dict[tuple[str, float], dist.Distribution] = {}
