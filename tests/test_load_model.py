@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
@@ -441,7 +442,6 @@ def test_ctrl_c_keeps_what_the_clients_measured(
         rate=100.0, duration_s=6.0, concurrency=2,
     )  # fmt: skip
     b = PostgresBackend(parse_target(dsn), schema=schema)
-    t0 = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             run_benchmark(
@@ -450,11 +450,15 @@ def test_ctrl_c_keeps_what_the_clients_measured(
             )  # fmt: skip
     finally:
         b.close()
-    assert time.monotonic() - t0 < 5.5  # the clients stopped; they did not play the level out
     manifest = json.loads((tmp_path / "cc" / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
-    rows = pq.read_table(tmp_path / "cc" / "requests.parquet").num_rows
+    reqs = pq.read_table(tmp_path / "cc" / "requests.parquet", columns=["start_ns"])
+    rows = reqs.num_rows
     assert 30 < rows < 600
+    # the clients stopped: they did not play the 6 s level out (no wall-clock bound on the
+    # whole call, which a busy machine stretches; the requests' own span says it)
+    span_s = (pc.max(reqs["start_ns"]).as_py() - pc.min(reqs["start_ns"]).as_py()) / 1e9
+    assert span_s < 4.5
     (ratio,) = json.loads((tmp_path / "cc" / "summary.json").read_text())["ratios"]
     assert ratio["requests"] == rows
 
