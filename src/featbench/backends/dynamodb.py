@@ -65,13 +65,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from featbench.backends.base import (
-    Key,
-    RequestKeys,
-    RequestResult,
-    Row,
-    TableCheck,
-)
+from featbench.backends.base import Key, RequestKeys, RequestResult, Row, TableCheck
 from featbench.backends.kvstore import (
     DEFAULT_NAMESPACE,
     KeyValueBackend,

@@ -38,13 +38,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 import redis.exceptions as rexc
 
-from featbench.backends.base import (
-    Key,
-    RequestKeys,
-    RequestResult,
-    Row,
-    TableCheck,
-)
+from featbench.backends.base import Key, RequestKeys, RequestResult, Row, TableCheck
 from featbench.backends.kvstore import (
     DEFAULT_NAMESPACE,
     KeyValueBackend,
