@@ -50,68 +50,14 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
-from psycopg import sql
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
+from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
 
-ROWS = 100_000
 WARMUP = 500
 QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
-
-
-def pgbench_path() -> str:
-    cands = []
-    with contextlib.suppress(Exception):
-        import pgserver._commands as pc
-
-        cands.append(Path(pc.POSTGRES_BIN_PATH) / "pgbench")
-    cands += sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
-    found = shutil.which("pgbench")
-    if found:
-        cands.append(Path(found))
-    for c in cands:
-        if c.exists():
-            return str(c)
-    sys.exit("pgbench not found (it ships with pgserver; or install postgresql-client)")
-
-
-def setup(conninfo: str, schema: str) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        s = sql.Identifier(schema)
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.lookup AS SELECT g::bigint AS id, md5(g::text) AS payload, "
-                "g * 1.5::float8 AS amount, (g %% 97)::bigint AS txn_count, "
-                "timestamptz '2026-01-01' - g * interval '1 minute' AS last_seen "
-                "FROM generate_series(1, %s) g"
-            ).format(s),
-            (ROWS,),
-        )
-        conn.execute(sql.SQL("ALTER TABLE {}.lookup ADD PRIMARY KEY (id)").format(s))
-        conn.execute(sql.SQL("VACUUM ANALYZE {}.lookup").format(s))
-        conn.execute(sql.SQL("SELECT count(*) FROM {}.lookup").format(s))  # warm the cache
-
-
-def lookup_spec_dict(schema: str) -> dict[str, Any]:
-    return {
-        "name": "tail-overhead",
-        "entities": [{"name": "item", "key_type": "bigint"}],
-        "tables": [
-            {
-                "entity": "item", "family": "lookup", "name": "lookup", "rows": ROWS,
-                "schema_name": schema, "key_column": "id",
-                "columns": [
-                    {"name": "payload", "type": "text"},
-                    {"name": "amount", "type": "double"},
-                    {"name": "txn_count", "type": "bigint"},
-                    {"name": "last_seen", "type": "timestamptz"},
-                ],
-            }
-        ],
-    }  # fmt: skip
 
 
 def rank_percentile(a: np.ndarray, q: float) -> float:
@@ -148,16 +94,9 @@ def featbench_round(
 def pgbench_round(
     pgbench: str, conninfo: str, schema: str, requests: int, work: Path, n: int
 ) -> np.ndarray:
-    script = work / "lookup.sql"
-    script.write_text(
-        f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
-    )
     prefix = work / f"pgbench_{n}"
-    cmd = [pgbench, "-n", "-M", "prepared", "-c", "1", "-j", "1", "-t", str(requests + WARMUP),
-           "-f", str(script), "-l", f"--log-prefix={prefix}", conninfo]  # fmt: skip
-    subprocess.run(
-        cmd, check=True, capture_output=True, text=True, env={**os.environ, "PGAPPNAME": "fb_tail"}
-    )
+    run_pgbench(pgbench, conninfo, schema, work, 1, requests + WARMUP,
+                ["-l", f"--log-prefix={prefix}"])  # fmt: skip
     lat: list[int] = []
     for f in sorted(work.glob(f"pgbench_{n}*")):
         for line in f.read_text().splitlines():
@@ -387,8 +326,7 @@ def main() -> None:
             if not args.skip_memory:
                 doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        drop(conninfo, schema)
     doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(doc, indent=2))

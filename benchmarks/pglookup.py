@@ -1,0 +1,99 @@
+"""The one-table lookup that benchmarks compare with pgbench (tail_overhead.py, throughput.py).
+
+A 100,000-row table `<schema>.lookup` (bigint key, four typed columns) in shared
+buffers; featbench reads it through a one-entity, one-table spec and pgbench through a
+script with the same prepared `SELECT *` by key. Imported by the benchmark scripts
+(run as `python benchmarks/NAME.py`, so this directory is on the path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+ROWS = 100_000
+
+
+def pgbench_path() -> str:
+    """The pgbench that ships with pgserver, else the system's."""
+    cands = []
+    with contextlib.suppress(Exception):
+        import pgserver._commands as pc
+
+        cands.append(Path(pc.POSTGRES_BIN_PATH) / "pgbench")
+    cands += sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
+    found = shutil.which("pgbench")
+    if found:
+        cands.append(Path(found))
+    for c in cands:
+        if c.exists():
+            return str(c)
+    sys.exit("pgbench not found (it ships with pgserver; or install postgresql-client)")
+
+
+def setup(conninfo: str, schema: str) -> None:
+    """Create `schema` with the lookup table, its primary key, statistics, all of it cached."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        s = sql.Identifier(schema)
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {}.lookup AS SELECT g::bigint AS id, md5(g::text) AS payload, "
+                "g * 1.5::float8 AS amount, (g %% 97)::bigint AS txn_count, "
+                "timestamptz '2026-01-01' - g * interval '1 minute' AS last_seen "
+                "FROM generate_series(1, %s) g"
+            ).format(s),
+            (ROWS,),
+        )
+        conn.execute(sql.SQL("ALTER TABLE {}.lookup ADD PRIMARY KEY (id)").format(s))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}.lookup").format(s))
+        conn.execute(sql.SQL("SELECT count(*) FROM {}.lookup").format(s))  # warm the cache
+
+
+def drop(conninfo: str, schema: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def lookup_spec_dict(schema: str) -> dict[str, Any]:
+    """featbench's workload spec for the table: one entity, one table, key `id`."""
+    return {
+        "name": "tail-overhead",
+        "entities": [{"name": "item", "key_type": "bigint"}],
+        "tables": [
+            {
+                "entity": "item", "family": "lookup", "name": "lookup", "rows": ROWS,
+                "schema_name": schema, "key_column": "id",
+                "columns": [
+                    {"name": "payload", "type": "text"},
+                    {"name": "amount", "type": "double"},
+                    {"name": "txn_count", "type": "bigint"},
+                    {"name": "last_seen", "type": "timestamptz"},
+                ],
+            }
+        ],
+    }  # fmt: skip
+
+
+def run_pgbench(
+    pgbench: str, conninfo: str, schema: str, work: Path, clients: int, per_client: int,
+    extra: list[str] | None = None,
+) -> str:  # fmt: skip
+    """`pgbench -n -M prepared -c N -j N -t T` on the lookup (a random key per transaction);
+    its standard output. `extra`: more options (e.g. `-l` and a log prefix)."""
+    script = work / "lookup.sql"
+    script.write_text(
+        f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
+    )
+    cmd = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+           "-t", str(per_client), "-f", str(script), *(extra or []), conninfo]  # fmt: skip
+    env = {**os.environ, "PGAPPNAME": "fb_bench_pgbench"}
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
