@@ -110,9 +110,7 @@ def bench(
         b.close()
 
 
-def redis_floor(
-    b: Any, spec: Any, ns: str, requests: int, block: int, seed: int
-) -> dict[str, Any]:
+def redis_floor(b: Any, spec: Any, ns: str, requests: int, block: int, seed: int) -> dict[str, Any]:
     """featbench's `pipeline` session against a bare redis-py pipelined round trip, in
     alternating blocks of the same requests."""
     # keys repeat when the entity has fewer (Redis has no cache for a repeat to warm)

@@ -50,11 +50,11 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
+from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
-from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
 
 WARMUP = 500
 QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}

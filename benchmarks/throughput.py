@@ -49,11 +49,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
-from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
 
 WARMUP = 2_000  # featbench's warm-up requests per round (split among the clients)
 AIM = 0.85
@@ -215,7 +215,11 @@ def compare(
         return sum(r[k] * r["requests"] for r in rs) / sum(r["requests"] for r in rs)
 
     base = got["pgbench"]
-    doc: dict[str, Any] = {"clients": clients, "rounds": args.rounds, "requests_per_round": requests}
+    doc: dict[str, Any] = {
+        "clients": clients,
+        "rounds": args.rounds,
+        "requests_per_round": requests,
+    }
     for name, rs in got.items():
         d: dict[str, Any] = {
             "rps": round(pooled(rs), 1),
@@ -277,7 +281,9 @@ def main() -> None:
         f"{args.rounds} rounds x {args.requests} requests per client and side; load average "
         f"{doc['load_average_at_start'][0]} -> {doc['load_average_at_end'][0]} on {doc['cpus']} CPUs"
     )
-    print(f"{'N':>2}  {'side':14}{'req/s':>10}{'÷ pgbench':>11}{'med/round':>11}{'client CPU us/req':>19}")
+    print(
+        f"{'N':>2}  {'side':14}{'req/s':>10}{'÷ pgbench':>11}{'med/round':>11}{'client CPU us/req':>19}"
+    )
     for c in doc["by_clients"]:
         for name in [k for k in c if isinstance(c[k], dict)]:
             d = c[name]
@@ -285,7 +291,9 @@ def main() -> None:
             extra = (
                 f"  (loops {d['loop_cpu_us']:.1f}, parent {d['parent_cpu_us']:.1f})"
                 if "loop_cpu_us" in d and c["clients"] > 1
-                else f"  (loop {d['loop_cpu_us']:.1f})" if "loop_cpu_us" in d else ""
+                else f"  (loop {d['loop_cpu_us']:.1f})"
+                if "loop_cpu_us" in d
+                else ""
             )
             print(f"{c['clients']:>2}  {name:14}{d['rps']:>10.0f}{ratio}{d['client_cpu_us']:>19.1f}{extra}")  # fmt: skip
         print(f"{'':4}aim: featbench ÷ pgbench >= {AIM}")

@@ -147,9 +147,9 @@ def test_skew_levels_bad_inputs() -> None:
     assert levels_for("latest", None) == (0.99,)
     # a validated config holds the resolved levels; resolving them again gives the same
     # (run_benchmark re-resolved uniform's (0.0,) and refused it)
-    for dist, thetas in (("uniform", None), ("latest", None), ("zipfian", (0.5, 1.2))):
-        once = levels_for(dist, thetas)
-        assert levels_for(dist, once) == once
+    for name, thetas in (("uniform", None), ("latest", None), ("zipfian", (0.5, 1.2))):
+        once = levels_for(name, thetas)
+        assert levels_for(name, once) == once
 
 
 # -- time series (pure listener + files) ------------------------------------------------------
