@@ -13,13 +13,24 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
 ROWS = 100_000
+
+
+class Lookup(NamedTuple):
+    conninfo: str
+    schema: str
+    work: Path  # a temporary directory
+    pgbench: str
+    doc: dict[str, Any]  # the report's header: target, server version, machine
 
 
 def pgbench_path() -> str:
@@ -37,6 +48,34 @@ def pgbench_path() -> str:
         if c.exists():
             return str(c)
     sys.exit("pgbench not found (it ships with pgserver; or install postgresql-client)")
+
+
+@contextlib.contextmanager
+def lookup_schema(target: str, prefix: str) -> Iterator[Lookup]:
+    """A temporary schema `<prefix>_<random>` holding the lookup table (dropped at the end)
+    on `target`, a work directory, and the report's description of the target and this
+    machine (server version, the pgbench used, CPUs, load average at start and end)."""
+    from featbench.backends.base import open_backend
+
+    b = open_backend(target)
+    conninfo = b.conninfo  # type: ignore[attr-defined]
+    server = b.describe()
+    b.close()
+    doc = {
+        "target": "embedded" if target == "embedded" else server.get("target"),
+        "server_version": server.get("server_version"),
+        "pgbench": pgbench_path(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        setup(conninfo, schema)
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Lookup(conninfo, schema, Path(tmp), doc["pgbench"], doc)
+    finally:
+        drop(conninfo, schema)
+        doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
 
 def setup(conninfo: str, schema: str) -> None:

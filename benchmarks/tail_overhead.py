@@ -38,9 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -50,7 +48,7 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
-from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
+from pglookup import ROWS, lookup_schema, lookup_spec_dict, run_pgbench
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
@@ -297,37 +295,19 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    b = open_backend(args.target)
-    conninfo = b.conninfo  # type: ignore[attr-defined]
-    server = b.describe()
-    b.close()
-    schema = f"fb_tail_{uuid.uuid4().hex[:8]}"
-    pgbench = pgbench_path()
-    doc: dict[str, Any] = {
-        "target": "embedded" if args.target == "embedded" else server.get("target"),
-        "server_version": server.get("server_version"),
-        "pgbench": pgbench,
-        "cpus": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    try:
-        setup(conninfo, schema)
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            doc["conditions"] = [
-                condition("idle", False, args, conninfo, schema, work, pgbench),
-                condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
-            ]
-            if args.decompose:
-                doc["decompose_p50"] = {
-                    name: decompose(args, conninfo, schema, work, pgbench, hog)
-                    for name, hog in (("idle", False), ("one CPU-bound process", True))
-                }
-            if not args.skip_memory:
-                doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
-    finally:
-        drop(conninfo, schema)
-    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    with lookup_schema(args.target, "fb_tail") as lk:
+        doc, conninfo, schema, work, pgbench = lk.doc, lk.conninfo, lk.schema, lk.work, lk.pgbench
+        doc["conditions"] = [
+            condition("idle", False, args, conninfo, schema, work, pgbench),
+            condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
+        ]
+        if args.decompose:
+            doc["decompose_p50"] = {
+                name: decompose(args, conninfo, schema, work, pgbench, hog)
+                for name, hog in (("idle", False), ("one CPU-bound process", True))
+            }
+        if not args.skip_memory:
+            doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
     if args.json:
         print(json.dumps(doc, indent=2))
         return

@@ -41,15 +41,13 @@ import os
 import resource
 import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from pglookup import ROWS, drop, lookup_spec_dict, pgbench_path, run_pgbench, setup
+from pglookup import ROWS, lookup_schema, lookup_spec_dict, run_pgbench
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
@@ -108,7 +106,8 @@ def featbench_round(
         "seconds": span_s,
         "loop_cpu_us": 1e6 * loop_s / n,
         "client_cpu_us": 1e6 * total_s / n,
-        "parent_cpu_us": 1e6 * parent.cpu_s / n,
+        # N = 1: no parent apart from the client (its hand-overs are in client_cpu_us)
+        "parent_cpu_us": 1e6 * parent.cpu_s / n if clients > 1 else 0.0,
     }
 
 
@@ -249,30 +248,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    b = open_backend(args.target)
-    conninfo = b.conninfo  # type: ignore[attr-defined]
-    server = b.describe()
-    b.close()
-    schema = f"fb_thru_{uuid.uuid4().hex[:8]}"
-    pgbench = pgbench_path()
-    doc: dict[str, Any] = {
-        "target": "embedded" if args.target == "embedded" else server.get("target"),
-        "server_version": server.get("server_version"),
-        "pgbench": pgbench,
-        "cpus": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    try:
-        setup(conninfo, schema)
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            doc["by_clients"] = [
-                compare(int(n), args, conninfo, schema, work, pgbench)
-                for n in args.clients.split(",")
-            ]
-    finally:
-        drop(conninfo, schema)
-    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    with lookup_schema(args.target, "fb_thru") as lk:
+        doc = lk.doc
+        doc["by_clients"] = [
+            compare(int(n), args, lk.conninfo, lk.schema, lk.work, lk.pgbench)
+            for n in args.clients.split(",")
+        ]
     if args.json:
         print(json.dumps(doc, indent=2))
         return
