@@ -7,7 +7,15 @@ what the backend measured (Redis `memory_per_row_bytes` from MEMORY USAGE, Dynam
 a session's first 20 requests are warm-up and not counted). The namespace is dropped
 at the end.
 
-    .venv/bin/python benchmarks/kv_backends.py [--redis URL] [--dynamodb URL] [--scale S] [--requests N] [--json]
+For Redis, featbench's `pipeline` strategy is also set against a floor: the same 30
+HGETALLs of each request issued by a bare redis-py loop on a raw connection
+(`pack_commands`, `send_packed_command`, 30 `read_response`, key names built before
+timing), one round trip, no featbench code. The two alternate in blocks of
+--block requests (each block's requests run on both sides, which side goes first
+alternating), and the ratio featbench p50 ÷ floor p50 is printed (aim <= 1.15).
+
+    .venv/bin/python benchmarks/kv_backends.py [--redis URL] [--dynamodb URL] [--scale S]
+        [--requests N] [--floor-requests N] [--namespace PREFIX] [--json]
 
 Defaults: redis://127.0.0.1:6379/0 (or $FEATBENCH_BENCH_REDIS_URL) and dynamodb://embedded.
 The embedded DynamoDB is moto: its latencies are those of a Python mock server, useful
@@ -29,6 +37,7 @@ from featbench.backends.base import open_backend
 from featbench.spec import builtin_spec, scaled_rows
 
 WARMUP = 20
+FLOOR_AIM = 1.15
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -36,9 +45,12 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def bench(url: str, scale: float, requests: int, seed: int = 7) -> dict[str, Any]:
+def bench(
+    url: str, scale: float, requests: int, seed: int = 7, *, floor_requests: int = 0,
+    block: int = 100, prefix: str = "fb_bench",
+) -> dict[str, Any]:  # fmt: skip
     spec = builtin_spec()
-    ns = f"fb_bench_{uuid.uuid4().hex[:8]}"
+    ns = f"{prefix}_{uuid.uuid4().hex[:8]}"
     b = open_backend(url, namespace=ns, progress=False)
     try:
         rep = b.load(spec, scale, seed, streams=2)
@@ -90,10 +102,74 @@ def bench(url: str, scale: float, requests: int, seed: int = 7) -> dict[str, Any
                 "mean_ms": round(statistics.fmean(lat), 3),
                 "consumed_units_mean": round(statistics.fmean(units), 2) if units else None,
             }
+        if b.kind == "redis" and floor_requests:
+            out["pipeline_vs_floor"] = redis_floor(b, spec, ns, floor_requests, block, seed)
         return out
     finally:
         b.drop()  # type: ignore[attr-defined]
         b.close()
+
+
+def redis_floor(b: Any, spec: Any, ns: str, requests: int, block: int, seed: int) -> dict[str, Any]:
+    """featbench's `pipeline` session against a bare redis-py pipelined round trip, in
+    alternating blocks of the same requests."""
+    # keys repeat when the entity has fewer (Redis has no cache for a repeat to warm)
+    keys = {e: b.sample_keys(spec, e, requests + WARMUP, seed + 1) for e in spec.entity_names}
+    n = requests + WARMUP
+    reqs = [{e: v[i % len(v)] for e, v in keys.items()} for i in range(n)]
+    tables = {e: [t.table_name for t in spec.tables_for(e)] for e in spec.entity_names}
+    names = [[("HGETALL", f"{ns}:{t}:{r[e]}") for e in r for t in tables[e]] for r in reqs]
+    s = b.session(spec, "pipeline")
+    raw = b.r.connection_pool.make_connection()  # a connection of its own, outside any pool
+    clock = time.perf_counter_ns
+    lat: dict[str, list[float]] = {"featbench": [], "floor": []}
+    try:
+        raw.connect()
+
+        def floor_block(lo: int, hi: int) -> None:
+            pack, send, read = raw.pack_commands, raw.send_packed_command, raw.read_response
+            for i in range(lo, hi):
+                cmds = names[i]
+                t0 = clock()
+                send(pack(cmds))
+                found = 0
+                for _ in cmds:
+                    if read():
+                        found += 1
+                dt = clock() - t0
+                if i >= WARMUP:
+                    lat["floor"].append(dt / 1e6)
+
+        def featbench_block(lo: int, hi: int) -> None:
+            execute = s.execute
+            for i in range(lo, hi):
+                req = reqs[i]
+                t0 = clock()
+                r = execute(req)
+                dt = clock() - t0
+                if r.error:
+                    raise SystemExit(f"request failed: {r.error}")
+                if i >= WARMUP:
+                    lat["featbench"].append(dt / 1e6)
+
+        for k, lo in enumerate(range(0, n, block)):
+            hi = min(n, lo + block)
+            order = (featbench_block, floor_block) if k % 2 == 0 else (floor_block, featbench_block)
+            for side in order:
+                side(lo, hi)
+    finally:
+        raw.disconnect()
+        s.close()
+    f50, p50 = statistics.median(lat["featbench"]), statistics.median(lat["floor"])
+    return {
+        "requests": len(lat["floor"]),
+        "lookups_per_request": len(names[0]),
+        "featbench_p50_ms": round(f50, 4),
+        "floor_p50_ms": round(p50, 4),
+        "featbench_p99_ms": round(_pct(lat["featbench"], 0.99), 4),
+        "floor_p99_ms": round(_pct(lat["floor"], 0.99), 4),
+        "ratio_p50": round(f50 / p50, 3),
+    }
 
 
 def _per_family(spec: Any, per_table: dict[str, float | None]) -> dict[str, float | None]:
@@ -113,9 +189,18 @@ def main() -> None:
     ap.add_argument("--dynamodb", default="dynamodb://embedded")
     ap.add_argument("--scale", type=float, default=0.02)
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--floor-requests", type=int, default=5000,
+                    help="Redis: requests per side against the bare redis-py floor (0: skip)")  # fmt: skip
+    ap.add_argument("--block", type=int, default=100, help="requests per alternating block")
+    ap.add_argument("--namespace", default="fb_bench", help="prefix of the temporary namespace")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    results = [bench(u, a.scale, a.requests) for u in (a.redis, a.dynamodb) if u]
+    results = [
+        bench(u, a.scale, a.requests, floor_requests=a.floor_requests, block=a.block,
+              prefix=a.namespace)
+        for u in (a.redis, a.dynamodb)
+        if u
+    ]  # fmt: skip
     if a.json:
         print(json.dumps(results, indent=2))
         return
@@ -142,6 +227,14 @@ def main() -> None:
                     if v["consumed_units_mean"] is not None
                     else ""
                 )
+            )
+        fl = r.get("pipeline_vs_floor")
+        if fl:
+            print(
+                f"  pipeline vs a bare redis-py round trip ({fl['requests']} requests each, "
+                f"{fl['lookups_per_request']} HGETALLs): p50 {fl['featbench_p50_ms']:.3f} / "
+                f"{fl['floor_p50_ms']:.3f} ms = {fl['ratio_p50']:.3f} (aim <= {FLOOR_AIM}); "
+                f"p99 {fl['featbench_p99_ms']:.3f} / {fl['floor_p99_ms']:.3f} ms"
             )
 
 

@@ -38,9 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,53 +47,15 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
-from pgbench_ref import cpu_hog, pgbench_path, run_pgbench
-from psycopg import sql
+from pgbench_ref import cpu_hog
+from pglookup import ROWS, lookup_schema, lookup_spec_dict, pgbench_lookup
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
 
-ROWS = 100_000
 WARMUP = 500
 QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
-
-
-def setup(conninfo: str, schema: str) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        s = sql.Identifier(schema)
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.lookup AS SELECT g::bigint AS id, md5(g::text) AS payload, "
-                "g * 1.5::float8 AS amount, (g %% 97)::bigint AS txn_count, "
-                "timestamptz '2026-01-01' - g * interval '1 minute' AS last_seen "
-                "FROM generate_series(1, %s) g"
-            ).format(s),
-            (ROWS,),
-        )
-        conn.execute(sql.SQL("ALTER TABLE {}.lookup ADD PRIMARY KEY (id)").format(s))
-        conn.execute(sql.SQL("VACUUM ANALYZE {}.lookup").format(s))
-        conn.execute(sql.SQL("SELECT count(*) FROM {}.lookup").format(s))  # warm the cache
-
-
-def lookup_spec_dict(schema: str) -> dict[str, Any]:
-    return {
-        "name": "tail-overhead",
-        "entities": [{"name": "item", "key_type": "bigint"}],
-        "tables": [
-            {
-                "entity": "item", "family": "lookup", "name": "lookup", "rows": ROWS,
-                "schema_name": schema, "key_column": "id",
-                "columns": [
-                    {"name": "payload", "type": "text"},
-                    {"name": "amount", "type": "double"},
-                    {"name": "txn_count", "type": "bigint"},
-                    {"name": "last_seen", "type": "timestamptz"},
-                ],
-            }
-        ],
-    }  # fmt: skip
 
 
 def rank_percentile(a: np.ndarray, q: float) -> float:
@@ -132,9 +92,15 @@ def featbench_round(
 def pgbench_round(
     pgbench: str, conninfo: str, schema: str, requests: int, work: Path, n: int
 ) -> np.ndarray:
-    script = f"\\set id random(1, {ROWS})\nSELECT * FROM {schema}.lookup WHERE id = :id;\n"
-    lat = run_pgbench(pgbench, conninfo, script, requests + WARMUP, work, f"lookup_{n}")
-    return lat[WARMUP:]
+    prefix = work / f"pgbench_{n}"
+    pgbench_lookup(pgbench, conninfo, schema, work, 1, requests + WARMUP,
+                ["-l", f"--log-prefix={prefix}"])  # fmt: skip
+    lat: list[int] = []
+    for f in sorted(work.glob(f"pgbench_{n}*")):
+        for line in f.read_text().splitlines():
+            lat.append(int(line.split()[2]))  # client_id transaction_no time(us) script_no …
+        f.unlink()
+    return np.array(lat[WARMUP:], dtype=np.float64)
 
 
 def condition(
@@ -314,38 +280,19 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    b = open_backend(args.target)
-    conninfo = b.conninfo  # type: ignore[attr-defined]
-    server = b.describe()
-    b.close()
-    schema = f"fb_tail_{uuid.uuid4().hex[:8]}"
-    pgbench = pgbench_path()
-    doc: dict[str, Any] = {
-        "target": "embedded" if args.target == "embedded" else server.get("target"),
-        "server_version": server.get("server_version"),
-        "pgbench": pgbench,
-        "cpus": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    try:
-        setup(conninfo, schema)
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            doc["conditions"] = [
-                condition("idle", False, args, conninfo, schema, work, pgbench),
-                condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
-            ]
-            if args.decompose:
-                doc["decompose_p50"] = {
-                    name: decompose(args, conninfo, schema, work, pgbench, hog)
-                    for name, hog in (("idle", False), ("one CPU-bound process", True))
-                }
-            if not args.skip_memory:
-                doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    with lookup_schema(args.target, "fb_tail") as lk:
+        doc, conninfo, schema, work, pgbench = lk.doc, lk.conninfo, lk.schema, lk.work, lk.pgbench
+        doc["conditions"] = [
+            condition("idle", False, args, conninfo, schema, work, pgbench),
+            condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
+        ]
+        if args.decompose:
+            doc["decompose_p50"] = {
+                name: decompose(args, conninfo, schema, work, pgbench, hog)
+                for name, hog in (("idle", False), ("one CPU-bound process", True))
+            }
+        if not args.skip_memory:
+            doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
     if args.json:
         print(json.dumps(doc, indent=2))
         return

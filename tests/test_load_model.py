@@ -146,6 +146,11 @@ def test_skew_levels_bad_inputs() -> None:
     with pytest.raises(FeatbenchError, match="unknown distribution 'pareto'"):
         levels_for("pareto", None)
     assert levels_for("latest", None) == (0.99,)
+    # a validated config holds the resolved levels; resolving them again gives the same
+    # (run_benchmark re-resolved uniform's (0.0,) and refused it)
+    for name, thetas in (("uniform", None), ("latest", None), ("zipfian", (0.5, 1.2))):
+        once = levels_for(name, thetas)
+        assert levels_for(name, once) == once
 
 
 # -- time series (pure listener + files) ------------------------------------------------------

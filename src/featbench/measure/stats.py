@@ -31,7 +31,7 @@ from featbench.events import (
     SectionFinished,
     SectionInfo,
 )
-from featbench.measure.histogram import LatencyHistogram
+from featbench.measure.histogram import LatencyHistogram, dot
 
 # Counter names read from the server (pg_statio_user_tables); sums of these make the
 # buffer hits and reads of a ratio.
@@ -58,10 +58,10 @@ def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
     if np.all(a == a[0]) or np.all(b == b[0]):  # constant: exact test, no rounding noise
         return None
     da, db = a - a.mean(), b - b.mean()
-    sa, sb = float(np.dot(da, da)), float(np.dot(db, db))
+    sa, sb = dot(da, da), dot(db, db)
     if sa <= 0.0 or sb <= 0.0:
         return None
-    r = float(np.dot(da, db)) / math.sqrt(sa * sb)
+    r = dot(da, db) / math.sqrt(sa * sb)
     return finite_or_none(max(-1.0, min(1.0, r)))
 
 
@@ -96,7 +96,7 @@ class CoMoments:
             return cls()
         ma, mb = float(a.mean()), float(b.mean())
         da, db = a - ma, b - mb
-        return cls(int(a.size), ma, mb, float(da @ da), float(db @ db), float(da @ db))
+        return cls(int(a.size), ma, mb, dot(da, da), dot(db, db), dot(da, db))
 
     def extend(self, o: CoMoments) -> CoMoments:
         if o.n == 0:

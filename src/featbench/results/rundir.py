@@ -177,11 +177,12 @@ def write_json(path: Path, doc: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def write_parquet(path: Path, table: Any) -> None:
-    """A Parquet file, written atomically like every results file."""
+def write_parquet(path: Path, table: Any, **options: Any) -> None:
+    """A Parquet file, written atomically like every results file (`options`: pyarrow's
+    `write_table` options)."""
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, **options))
 
 
 def remove_temp_files(path: Path) -> None:

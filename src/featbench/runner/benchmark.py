@@ -24,6 +24,7 @@ import numpy as np
 from featbench.backends.base import Backend
 from featbench.errors import FeatbenchError, WriteError
 from featbench.events import RunEvents, RunFinished, SectionInfo
+from featbench.measure.histogram import prepare_tables
 from featbench.measure.stats import StatsCollector
 from featbench.results import rundir
 from featbench.results.reader import read_run
@@ -302,6 +303,7 @@ def run_benchmark(
     error: str | None = None
     key_str = key_strings(keyset.keys, keyset.entities)
     driver_kind = workers_for(config.concurrency, config.rate)
+    prepare_tables()  # not in the first interval of the time series, while clients measure
     # Objects made during set-up stay out of the collector's way while requests are timed;
     # the clients switch automatic collection off while a level is measured (README).
     gc.collect()

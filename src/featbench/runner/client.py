@@ -43,6 +43,7 @@ IDLE_PAUSE_MIN_NS = 2_000_000  # open loop: hand records over only in a gap at l
 IDLE_PAUSE_EVERY_NS = 100_000_000  # …and at most this often
 NAN = float("nan")
 REWARM = 32  # closed loop: unmeasured repeats of the last request after a pause (see _pause)
+STOP_EVERY = 16  # measured requests between two checks of `stop` (a stop is never urgent)
 WARN_LIMIT = 5  # unmeasured-request failures reported one by one before they are only counted
 
 
@@ -233,7 +234,8 @@ class Client:
         """Execute rows start, start + step, … of a level (rows of `key_idx`/`io`/`sched`).
 
         `sched` (absolute perf_counter_ns per row) makes it an open loop. `stop()` is
-        checked after every request; on KeyboardInterrupt (or any exception) what was
+        checked after every STOP_EVERY measured requests (every unmeasured one) and at the
+        end of each block; on KeyboardInterrupt (or any exception) what was
         recorded is handed over before it propagates.
         """
         st = ShareStats()
@@ -300,6 +302,9 @@ class Client:
         st: ShareStats,
         stop: Callable[[], bool] | None,
     ) -> None:
+        # Between two timed requests this loop does only what a request needs recorded:
+        # counters live in locals (self._k is stored only where another method reads it)
+        # and `stop` is asked every STOP_EVERY requests, not after each one.
         clock = time.perf_counter_ns
         rec = self._rec
         seqs, starts, ends, sch = rec.seq, rec.start, rec.end, rec.sched
@@ -312,6 +317,7 @@ class Client:
         )
         names = self.entities
         n_e = len(names)
+        name0 = names[0] if n_e == 1 else None
         cap = self.pause_every
         every = self.pause_interval_ns
         prog = self.progress
@@ -319,17 +325,22 @@ class Client:
         open_loop = times is not None
         done = 0
         k = self._k
+        last_pause = self._last_pause
         prev, last_end = self._prev_req, self._last_end
         try:
             for j, (seq, req, is_io) in enumerate(items):
                 # pauses come before a request, never after the last one of a level
-                if k >= cap or (not open_loop and last_end - self._last_pause > every):
-                    self._pause(forced=open_loop and k >= cap, rewarm=None if open_loop else prev)
-                    k = self._k  # 0
+                if k >= cap or (not open_loop and last_end - last_pause > every):
+                    # k = -1 while self._k is the pause's (it may raise, e.g. Ctrl-C)
+                    self._k, k = k, -1
+                    self._pause(forced=open_loop and self._k >= cap,
+                                rewarm=None if open_loop else prev)  # fmt: skip
+                    k, last_pause = self._k, self._last_pause  # 0, now
                     execute = self.session.execute
                 if open_loop:
+                    self._k, k = k, -1
                     self._wait(times[j], True)  # type: ignore[index]
-                    k = self._k
+                    k, last_pause = self._k, self._last_pause
                 if is_io:
                     self._io_sample(seq, req)
                     execute = self.session.execute
@@ -349,9 +360,12 @@ class Client:
                 if ent:
                     if not rec.has_entity:
                         rec.mark_entity(k)
-                    base = k * n_e
-                    for i in range(n_e):
-                        ent_a[base + i] = ent.get(names[i], -1)
+                    if name0 is not None:
+                        ent_a[k] = ent.get(name0, -1)
+                    else:
+                        base = k * n_e
+                        for i in range(n_e):
+                            ent_a[base + i] = ent.get(names[i], -1)
                 elif rec.has_entity:
                     base = k * n_e
                     for i in range(n_e):
@@ -368,7 +382,6 @@ class Client:
                 err = res.error
                 res = ent = None  # freed now: the next request reuses its memory
                 k += 1
-                self._k = k
                 done += 1
                 prev, last_end = req, t1
                 if prog is not None:
@@ -378,9 +391,11 @@ class Client:
                     st.errors += 1
                     self._recover()
                     execute = self.session.execute
-                if stop is not None and stop():
+                if stop is not None and not done % STOP_EVERY and stop():
                     return
         finally:
+            if k >= 0:
+                self._k = k
             st.requests += done
             self._prev_req, self._last_end = prev, last_end
 

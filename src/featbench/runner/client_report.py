@@ -48,6 +48,7 @@ def level_entry(
                 "worker": w,
                 "cpu_s": round(st.cpu_s, 4),
                 "wall_s": round(st.wall_s, 4),
+                "pause_cpu_s": round(st.pause_cpu_s, 4),  # handing records over, re-warming
                 "core_pct": round(100.0 * st.cpu_s / st.wall_s, 2) if st.wall_s > 0 else None,
             }
             for w, st in sorted(shares.items())

@@ -46,7 +46,8 @@ _PHASE_TOUCH, _PHASE_WARMUP, _PHASE_MEASURE = 1, 2, 3
 def levels_for(distribution: str, thetas: tuple[float, ...] | None) -> tuple[float, ...]:
     """The θ levels a skewed distribution runs; checks θ > 0 where θ is a parameter."""
     if distribution == "uniform":
-        if thetas:
+        # (0.0,) is what this returned before: a validated config may be resolved again
+        if thetas and tuple(thetas) != (0.0,):
             raise FeatbenchError("--theta/--thetas apply to zipfian and latest, not uniform")
         return (0.0,)
     if distribution == "latest":
