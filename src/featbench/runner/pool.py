@@ -38,16 +38,16 @@ import numpy as np
 
 from featbench.backends.base import Key, Session
 from featbench.errors import FeatbenchError
-from featbench.events import LevelStarted, RunEvents, SectionFinished, SectionInfo
-from featbench.pausepoint import pause_point
+from featbench.events import RunEvents, SectionInfo
 from featbench.runner import schedule
 from featbench.runner.client import Chunk, Client, ShareStats, one_line
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
-from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
+from featbench.runner.deliver import fire_chunk, read_counters
 from featbench.runner.live import DONE
 from featbench.runner.reconnect import ReconnectPolicy
-from featbench.workload.plan import LevelPlan, SectionPlan
+from featbench.runner.section import SectionDriver, add_stats
+from featbench.workload.plan import LevelPlan
 
 START_LEAD_NS = 30_000_000  # an open-loop schedule starts this long after it is sent
 WORKER_START_TIMEOUT_S = 120.0
@@ -240,7 +240,7 @@ class PoolOptions:
     seed: int = 42
 
 
-class PoolDriver:
+class PoolDriver(SectionDriver):
     """Runs a section with `concurrency` client processes, closed loop or open loop at `rate`."""
 
     def __init__(
@@ -356,11 +356,8 @@ class PoolDriver:
                     continue
                 if isinstance(msg, (Closed, Fatal)):
                     pending.discard(i)
-                    if isinstance(msg, Closed) and msg.backend_stats:
-                        acc = dict(self._backend_stats or {})
-                        for k, v in msg.backend_stats.items():
-                            acc[k] = acc.get(k, 0) + v
-                        self._backend_stats = acc
+                    if isinstance(msg, Closed):
+                        self._backend_stats = add_stats(self._backend_stats, msg.backend_stats)
         for w in self._workers:
             w.join(timeout=STOP_TIMEOUT_S)
             if self.in_process and w.is_alive():
@@ -451,56 +448,29 @@ class PoolDriver:
                     raise FeatbenchError(f"client {w} failed: {msg.text}")
         return read_counters(self.ctx, self.events.warning.fire)
 
-    # -- the section -------------------------------------------------------------------------------
-    def run(self, section: SectionPlan) -> None:
-        ev, info, ctx = self.events, self.info, self.ctx
-        ev.section_start.fire(info)
-        try:
-            self._start()
-            if section.touch is not None:
-                self._live(-1, "touch", len(section.touch))
-                self._phase(section.touch, "touch", 1, measured=False, paced=False)
-            for pos, (warm, meas) in enumerate(section.levels):
-                if ctx.before_level is not None:
-                    ctx.before_level(meas.level)
-                self._live(pos, "warm-up", len(warm))
-                self._phase(warm, "warm-up", 2 + 2 * pos, measured=False)
-                before = self._flush_and_count()
-                ev.level_start.fire(LevelStarted(info.index, meas.level, meas.timed, pos))
-                self._live(pos, "measure", meas.timed)
-                pause_point(f"measure-{pos}")  # tests only (featbench/pausepoint.py)
-                try:
-                    shares, adh = self._phase(meas, "measure", 3 + 2 * pos, measured=True)
-                except KeyboardInterrupt:
-                    self._finish(meas.level, before, interrupted=True)
-                    raise
-                ctx.report.append(
-                    level_entry(
-                        info, meas.level, shares, concurrency=self.opt.concurrency,
-                        workers="processes" if self.in_process else "threads",
-                        rate=self.opt.rate, arrival=self.opt.arrival, adherence=adh,
-                        warn=ev.warning.fire,
-                    )
-                )  # fmt: skip
-                stopped = self.stop_requested
-                self._finish(meas.level, before, interrupted=stopped)
-                if stopped:
-                    return
-                pause_point(f"level-end-{pos}")
-        finally:
-            self._stop()
-            ev.section_end.fire(SectionFinished(info.index, self._backend_stats))
+    # -- the section (SectionDriver) -----------------------------------------------------------
+    def _begin(self) -> None:
+        self._start()
 
-    def _live(self, position: int, phase: str, planned: int) -> None:
-        if self.ctx.live is not None:
-            self.ctx.live.phase(self.info.index, position, phase, planned, time.perf_counter_ns())
+    def _end(self) -> dict[str, int] | None:
+        self._stop()
+        return self._backend_stats
 
-    def _finish(self, level: float, before: dict[str, int] | None, *, interrupted: bool) -> None:
-        after = self._flush_and_count() if not interrupted else None
-        fire_level_end(
-            self.events, self.info.index, level, before, after, self.io_capable,
-            interrupted=interrupted,
+    def _unmeasured(self, lp: LevelPlan, phase: str, phase_no: int) -> None:
+        # the touch is not paced: it only reads the hot set once
+        self._phase(lp, phase, phase_no, measured=False, paced=phase != "touch")
+
+    def _measure(self, warm: LevelPlan, meas: LevelPlan, phase_no: int) -> dict[str, Any]:
+        shares, adh = self._phase(meas, "measure", phase_no, measured=True)
+        return level_entry(
+            self.info, meas.level, shares, concurrency=self.opt.concurrency,
+            workers="processes" if self.in_process else "threads",
+            rate=self.opt.rate, arrival=self.opt.arrival, adherence=adh,
+            warn=self.events.warning.fire,
         )  # fmt: skip
+
+    def _counters(self) -> dict[str, int] | None:
+        return self._flush_and_count()
 
 
 def workers_for(concurrency: int, rate: float | None) -> str:

@@ -35,17 +35,18 @@ import pyarrow.parquet as pq
 
 from featbench.backends.base import IOSample, Session
 from featbench.errors import FeatbenchError
-from featbench.events import LevelStarted, RunEvents, SectionFinished, SectionInfo
+from featbench.events import RunEvents, SectionInfo
 from featbench.measure.histogram import LatencyHistogram, merge
 from featbench.runner import schedule
 from featbench.runner.client import REWARM, Chunk, Client, ShareStats
 from featbench.runner.client_report import level_entry
 from featbench.runner.context import DriverContext
-from featbench.runner.deliver import fire_chunk, fire_level_end, read_counters
+from featbench.runner.deliver import fire_chunk, read_counters
 from featbench.runner.live import DONE
 from featbench.runner.pool import START_LEAD_NS
+from featbench.runner.section import SectionDriver, add_stats
 from featbench.spark.session import task_error
-from featbench.workload.plan import LevelPlan, SectionPlan
+from featbench.workload.plan import LevelPlan
 
 
 @dataclass
@@ -204,7 +205,7 @@ def table_chunk(t: pa.Table, n_entities: int, shift_ns: int, open_loop: bool) ->
 
 
 # -- the driver ------------------------------------------------------------------------------
-class SparkDriver:
+class SparkDriver(SectionDriver):
     """Runs a section with `options.clients` Spark tasks (see the module docstring)."""
 
     def __init__(
@@ -261,11 +262,7 @@ class SparkDriver:
             self.opt.hosts[r.worker] = r.host
             for text in r.warnings:
                 self.events.warning.fire(f"client {r.worker}: {text}")
-            if r.backend_stats:
-                acc = dict(self._backend_stats or {})
-                for k, v in r.backend_stats.items():
-                    acc[k] = acc.get(k, 0) + v
-                self._backend_stats = acc
+            self._backend_stats = add_stats(self._backend_stats, r.backend_stats)
         return results
 
     def _deliver(self, lp: LevelPlan, results: list[ShareResult]) -> schedule.AdherenceCounter:
@@ -301,49 +298,39 @@ class SparkDriver:
             )
         return adh
 
-    def run(self, section: SectionPlan) -> None:
-        ev, info, ctx = self.events, self.info, self.ctx
-        ev.section_start.fire(info)
+    # -- the section (SectionDriver) -----------------------------------------------------------
+    def _begin(self) -> None:
         sc = self.opt.session.sparkContext
-        self._keys_bc = sc.broadcast([list(ctx.keys[e]) for e in info.entities])
-        try:
-            if section.touch is not None:
-                self._live(-1, "touch", len(section.touch))
-                self._job(section.touch, "touch", 1, measured=False, paced=False)
-            for pos, (warm, meas) in enumerate(section.levels):
-                if ctx.before_level is not None:
-                    ctx.before_level(meas.level)
-                self._live(pos, "warm-up", len(warm))
-                self._job(warm, "warm-up", 2 + 2 * pos, measured=False, paced=True)
-                before = read_counters(ctx, ev.warning.fire)
-                ev.level_start.fire(LevelStarted(info.index, meas.level, meas.timed, pos))
-                self._live(pos, "measure", meas.timed)
-                results = self._job(
-                    meas, "measure", 3 + 2 * pos, measured=True, paced=True,
-                    rewarm=_rewarm_rows(warm, meas, self.opt.clients),
-                )  # fmt: skip
-                adh = self._deliver(meas, results)
-                shares = {r.worker: r.stats for r in results}
-                entry = level_entry(
-                    info, meas.level, shares, concurrency=self.opt.clients,
-                    workers="spark tasks", rate=self.opt.rate, arrival=self.opt.arrival,
-                    adherence=adh, warn=ev.warning.fire,
-                )  # fmt: skip
-                entry["hosts"] = {str(r.worker): r.host for r in results}
-                ctx.report.append(entry)
-                after = read_counters(ctx, ev.warning.fire)
-                fire_level_end(
-                    ev, info.index, meas.level, before, after, self.io_capable, interrupted=False
-                )
-        finally:
-            self._keys_bc.unpersist()
-            if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-            ev.section_end.fire(SectionFinished(info.index, self._backend_stats))
+        self._keys_bc = sc.broadcast([list(self.ctx.keys[e]) for e in self.info.entities])
 
-    def _live(self, position: int, phase: str, planned: int) -> None:
-        if self.ctx.live is not None:
-            self.ctx.live.phase(self.info.index, position, phase, planned, time.perf_counter_ns())
+    def _end(self) -> dict[str, int] | None:
+        if self._keys_bc is not None:
+            self._keys_bc.unpersist()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        return self._backend_stats
+
+    def _unmeasured(self, lp: LevelPlan, phase: str, phase_no: int) -> None:
+        # the touch is not paced: it only reads the hot set once
+        self._job(lp, phase, phase_no, measured=False, paced=phase != "touch")
+
+    def _measure(self, warm: LevelPlan, meas: LevelPlan, phase_no: int) -> dict[str, Any]:
+        results = self._job(
+            meas, "measure", phase_no, measured=True, paced=True,
+            rewarm=_rewarm_rows(warm, meas, self.opt.clients),
+        )  # fmt: skip
+        adh = self._deliver(meas, results)
+        shares = {r.worker: r.stats for r in results}
+        entry = level_entry(
+            self.info, meas.level, shares, concurrency=self.opt.clients,
+            workers="spark tasks", rate=self.opt.rate, arrival=self.opt.arrival,
+            adherence=adh, warn=self.events.warning.fire,
+        )  # fmt: skip
+        entry["hosts"] = {str(r.worker): r.host for r in results}
+        return entry
+
+    def _counters(self) -> dict[str, int] | None:
+        return read_counters(self.ctx, self.events.warning.fire)
 
 
 def _rewarm_rows(warm: LevelPlan, meas: LevelPlan, n: int) -> np.ndarray:
