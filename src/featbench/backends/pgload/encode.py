@@ -96,6 +96,13 @@ def _put(out: np.ndarray, n: int, row_w: int, off: int, src: np.ndarray) -> None
     dst[...] = np.ascontiguousarray(src).view(f"V{w}").reshape(-1)
 
 
+def _put_number(out: np.ndarray, n: int, row_w: int, off: int, vals: np.ndarray, dt: str) -> None:
+    """Store numbers as big-endian `dt` at bytes off.. of every row of `out`: one strided,
+    byte-swapping assignment (measured faster than converting first and copying bytes)."""
+    dst = np.ndarray((n,), dtype=dt, buffer=out, offset=off, strides=(row_w,))
+    dst[...] = vals
+
+
 def column_order(names: list[str], variable: frozenset[str]) -> tuple[str, ...]:
     """The COPY column order `encode_batch(..., variable=variable)` produces."""
     return tuple([c for c in names if c not in variable] + [c for c in names if c in variable])
@@ -166,12 +173,14 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
         off += 4 + w
     rec = np.empty(n * row_w, dtype=np.uint8)
     rec.view(f"V{row_w}")[...] = np.frombuffer(bytes(template), dtype=f"V{row_w}")[0]
-    # Each value column is written through a strided void view: a plain byte copy per row,
-    # which numpy does far faster than assigning into an unaligned big-endian struct field.
+    # Each value column is written through a strided view of the rows: numbers with one
+    # byte-swapping assignment, fixed-width text as a plain byte copy per row.
     off = 2
     for (_name, vals, dt, shape), w in zip(fixed, widths, strict=True):
-        src = np.ascontiguousarray(vals) if shape else np.ascontiguousarray(vals, dtype=dt)
-        _put(rec, n, row_w, off + 4, src.reshape(n, w) if shape else src)
+        if shape:
+            _put(rec, n, row_w, off + 4, np.ascontiguousarray(vals).reshape(n, w))
+        else:
+            _put_number(rec, n, row_w, off + 4, vals, dt)
         off += 4 + w
     columns = tuple([f[0] for f in fixed] + [v[0] for v in var])
     if not var:
