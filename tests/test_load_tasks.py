@@ -79,3 +79,22 @@ def test_ahead_hands_over_the_producers_error() -> None:
         list(ahead)
     ahead.close()
     assert not _alive()
+
+
+def test_generating_and_encoding_never_import_pandas() -> None:
+    """pyarrow's `pa.array`/`to_numpy`/scalar conversions import pandas on first use when it
+    is installed (~0.25 CPU-seconds): every load worker process would pay it again."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from featbench.spec import builtin_spec\n"
+        "from featbench.generate import generate_batch\n"
+        "from featbench.backends.pgload.encode import encode_batch, variable_text_columns\n"
+        "s = builtin_spec()\n"
+        "for t in s.tables:\n"
+        "    encode_batch(generate_batch(s, t, 1, 0, 50), variable_text_columns(s, t))\n"
+        "assert 'pandas' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

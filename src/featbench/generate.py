@@ -126,7 +126,34 @@ def keys_for(spec: WorkloadSpec, table: Table, seed: int, start: int, stop: int)
     if spec.entity(table.entity).key_type == "hex64":
         return _hex_strings(blocks(seed, parts, start, stop), 64)
     idx = np.arange(start, stop, dtype=np.uint64)
-    return pa.array(_mix63(idx, stream_key(seed, *parts)).astype(np.int64))
+    return to_arrow(_mix63(idx, stream_key(seed, *parts)).astype(np.int64), pa.int64())
+
+
+_NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64}
+
+
+def to_arrow(values: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """A null-free numpy array as an Arrow array of `typ`, wrapping its buffer.
+
+    Not `pa.array`: its first call in a process imports pandas when pandas is installed
+    (~0.25 CPU-seconds), which every load worker process would pay again."""
+    n = len(values)
+    if typ == pa.bool_():
+        buf = pa.py_buffer(np.packbits(values.astype(np.bool_), bitorder="little"))
+    else:
+        dtype = np.int64 if pa.types.is_timestamp(typ) else _NUMPY_TYPES[typ]
+        buf = pa.py_buffer(np.ascontiguousarray(values, dtype=dtype))
+    return pa.Array.from_buffers(typ, n, [None, buf])
+
+
+def _strings(values: list[str]) -> pa.Array:
+    """A list of str as an Arrow string array (without `pa.array`: see `to_arrow`)."""
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data))
+    )
 
 
 # Generators whose values derive from earlier columns only: they draw no random bits.
@@ -178,9 +205,9 @@ def _column(
     elif g == "seconds_since":
         v = np.floor(u * (table.window_seconds + 1)).astype(np.int64)
     elif g == "category":
-        choices = pa.array(col.choices, type=pa.string())
+        choices = _strings(col.choices)  # type: ignore[arg-type]
         idx = np.minimum(np.floor(u * len(col.choices)).astype(np.int32), len(col.choices) - 1)  # type: ignore[arg-type]
-        return pc.take(choices, pa.array(idx)), idx
+        return pc.take(choices, to_arrow(idx, pa.int32())), idx
     elif g == "text":
         arr = _hex_strings(raw, col.length or 12)  # type: ignore[arg-type]
         return arr, np.empty(0)
@@ -212,9 +239,7 @@ def generate_batch(
         arrow_vals, np_vals = _column(col, table, raw, done)
         done[col.name] = np_vals
         typ = ARROW_TYPES[col.type]
-        arrays.append(
-            arrow_vals if isinstance(arrow_vals, pa.Array) else pa.array(arrow_vals, type=typ)
-        )
+        arrays.append(arrow_vals if isinstance(arrow_vals, pa.Array) else to_arrow(arrow_vals, typ))
         names.append(col.name)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 

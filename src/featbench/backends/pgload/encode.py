@@ -77,16 +77,25 @@ def _string_bytes(arr: pa.Array, width: int) -> np.ndarray:
     return data.reshape(n, width)
 
 
+def _values(arr: pa.Array, dtype: type[np.generic]) -> np.ndarray:
+    """The values of a null-free fixed-width array as numpy, a view of its buffer.
+
+    Not `to_numpy`: its first call in a process imports pandas when pandas is installed
+    (~0.25 CPU-seconds), which every load worker process would pay again."""
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * size)
+
+
 def _numeric(arr: pa.Array) -> tuple[np.ndarray, str]:
     t = arr.type
     if pa.types.is_timestamp(t):
         if t.unit != "us":
             arr = arr.cast(pa.timestamp("us", tz=t.tz))
-        us = arr.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        return us - np.int64(PG_EPOCH_US), ">i8"
+        return _values(arr, np.int64) - np.int64(PG_EPOCH_US), ">i8"
     if t == pa.bool_():
-        return arr.to_numpy(zero_copy_only=False).astype(np.uint8), "u1"
-    return arr.to_numpy(zero_copy_only=False), _FIXED[t]
+        bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
+        return np.ascontiguousarray(bits[arr.offset : arr.offset + len(arr)]), "u1"
+    return _values(arr, np.dtype(_FIXED[t]).newbyteorder("=").type), _FIXED[t]
 
 
 def _put(out: np.ndarray, n: int, row_w: int, off: int, src: np.ndarray) -> None:
@@ -198,7 +207,7 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
     parts: list[pa.Array] = [fixed_bin]
     for _name, arr in var:
         b = arr.cast(pa.binary()) if pa.types.is_string(arr.type) else arr
-        lens = pc.binary_length(b).to_numpy(zero_copy_only=False).astype(">i4")
+        lens = _values(pc.binary_length(b), np.int32).astype(">i4")
         parts.append(
             pa.Array.from_buffers(
                 pa.binary(),
@@ -211,7 +220,12 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
             )
         )
         parts.append(b)
-    joined = pc.binary_join_element_wise(*parts, b"")
+    # no separator: an array of empty values (a b"" scalar would be converted by pyarrow
+    # with its pandas check, see `_values`)
+    empty = pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b"")]
+    )
+    joined = pc.binary_join_element_wise(*parts, empty)
     offs = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1, offset=joined.offset * 4)
     data = memoryview(joined.buffers()[2])[int(offs[0]) : int(offs[-1])]
     return EncodedBatch(columns, n, data)
