@@ -11,12 +11,13 @@ Measured side by side in one run, on the same data (fraud-30 at --scale):
 
 The machine is shared and noisy, so the two sides alternate over several rounds and the
 reported ratio is the median of the per-round ratios (generate+binary rows/s ÷ COPY
-rows/s). The issue asks for >= 2. Wall-clock rates swing with whatever else runs on
+rows/s). Wall-clock rates swing with whatever else runs on
 the machine, so CPU time is measured too: the generator's own CPU seconds
 (`time.process_time`, it is single-threaded) and the server backend's CPU seconds for
 the COPY (from /proc via psutil, when the server runs on this machine; null
 otherwise). Their ratio — rows per CPU-second of generation ÷ rows per CPU-second of
-one COPY backend — does not depend on contention. Usage:
+one COPY backend — depends far less on contention, and is the figure with an aim:
+>= 3 (issue #18: generation must never be what limits a stream). Usage:
 
     .venv/bin/python benchmarks/generation.py [--target URL] [--scale S] [--rounds R] [--json]
 
@@ -54,6 +55,7 @@ from featbench.spec import builtin_spec, scaled_rows
 from featbench.target import parse_target
 
 SPEC = builtin_spec()
+AIM_CPU_RATIO = 3.0  # rows per CPU-second: generator + encoder / one COPY backend
 
 
 def _ranges(scale: float) -> list[tuple[Any, int, int]]:
@@ -233,7 +235,7 @@ def main() -> None:
         "generate_csv_mb_s": csv_bytes_n / 1e6 / csv_s,
         "ratio_generate_binary_vs_one_copy_stream": med("ratio"),
         "cpu_ratio_generate_binary_vs_one_copy_backend": med("cpu_ratio"),
-        "target_ratio": 2.0,
+        "aim_cpu_ratio": AIM_CPU_RATIO,
         "load_average_after": os.getloadavg()[0],
     }
     if args.json:
@@ -254,13 +256,13 @@ def main() -> None:
             f"  one binary COPY stream    {m['copy_rows_s']:>12,.0f} rows/s  {m['copy_mb_s']:>6.0f} MB/s"
         )
         print(
-            f"  ratio generate+binary / one COPY stream: {doc['ratio_generate_binary_vs_one_copy_stream']:.2f} (want >= 2)"
+            f"  ratio generate+binary / one COPY stream: {doc['ratio_generate_binary_vs_one_copy_stream']:.2f}"
         )
         cr = doc["cpu_ratio_generate_binary_vs_one_copy_backend"]
         if cr is not None:
             print(
                 f"  per CPU-second: generate+binary {m['generate_binary_rows_per_cpu_s']:,.0f} rows, one COPY "
-                f"backend {m['copy_rows_per_server_cpu_s']:,.0f} rows: ratio {cr:.2f} (independent of contention)"
+                f"backend {m['copy_rows_per_server_cpu_s']:,.0f} rows: ratio {cr:.2f} (aim >= {AIM_CPU_RATIO:g})"
             )
         print(f"  load average after: {doc['load_average_after']:.1f} on {os.cpu_count()} CPUs")
 

@@ -459,7 +459,9 @@ def test_interrupted_load_resumes_and_verifies(
     finally:
         b.close()
     time.sleep(1.5)  # let an orphaned worker (SIGKILL case) notice and finish its chunk
-    r = do_load(pg_dsn, pg_schema, FRAUD, 0.05)
+    # the same command again, its --chunk-rows too: a table the first load had not created
+    # yet (tables are created while the first ones copy) is cut by this run
+    r = do_load(pg_dsn, pg_schema, FRAUD, 0.05, chunk_rows=200)
     assert r.ok, [c for c in r.checks if not c.ok]
     # ("resuming" is noted when a table was cut mid-way; the interrupt may also fall
     # between tables, so the proof of resuming is in the row counts below)

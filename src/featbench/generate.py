@@ -13,8 +13,11 @@ of the keys of a longer one.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import hashlib
 import io
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +29,6 @@ import pyarrow.csv as pacsv
 from featbench.spec import REFERENCE_TIME_US, Column, Table, WorkloadSpec, scaled_rows
 
 WORDS_PER_BLOCK = 4  # Philox4x64 yields four 64-bit words per counter value
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _MASK63 = np.uint64((1 << 63) - 1)
 
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -41,18 +43,44 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 
 def stream_key(seed: int, *parts: str) -> np.ndarray:
     """128-bit Philox key for one named stream; stable across runs, platforms and versions."""
+    return np.frombuffer(_stream_key_bytes(seed, parts), dtype="<u8").astype(np.uint64)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stream_key_bytes(seed: int, parts: tuple[str, ...]) -> bytes:
+    # Cached: a load asks for the same (table, column) keys in every batch of a table.
     h = hashlib.blake2b((f"featbench\x00{seed}\x00" + "\x00".join(parts)).encode(), digest_size=16)
-    return np.frombuffer(h.digest(), dtype="<u8").astype(np.uint64)
+    return h.digest()
+
+
+# One Philox bit generator per thread, re-keyed for each stream: setting its state costs
+# a fifth of constructing one (which also draws OS entropy for a seed it never uses).
+_philox = threading.local()
 
 
 def blocks(seed: int, parts: tuple[str, ...], start: int, stop: int) -> np.ndarray:
     """Philox blocks for counters start..stop-1 as an (n, 4) uint64 array."""
     n = stop - start
-    counter = np.array([start, 0, 0, 0], dtype=np.uint64)
     # numpy's Philox increments the counter before producing a block, so counter=start
     # yields block start+1 first: a consistent, order-free mapping row -> block.
-    bg = np.random.Philox(key=stream_key(seed, *parts), counter=counter)
+    bg = getattr(_philox, "bg", None)
+    if bg is None:
+        bg = _philox.bg = np.random.Philox(key=0)
+    bg.state = {
+        "bit_generator": "Philox",
+        "state": {
+            "counter": np.array([start, 0, 0, 0], dtype=np.uint64),
+            "key": np.frombuffer(_stream_key_bytes(seed, parts), dtype="<u8"),
+        },
+        "buffer": _EMPTY_BUFFER,
+        "buffer_pos": WORDS_PER_BLOCK,  # buffer used up: the next word starts a new block
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
     return bg.random_raw(n * WORDS_PER_BLOCK).reshape(n, WORDS_PER_BLOCK)
+
+
+_EMPTY_BUFFER = np.zeros(WORDS_PER_BLOCK, dtype=np.uint64)
 
 
 def _unit(words: np.ndarray) -> np.ndarray:
@@ -60,24 +88,19 @@ def _unit(words: np.ndarray) -> np.ndarray:
     return (words >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-# Byte b -> its two lowercase hex characters, as one uint16 (memory order: high nibble first),
-# so a whole (n, 32) byte block becomes hex text with a single table lookup.
-_HEX_PAIRS = np.frombuffer(
-    bytes(c for i in range(256) for c in (_HEX[i >> 4], _HEX[i & 15])), dtype=np.uint16
-)
-
-
 def _hex_strings(raw: np.ndarray, nchars: int) -> pa.Array:
-    """Lowercase hex text of `nchars` characters per row, from (n, 4) uint64 blocks."""
+    """Lowercase hex text of `nchars` characters per row, from (n, 4) uint64 blocks.
+
+    The bytes of a row in memory order, each as two characters (high nibble first): the
+    rows' leading bytes, contiguous, go through one `binascii.hexlify` (C, ~1 GB/s)."""
     n = raw.shape[0]
-    b = np.ascontiguousarray(raw).view(np.uint8).reshape(n, 32)
-    pairs = _HEX_PAIRS[b[:, : (nchars + 1) // 2]]  # (n, ceil(nchars/2)) uint16, contiguous
+    nbytes = (nchars + 1) // 2
+    b = np.ascontiguousarray(np.ascontiguousarray(raw).view(np.uint8).reshape(n, 32)[:, :nbytes])
+    text = np.frombuffer(binascii.hexlify(b.reshape(-1)), dtype=np.uint8)
     if nchars % 2:
-        out = np.ascontiguousarray(pairs.view(np.uint8).reshape(n, -1)[:, :nchars])
-    else:
-        out = pairs
+        text = np.ascontiguousarray(text.reshape(n, 2 * nbytes)[:, :nchars])
     offsets = np.arange(0, nchars * (n + 1), nchars, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def _mix63(x: np.ndarray, seed_words: np.ndarray) -> np.ndarray:
@@ -103,15 +126,49 @@ def keys_for(spec: WorkloadSpec, table: Table, seed: int, start: int, stop: int)
     if spec.entity(table.entity).key_type == "hex64":
         return _hex_strings(blocks(seed, parts, start, stop), 64)
     idx = np.arange(start, stop, dtype=np.uint64)
-    return pa.array(_mix63(idx, stream_key(seed, *parts)).astype(np.int64))
+    return to_arrow(_mix63(idx, stream_key(seed, *parts)).astype(np.int64), pa.int64())
+
+
+_NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64}
+
+
+def to_arrow(values: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """A null-free numpy array as an Arrow array of `typ`, wrapping its buffer.
+
+    Not `pa.array`: its first call in a process imports pandas when pandas is installed
+    (~0.25 CPU-seconds), which every load worker process would pay again."""
+    n = len(values)
+    if typ == pa.bool_():
+        buf = pa.py_buffer(np.packbits(values.astype(np.bool_), bitorder="little"))
+    else:
+        dtype = np.int64 if pa.types.is_timestamp(typ) else _NUMPY_TYPES[typ]
+        buf = pa.py_buffer(np.ascontiguousarray(values, dtype=dtype))
+    return pa.Array.from_buffers(typ, n, [None, buf])
+
+
+def _strings(values: list[str]) -> pa.Array:
+    """A list of str as an Arrow string array (without `pa.array`: see `to_arrow`)."""
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.StringArray.from_buffers(
+        len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data))
+    )
+
+
+# Generators whose values derive from earlier columns only: they draw no random bits.
+DERIVED_GENERATORS = frozenset({"rate", "ratio"})
 
 
 def _column(
-    col: Column, table: Table, raw: np.ndarray, done: dict[str, np.ndarray]
+    col: Column, table: Table, raw: np.ndarray | None, done: dict[str, np.ndarray]
 ) -> tuple[np.ndarray | pa.Array, np.ndarray]:
-    """(arrow-ready values, numpy values for later columns) of one column."""
-    u = _unit(raw[:, 0])
+    """(arrow-ready values, numpy values for later columns) of one column.
+
+    `raw`: the column's Philox blocks; None for DERIVED_GENERATORS."""
     g = col.generator
+    # uniform doubles from each block's first word (text uses the whole block instead)
+    u = _unit(raw[:, 0]) if raw is not None and g != "text" else np.empty(0)
     if g == "count":
         mean = col.mean if col.mean is not None else 100.0
         v = np.floor(-mean * np.log1p(-u)).astype(np.int64)
@@ -148,11 +205,11 @@ def _column(
     elif g == "seconds_since":
         v = np.floor(u * (table.window_seconds + 1)).astype(np.int64)
     elif g == "category":
-        choices = pa.array(col.choices, type=pa.string())
+        choices = _strings(col.choices)  # type: ignore[arg-type]
         idx = np.minimum(np.floor(u * len(col.choices)).astype(np.int32), len(col.choices) - 1)  # type: ignore[arg-type]
-        return pc.take(choices, pa.array(idx)), idx
+        return pc.take(choices, to_arrow(idx, pa.int32())), idx
     elif g == "text":
-        arr = _hex_strings(raw, col.length or 12)
+        arr = _hex_strings(raw, col.length or 12)  # type: ignore[arg-type]
         return arr, np.empty(0)
     elif g == "bool":
         p = col.mean if col.mean is not None else 0.5
@@ -174,13 +231,15 @@ def generate_batch(
     names = [spec.key_column_of(table)]
     done: dict[str, np.ndarray] = {}
     for col in table.columns:
-        raw = blocks(seed, ("col", table.table_name, col.name), start, stop)
+        raw = (
+            None
+            if col.generator in DERIVED_GENERATORS
+            else blocks(seed, ("col", table.table_name, col.name), start, stop)
+        )
         arrow_vals, np_vals = _column(col, table, raw, done)
         done[col.name] = np_vals
         typ = ARROW_TYPES[col.type]
-        arrays.append(
-            arrow_vals if isinstance(arrow_vals, pa.Array) else pa.array(arrow_vals, type=typ)
-        )
+        arrays.append(arrow_vals if isinstance(arrow_vals, pa.Array) else to_arrow(arrow_vals, typ))
         names.append(col.name)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 

@@ -3,7 +3,8 @@
 1. Take the schema's load lock (a second concurrent load is refused).
 2. Make the schema featbench's and check the data set it holds (`state.prepare_schema`).
 3. Plan: every table not yet `done` is cut into chunks of rows; chunks already recorded
-   in `_load_chunks` are skipped, so a re-run resumes where the last one stopped.
+   in `_load_chunks` are skipped, so a re-run resumes where the last one stopped. Tables
+   to create are created one by one while the workers copy the ones created before.
 4. K worker processes pull chunks (COPY) and, as soon as a table's chunks are all in,
    its index task (primary key, ANALYZE) — ahead of further chunks, so indexing one
    table overlaps the copying of the next.
@@ -16,6 +17,7 @@ consistent and the next run resumes.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -189,17 +191,47 @@ def _file_tasks(
 # -- the plan -----------------------------------------------------------------------------
 class _Tasks:
     """The load's task queue: tasks put in front (index tasks), then each table's chunk
-    tasks, made only when a worker is ready for one — nothing grows with the scale."""
+    tasks, made only when a worker is ready for one — nothing grows with the scale.
+
+    A table's chunks may come with a `prepare` step (creating the table and its state
+    row): it runs before the first of them is handed out at the latest, and earlier when
+    the coordinator has nothing else to do (`prepare_next`), so that creating 30 tables
+    overlaps the copying of the first instead of delaying it."""
 
     def __init__(self) -> None:
         self._front: deque[ChunkTask | IndexTask] = deque()
         self._chunks: deque[Iterator[ChunkTask]] = deque()
+        self._prepare: deque[Callable[[], None]] = deque()  # in table order
         self._n = 0
 
-    def add_chunks(self, tasks: Iterator[ChunkTask], n: int) -> None:
+    def add_chunks(
+        self, tasks: Iterator[ChunkTask], n: int, prepare: Callable[[], None] | None = None
+    ) -> None:
         if n:
+            if prepare is not None:
+                step = _Once(prepare)
+                self._prepare.append(step)
+                tasks = _after(step, tasks)
             self._chunks.append(tasks)
             self._n += n
+
+    def prepare_next(self) -> bool:
+        """Run the next pending prepare step; False when none is left."""
+        while self._prepare:
+            step = self._prepare.popleft()
+            if not step.done:
+                step()
+                return True
+        return False
+
+    @property
+    def pending(self) -> bool:
+        """Whether a prepare step may still be waiting to run."""
+        return bool(self._prepare)
+
+    def prepare_all(self) -> None:
+        while self.prepare_next():
+            pass
 
     def appendleft(self, task: ChunkTask | IndexTask) -> None:
         self._front.appendleft(task)
@@ -217,6 +249,21 @@ class _Tasks:
 
     def __len__(self) -> int:
         return self._n
+
+
+class _Once:
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn, self.done = fn, False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.fn()
+            self.done = True
+
+
+def _after(step: _Once, tasks: Iterator[ChunkTask]) -> Iterator[ChunkTask]:
+    step()  # runs when the first task is asked for, if it has not run yet
+    yield from tasks
 
 
 def _chunk_tasks(
@@ -248,6 +295,8 @@ def _plan(
     notes: list[str],
     build_keys: bool = True,
 ) -> tuple[list[_TablePlan], _Tasks]:
+    """The tables' plans and the task queue. Tables to create (or start over) are created
+    by the queue's prepare steps, on `conn`, each in its own transaction."""
     st = state.read_state(conn, schema)
     existing = state.relation_names(conn, schema)
     source = files[next(iter(files))].source if files else "generate"
@@ -271,8 +320,11 @@ def _plan(
             # A half-loaded table whose chunks were cut differently: start it over.
             notes.append(f"{name}: half-loaded from another source, loading it again")
             start = True
+        create: Callable[[], None] | None = None
         if start is not None:
-            state.ensure_table(conn, schema, spec, t, rows, this_chunk, source, replace=start)
+            create = functools.partial(
+                state.ensure_table, conn, schema, spec, t, rows, this_chunk, source, replace=start
+            )
             s = state.TableState(name, "loading", rows, this_chunk, source, {})
         plan = _TablePlan(name, rows, 0, 0, 0, rows * spec.row_bytes(t))
         plans.append(plan)
@@ -289,11 +341,13 @@ def _plan(
                 f"{name}: resuming, {plan.chunks_done} of {plan.chunks_total} chunks already loaded"
             )
         if not todo:
+            if create is not None:  # never: a table has at least one row, hence one chunk
+                create()
             index_first.append(IndexTask(name, rows))
         elif files:
-            tasks.add_chunks(iter([files[name]]), 1)
+            tasks.add_chunks(iter([files[name]]), 1, create)
         else:
-            tasks.add_chunks(_chunk_tasks(name, rows, chunk, done), todo)
+            tasks.add_chunks(_chunk_tasks(name, rows, chunk, done), todo, create)
     if build_keys:
         for t in reversed(index_first):
             tasks.appendleft(t)
@@ -366,6 +420,7 @@ def load(
                 plans, tasks = _plan(
                     lock_conn, schema, spec, scale, chunk_rows, files, report.notes, False
                 )
+            tasks.prepare_all()
             report.tables_skipped = sum(p.done for p in plans)
             cfg = cfg_for(backend, schema, spec, seed, copy_format)
             # Spark needs the chunks as one list (the local pool takes them lazily)
@@ -382,7 +437,7 @@ def load(
         )
         if k > 0:
             pool = _Pool(cfg_for(backend, schema, spec, seed, copy_format), k)
-        with lock_conn.transaction():  # all tables in one commit, not 30
+        with lock_conn.transaction():
             plans, tasks = _plan(
                 lock_conn, schema, spec, scale, chunk_rows, files, report.notes, build_keys
             )
@@ -563,8 +618,12 @@ def _run(
         while tasks or outstanding:
             stop.check()  # Ctrl-C: at most half a second later, between two messages
             try:
-                msg = result_q.get(timeout=0.5)
+                # tables still to create: create one between two messages, while the
+                # workers copy the tables created already
+                msg = result_q.get(timeout=0.5) if not tasks.pending else result_q.get_nowait()
             except queue.Empty:
+                if tasks.prepare_next():
+                    continue
                 dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead:
                     raise FeatbenchError(

@@ -9,7 +9,8 @@ on that row and then skips the chunk, so a chunk can never be loaded twice.
 
 Inside a chunk, a producer thread generates and encodes sub-batches while the worker's
 main thread sends the previous one, so the server never waits for the generator
-(numpy and libpq's socket waits release the GIL).
+(numpy and libpq's socket waits release the GIL). It starts before the chunk's claim,
+so the first rows are ready when the COPY opens.
 
 An *index* task builds the primary key after all chunks of a table are in, then runs
 ANALYZE. Every step is idempotent, so an interrupted index task is simply redone.
@@ -41,23 +42,28 @@ from featbench.backends.pgload.encode import (
     variable_text_columns,
 )
 from featbench.errors import FeatbenchError
-from featbench.generate import chunk_ranges, csv_bytes, generate_batch
+from featbench.generate import csv_bytes, generate_batch
 from featbench.spec import WorkloadSpec
 
 # Rows generated, encoded and sent at a time inside a chunk. Measured (CPU time, fraud-30):
 # 5k-row batches 1.5 M rows/CPU-s, 10k 1.9 M, 20k 2.1 M, 50k 2.1 M — numpy's per-call
 # overhead dominates small batches. The first batch of a chunk is small so the server
-# starts receiving rows at once instead of idling while 20k rows are generated.
+# starts receiving rows at once instead of idling while 20k rows are generated, and the
+# next ones grow by RAMP: generating a batch takes less time than the server takes to
+# store the one before (generation is ~2.5x as fast), so it never waits in between.
 SUB_BATCH_ROWS = 20_000
 FIRST_BATCH_ROWS = 2_000
+RAMP = 2.5
 
 
 def sub_batches(start: int, stop: int) -> Iterator[tuple[int, int]]:
-    """Row ranges of one chunk: a small first batch, then SUB_BATCH_ROWS at a time."""
-    first = min(stop, start + FIRST_BATCH_ROWS)
-    if first > start:
-        yield start, first
-    yield from chunk_ranges(stop, SUB_BATCH_ROWS, first)
+    """Row ranges of one chunk: FIRST_BATCH_ROWS, then RAMP times more each time up to
+    SUB_BATCH_ROWS."""
+    size = FIRST_BATCH_ROWS
+    while start < stop:
+        end = min(stop, start + size)
+        yield start, end
+        start, size = end, min(SUB_BATCH_ROWS, int(size * RAMP))
 
 
 FILE_BLOCK = 1 << 20
@@ -112,40 +118,63 @@ class ChecksumMismatch(FeatbenchError):
 
 
 # -- producing COPY data --------------------------------------------------------------
-def _threaded(items: Iterator[Any], maxsize: int = 2) -> Iterator[Any]:
-    """Run an iterator in a producer thread, a bounded number of items ahead."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
-    stop = threading.Event()
-    end = object()
+class _Ahead:
+    """Run an iterator in a producer thread, a bounded number of items ahead.
 
-    def produce() -> None:
+    The thread starts at once, so a chunk's first batch is generated while the chunk's
+    transaction, claim and COPY statement make their round trips to the server; `close`
+    stops it (e.g. when the chunk turns out to be loaded already)."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], maxsize: int = 2) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._items = items
+        self._th = threading.Thread(target=self._produce, name="featbench-generate", daemon=True)
+        self._th.start()
+
+    def _produce(self) -> None:
         try:
-            for it in items:
-                while not stop.is_set():
+            for it in self._items:
+                while not self._stop.is_set():
                     try:
-                        q.put(it, timeout=0.2)
+                        self._q.put(it, timeout=0.2)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            q.put(end)
+            self._q.put(self._END)
         except BaseException as e:  # handed to the consumer, which re-raises it
-            q.put(e)
+            self._q.put(e)
 
-    th = threading.Thread(target=produce, name="featbench-generate", daemon=True)
-    th.start()
-    try:
+    def __iter__(self) -> Iterator[Any]:
         while True:
-            it = q.get()
-            if it is end:
+            it = self._q.get()
+            if it is self._END:
                 return
             if isinstance(it, BaseException):
                 raise it
             yield it
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                break
+        self._th.join(timeout=5)
+
+
+def _threaded(items: Iterator[Any], maxsize: int = 2) -> Iterator[Any]:
+    """Iterate `items` produced in a thread (see `_Ahead`)."""
+    ahead = _Ahead(items, maxsize)
+    try:
+        yield from ahead
     finally:
-        stop.set()
-        th.join(timeout=5)
+        ahead.close()
 
 
 class Worker:
@@ -185,50 +214,58 @@ class Worker:
 
     def run_chunk(self, task: ChunkTask) -> tuple[int, int, bool]:
         """Load one chunk; return (rows, bytes sent, skipped)."""
-        with self.conn.transaction():
-            if not self._claim(task):
-                return task.rows, 0, True
-            if task.source == "generate":
-                sent = self._copy_generated(task)
-            elif task.source == "parquet":
-                sent = self._copy_parquet(task)
-            else:
-                sent = self._copy_csv_file(task)
+        # Generation starts before the round trips of the transaction, the claim and the
+        # COPY statement, so that the server is sent rows as soon as its COPY is open.
+        ahead = _Ahead(self._generated(task)) if task.source == "generate" else None
+        try:
+            with self.conn.transaction():
+                if not self._claim(task):
+                    return task.rows, 0, True
+                if ahead is not None:
+                    sent = self._copy_generated(task, ahead)
+                elif task.source == "parquet":
+                    sent = self._copy_parquet(task)
+                else:
+                    sent = self._copy_csv_file(task)
+        finally:
+            if ahead is not None:
+                ahead.close()
         return task.rows, sent, False
 
-    def _copy_generated(self, task: ChunkTask) -> int:
+    def _generated(self, task: ChunkTask) -> Iterator[tuple[int, Any]]:
+        """(rows, COPY data) of a chunk's sub-batches, in the configured COPY format."""
+        table = self.spec.table(task.table)
+        seed = self.cfg.seed
+        variable = variable_text_columns(self.spec, table)
+        for a, b in sub_batches(task.start, task.stop):
+            batch = generate_batch(self.spec, table, seed, a, b)
+            if self.cfg.copy_format == "csv":
+                yield b - a, csv_bytes(batch)
+            else:
+                yield b - a, encode_batch(batch, variable).data
+
+    def _copy_generated(self, task: ChunkTask, batches: Iterator[tuple[int, Any]]) -> int:
         table = self.spec.table(task.table)
         names = [self.spec.key_column_of(table)] + [c.name for c in table.columns]
-        seed = self.cfg.seed
-        sent = 0
-        if self.cfg.copy_format == "csv":
-            batches = (
-                (b - a, csv_bytes(generate_batch(self.spec, table, seed, a, b)))
-                for a, b in sub_batches(task.start, task.stop)
+        binary = self.cfg.copy_format != "csv"
+        if binary:
+            stmt = self._copy_stmt(
+                task.table, column_order(names, variable_text_columns(self.spec, table)), "binary"
             )
-            with (
-                self.conn.cursor() as cur,
-                cur.copy(self._copy_stmt(task.table, tuple(names), "csv")) as cp,
-            ):
-                for rows, data in _threaded(batches):
-                    cp.write(data)
-                    sent += len(data)
-                    self.report("progress", task.table, rows, len(data))
-            return sent
-        variable = variable_text_columns(self.spec, table)
-        encoded = (
-            encode_batch(generate_batch(self.spec, table, seed, a, b), variable)
-            for a, b in sub_batches(task.start, task.stop)
-        )
-        stmt = self._copy_stmt(task.table, column_order(names, variable), "binary")
+        else:
+            stmt = self._copy_stmt(task.table, tuple(names), "csv")
+        sent = 0
         with self.conn.cursor() as cur, cur.copy(stmt) as cp:
-            cp.write(HEADER)
-            for enc in _threaded(encoded):
-                cp.write(enc.data)
-                sent += enc.nbytes
-                self.report("progress", task.table, enc.rows, enc.nbytes)
-            cp.write(TRAILER)
-        return sent + len(HEADER) + len(TRAILER)
+            if binary:
+                cp.write(HEADER)
+                sent += len(HEADER) + len(TRAILER)
+            for rows, data in batches:
+                cp.write(data)
+                sent += len(data)
+                self.report("progress", task.table, rows, len(data))
+            if binary:
+                cp.write(TRAILER)
+        return sent
 
     def _copy_parquet(self, task: ChunkTask) -> int:
         import pyarrow.parquet as pq
