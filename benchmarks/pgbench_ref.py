@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -22,7 +23,8 @@ import numpy as np
 def pgbench_path() -> str:
     """The pgbench that ships with pgserver, else the system's."""
     cands = []
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set (noise)
         import pgserver._commands as pc
 
         cands.append(Path(pc.POSTGRES_BIN_PATH) / "pgbench")

@@ -64,10 +64,10 @@ class ParentCpu:
         self.cpu_s = 0.0
         self._c0: float | None = None
 
-    def on_ratio_start(self, ev: Any) -> None:
+    def on_level_start(self, ev: Any) -> None:
         self._c0 = time.process_time()
 
-    def on_ratio_end(self, ev: Any) -> None:
+    def on_level_end(self, ev: Any) -> None:
         if self._c0 is not None:
             self.cpu_s += time.process_time() - self._c0
             self._c0 = None

@@ -221,7 +221,17 @@ class RunEvents:
     warning: Hook[str] = field(default_factory=Hook)
 
     def listen(self, listener: Any) -> None:
-        """Subscribe every `on_<hook>` method the listener has."""
+        """Subscribe every `on_<hook>` method the listener has. An `on_…` method that
+        names no hook is refused: a misspelt (or renamed) hook would never be called."""
+        unknown = sorted(
+            a for a in dir(listener)
+            if a.startswith("on_") and a[3:] not in HOOKS and callable(getattr(listener, a))
+        )  # fmt: skip
+        if unknown:
+            raise TypeError(
+                f"{type(listener).__name__} has {', '.join(unknown)}: no such run event "
+                f"(the hooks are on_{', on_'.join(HOOKS)})"
+            )
         for name in HOOKS:
             fn = getattr(listener, f"on_{name}", None)
             if fn is not None:
