@@ -58,8 +58,13 @@ def test_demo_runs_the_matrix_and_cold_keys_cost_reads(
     hot, cold = ratios[0], ratios[-1]
     assert cold["io"]["buffer_reads"] > 10 * cold["requests"]  # measured reads at 0% hot
     assert cold["latency_ms"]["p50"] > 1.2 * hot["latency_ms"]["p50"], (hot, cold)
-    story = doc["cold_vs_hot"]
-    assert story["p50_x"] > 1.2 and story["os_cache_evicted"] is True
+    # the same keys through the original benchmark's serial lookups and one round trip
+    assert [s["strategy"] for s in run["sections"]] == ["serial", "function"]
+    stories = doc["cold_vs_hot"]
+    assert [st["strategy"] for st in stories] == ["serial", "function"]
+    for st in stories:
+        assert st["p50_x"] > 1.2 and st["os_cache_evicted"] is True, st
+        assert st["reads_per_request"][1] > 10 and f"({st['strategy']})" in st["text"]
 
     manifest = json.loads((Path(run["path"]) / "manifest.json").read_text())
     target = manifest["targets"][0]
@@ -67,7 +72,7 @@ def test_demo_runs_the_matrix_and_cold_keys_cost_reads(
     assert target["cache"]["data_bytes"] > 3 * target["cache"]["shared_buffers_bytes"]
     assert not any("shared_buffers" in w for w in manifest["warnings"])
     ev = target["os_cache_eviction"]
-    assert ev["enabled"] is True and len(ev["levels"]) == 9
+    assert ev["enabled"] is True and len(ev["levels"]) == 9 * 2  # each ratio of each strategy
     assert all(r["files"] > 0 and r["resident_after_bytes"] == 0 for r in ev["levels"])
     n = DEMO_REQUESTS
     assert all(r["errors"] == 0 and r["requests"] == n for r in ratios)

@@ -16,7 +16,7 @@ from featbench.cli.options import Json, ResultsDir, Seed, Thresholds
 # --help does not import the library (a test checks they agree).
 SCALE_ONE, SCALE_WITH_DYNAMODB, DYNAMODB_REQUESTS = 0.5, 0.04, 40
 DemoScale = Annotated[float | None, typer.Option("--scale", help=f"Scale of fraud-30 to load (default {SCALE_ONE:g}, about 734k rows, ~220 MB; {SCALE_WITH_DYNAMODB:g} when DynamoDB is in --backends).")]  # fmt: skip
-Backends = Annotated[str, typer.Option("--backends", "-b", help=f"Stores to run side by side on embedded servers: postgres, redis, dynamodb (comma list). Alone, PostgreSQL runs the serial strategy (one query per table, the original Lakebase benchmark's way); side by side each store runs its natural one-round-trip strategy: postgres union, redis pipeline, dynamodb batch (BatchGetItem). DynamoDB is moto, a slow local emulator: it replays only the first {DYNAMODB_REQUESTS} requests of each ratio of the same plan, and its latency is not AWS's.")]  # fmt: skip
+Backends = Annotated[str, typer.Option("--backends", "-b", help=f"Stores to run side by side on embedded servers: postgres, redis, dynamodb (comma list). Alone, PostgreSQL runs two strategies on the same keys: serial (one query per table, the original Lakebase benchmark's way) and function (the whole request in one round trip); side by side each store runs its natural one-round-trip strategy: postgres union, redis pipeline, dynamodb batch (BatchGetItem). DynamoDB is moto, a slow local emulator: it replays only the first {DYNAMODB_REQUESTS} requests of each ratio of the same plan, and its latency is not AWS's.")]  # fmt: skip
 Keep = Annotated[bool, typer.Option("--keep", help="Leave the embedded PostgreSQL running afterwards (for psql, or more featbench commands).")]  # fmt: skip
 
 

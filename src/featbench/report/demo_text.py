@@ -14,7 +14,7 @@ from featbench.progress import console
 from featbench.report.load_text import load_line, load_report_doc, print_checks
 from featbench.report.tables import f
 from featbench.report.terminal import headline_data, print_headline_safe, print_run, wide_console
-from featbench.results.reader import Run
+from featbench.results.reader import Run, Section
 
 
 class DemoOutcome(Protocol):
@@ -92,8 +92,7 @@ def print_demo(res: DemoOutcome) -> None:
         return
     out = wide_console()
     print_run(res.run, out, notes=False)  # the notes were shown as they came
-    story = cold_story(res.run)
-    if story is not None:
+    for story in cold_story(res.run):
         console.print(story["text"], highlight=False, markup=False)
     if "dynamodb" in res.kinds:
         console.print(
@@ -106,13 +105,16 @@ def print_demo(res: DemoOutcome) -> None:
     print_headline_safe(res.run, out, report_path=res.report)
 
 
-def cold_story(run: Run) -> dict[str, Any] | None:
-    """What the demo is about, in figures: PostgreSQL at 0% hot against 100% hot (p50, p99,
-    buffer reads per request, hit ratio) and whether reads went to the disk (OS page cache
-    emptied before each ratio, direct I/O). None when the run lacks those two ratios."""
-    pg = next((s for s in run.sections if s.backend == "postgres"), None)
-    if pg is None:
-        return None
+def cold_story(run: Run) -> list[dict[str, Any]]:
+    """What the demo is about, in figures, per PostgreSQL strategy of the run: 0% hot
+    against 100% hot (p50, p99, buffer reads per request, hit ratio) and whether reads went
+    to the disk (OS page cache emptied before each ratio, direct I/O). Sections lacking
+    those two ratios are left out."""
+    pgs = [s for s in run.sections if s.backend == "postgres"]
+    return [d for d in (_cold_story(run, s, len(pgs) > 1) for s in pgs) if d is not None]
+
+
+def _cold_story(run: Run, pg: Section, name_strategy: bool) -> dict[str, Any] | None:
     by_pct = {r.get("hot_pct"): r for r in pg.levels}
     hot, cold = by_pct.get(100), by_pct.get(0)
     if hot is None or cold is None:
@@ -132,6 +134,7 @@ def cold_story(run: Run) -> dict[str, Any] | None:
     direct = bool((tdoc.get("cache") or {}).get("direct_io"))
     doc: dict[str, Any] = {
         "target": target,
+        "strategy": pg.strategy,
         "p50_ms": [hot["latency_ms"].get("p50"), cold["latency_ms"].get("p50")],
         "p99_ms": [hot["latency_ms"].get("p99"), cold["latency_ms"].get("p99")],
         "p50_x": times("p50"),
@@ -161,6 +164,8 @@ def cold_story(run: Run) -> dict[str, Any] | None:
         lead = "cold keys cost almost no reads here" + (
             " (the data fits in shared_buffers)" if fits else ""
         )
+    if name_strategy:
+        lead += f" ({pg.strategy})"
     doc["text"] = (
         f"{lead}: p50 {f(doc['p50_ms'][0])} -> {f(doc['p50_ms'][1])} ms "
         f"({f(doc['p50_x'], '{:.1f}')}x), p99 {f(doc['p99_ms'][0])} -> {f(doc['p99_ms'][1])} ms "
