@@ -311,6 +311,7 @@ def test_headline(pg_run: Path):
         assert fmt(r["latency_ms"]["p99"]) in text
         assert fmt(r["io"]["hit_ratio"], 3) in text
     assert "cost per million requests at" in text and "measured request rate" in text
+    assert "series together" not in text  # one target/strategy: its own rate
     assert "report: R.html" in text
     pm = data["cost"]["per_million_requests"]
     assert set(pm) == {"lakebase", "dynamodb_on_demand", "dynamodb_provisioned", "elasticache"}

@@ -691,4 +691,9 @@ def headline_qps(run: Run) -> tuple[float, str] | None:
     seconds = sum(hi - lo for lo, hi in spans.values()) / 1e9
     if seconds <= 0:
         return None
-    return t.num_rows / seconds, "the run's measured request rate"
+    at = [i for i, c in enumerate(group_cols) if c in ("target", "strategy")]
+    n_series = len({tuple(k[i] for i in at) for k in spans})
+    what = "the run's measured request rate"
+    if n_series > 1:  # e.g. the demo's serial and function: say the rate is their blend
+        what += f", its {n_series} target/strategy series together"
+    return t.num_rows / seconds, what
