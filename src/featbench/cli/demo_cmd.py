@@ -31,8 +31,9 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Start embedded servers, load fraud-30 at a small scale, verify it, run the hot/cold
-    benchmark (9 ratios x 400 requests: closed 95% intervals up to p99), print the table and
-    the headline, and write an HTML report into the run directory.
+    benchmark (9 ratios x 400 requests: closed 95% intervals up to p99; PostgreSQL alone with
+    two strategies on the same keys, serial and function), print the table, what cold keys
+    cost and the headline, and write an HTML report into the run directory.
 
     The data stays in $FEATBENCH_HOME (default: your cache directory), so a second demo
     reuses it. The PostgreSQL server is stopped at the end unless --keep;
