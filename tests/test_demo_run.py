@@ -62,8 +62,10 @@ def test_demo_runs_the_matrix_and_cold_keys_cost_reads(
     assert [s["strategy"] for s in run["sections"]] == ["serial", "function"]
     stories = doc["cold_vs_hot"]
     assert [st["strategy"] for st in stories] == ["serial", "function"]
-    # priced at a rate that says it blends both strategies
+    # priced at a rate that says it blends both strategies; the report says it was measured
     assert "its 2 target/strategy series together" in doc["headline"]["cost"]["qps_source"]
+    html = Path(doc["report"]).read_text()
+    assert "req/s (given)" not in html and "measured request rate" in html
     for st in stories:
         assert st["p50_x"] > 1.2 and st["os_cache_evicted"] is True, st
         assert st["reads_per_request"][1] > 10 and f"({st['strategy']})" in st["text"]

@@ -148,7 +148,11 @@ def write_report(run: Run) -> tuple[Path | None, str | None]:
 
     try:
         measured = headline_qps(run)
-        return make_report([run], qps=measured[0] if measured else None).html, None
+        if measured is None:
+            return make_report([run]).html, None
+        # priced at the run's own rate, and labelled so (not "given": nobody gave it)
+        rate, source = measured
+        return make_report([run], qps=rate, cost_inputs={"qps_source": source}).html, None
     except FeatbenchError as e:
         return None, str(e)
 

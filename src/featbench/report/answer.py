@@ -139,7 +139,9 @@ def answer(
     basis = None
     if cost is not None:
         qps = cost.input("qps")
-        basis = f"at {qps.value:,.0f} req/s (given)" if qps is not None else "at the given rate"
+        basis = (
+            f"at {qps.value:,.0f} req/s ({qps.source})" if qps is not None else "at the given rate"
+        )
     elif measured_cost and measured_cost.get("qps"):
         basis = f"at {measured_cost['qps']:,.0f} req/s (the rate the run sustained)"
     failed = [r for r in runs if r.partial]

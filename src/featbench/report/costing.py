@@ -318,6 +318,7 @@ def resolve_inputs(
     runs: list[Run],
     *,
     qps: float,
+    qps_source: str = "given",
     hours_per_day: float | None = None,
     cu: float | None = None,
     storage_gb: float | None = None,
@@ -363,7 +364,10 @@ def resolve_inputs(
             "default" if value is None else "given",
         )
 
-    put("qps", qps, "requests/s", "given")
+    # a rate measured by the run (the demo prices at it) is a measurement, not an input
+    out["qps"] = CostInput(
+        "qps", qps, "requests/s", qps_source, "given" if qps_source == "given" else "measured"
+    )
     opt("hours_per_day", hours_per_day, "h/day of traffic")
     recorded = lakebase_capacity(runs) if cu is None else None
     if recorded is not None:
