@@ -19,6 +19,7 @@ from featbench.backends.base import open_backend
 from featbench.cli import main
 from featbench.spark.load import KillMidChunk, SparkChunks
 from featbench.spec import WorkloadSpec, scaled_rows
+from run_helpers import drop_schema
 from test_load import backend, do_load, small_spec, table_digest
 
 __all__ = ["dynamodb_url", "redis_url"]  # fixtures of the contract suite, used here
@@ -29,8 +30,7 @@ def other_schema(pg_dsn: str) -> Iterator[str]:
     """A second fresh schema, dropped afterwards."""
     name = f"fbt_{uuid.uuid4().hex[:10]}"
     yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    drop_schema(pg_dsn, name)
 
 
 def spark_load(dsn: str, schema: str, spark_session: Any, **kw: Any):  # type: ignore[no-untyped-def]

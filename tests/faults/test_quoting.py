@@ -17,13 +17,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from faults.data_cli import cli, one_line_exit_2
 from featbench.backends.pg_strategies import dollar_tag, function_definition
 from featbench.errors import SpecError
 from featbench.spec import RESERVED_TABLE_NAMES, spec_from_dict
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import drop_schema, fill_tables, tiny_spec
 
 
 def _spec(entities: list[str], **table: Any) -> dict[str, Any]:
@@ -52,8 +51,7 @@ def test_dollar_tag_never_occurs_in_the_body() -> None:
 def dollar_schema(pg_dsn: str) -> Iterator[str]:
     name = f"fbt_{uuid.uuid4().hex[:6]}$fb$x"
     yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    drop_schema(pg_dsn, name)
 
 
 def test_function_strategy_in_a_schema_named_with_the_old_tag(
