@@ -60,6 +60,15 @@ def lookup_schema(target: str, prefix: str) -> Iterator[Lookup]:
         doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
 
+def header(doc: dict[str, Any], what: str) -> str:
+    """The first line of a report on the lookup: server, target, `what` ran, load average."""
+    return (
+        f"one-key lookup, PostgreSQL {doc['server_version']} at {doc['target']}; {what}; "
+        f"load average {doc['load_average_at_start'][0]} -> {doc['load_average_at_end'][0]} "
+        f"on {doc['cpus']} CPUs"
+    )
+
+
 def setup(conninfo: str, schema: str) -> None:
     """Create `schema` with the lookup table, its primary key, statistics, all of it cached."""
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -48,7 +48,7 @@ import psutil
 import psycopg
 import pyarrow.parquet as pq
 from pgbench_ref import cpu_hog
-from pglookup import ROWS, lookup_schema, lookup_spec_dict, pgbench_lookup
+from pglookup import ROWS, header, lookup_schema, lookup_spec_dict, pgbench_lookup
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
@@ -296,12 +296,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(doc, indent=2))
         return
-    print(
-        f"one-key lookup, PostgreSQL {doc['server_version']} at {doc['target']}; "
-        f"{args.rounds} rounds x {args.requests} requests per side and condition; "
-        f"load average {doc['load_average_at_start'][0]} -> {doc['load_average_at_end'][0]} "
-        f"on {doc['cpus']} CPUs"
-    )
+    print(header(doc, f"{args.rounds} rounds x {args.requests} requests per side and condition"))
     print(f"{'condition':24}{'':10}{'p50':>9}{'p99':>9}{'p99.9':>9}")
     for c in doc["conditions"]:
         print(

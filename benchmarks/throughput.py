@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from pglookup import ROWS, lookup_schema, lookup_spec_dict, pgbench_lookup
+from pglookup import ROWS, header, lookup_schema, lookup_spec_dict, pgbench_lookup
 
 from featbench.backends.base import open_backend
 from featbench.runner.benchmark import RunConfig, run_benchmark
@@ -257,11 +257,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(doc, indent=2))
         return
-    print(
-        f"one-key lookup, PostgreSQL {doc['server_version']} at {doc['target']}; "
-        f"{args.rounds} rounds x {args.requests} requests per client and side; load average "
-        f"{doc['load_average_at_start'][0]} -> {doc['load_average_at_end'][0]} on {doc['cpus']} CPUs"
-    )
+    print(header(doc, f"{args.rounds} rounds x {args.requests} requests per client and side"))
     print(
         f"{'N':>2}  {'side':14}{'req/s':>10}{'÷ pgbench':>11}{'med/round':>11}{'client CPU us/req':>19}"
     )
