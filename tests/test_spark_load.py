@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from contract.conftest import dynamodb_url, redis_url, unique_namespace
+from contract.conftest import dynamodb_url, unique_namespace
 from featbench.backends.base import open_backend
 from featbench.cli import main
 from featbench.spark.load import KillMidChunk, SparkChunks
@@ -22,7 +22,7 @@ from featbench.spec import WorkloadSpec, scaled_rows
 from run_helpers import drop_schema
 from test_load import backend, do_load, small_spec, table_digest
 
-__all__ = ["dynamodb_url", "redis_url"]  # fixtures of the contract suite, used here
+__all__ = ["dynamodb_url"]  # a fixture of the contract suite, used here
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,12 +91,10 @@ def test_load_force_with_a_users_view_names_it(
 
 
 @pytest.fixture
-def redis_target() -> Iterator[str]:
-    url = os.environ.get("FEATBENCH_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("no Redis server (FEATBENCH_TEST_REDIS_URL)")
+def redis_target(redis_url: str) -> Iterator[str]:
     ns = f"fbt_{uuid.uuid4().hex[:8]}"
-    target = f"{url}?namespace={ns}" if "?" not in url else f"{url}&namespace={ns}"
+    sep = "&" if "?" in redis_url else "?"
+    target = f"{redis_url}{sep}namespace={ns}"
     yield target
     b = open_backend(target)
     try:
