@@ -75,6 +75,9 @@ class WatchedSession:
     def recover(self) -> None:
         pass
 
+    def native_plan(self, entities: Any) -> None:
+        return None
+
     def close(self) -> None:
         pass
 

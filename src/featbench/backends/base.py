@@ -112,7 +112,38 @@ class Session(Protocol):
         for clients that reconnect by themselves); raises FeatbenchError if it cannot."""
         ...
 
+    def native_plan(self, entities: Sequence[str]) -> NativePlan | None:
+        """The request compiled to machine code, for the client loop to run in blocks with
+        no Python per request; None where the store has none (the loop then calls
+        `execute`). `entities`: the order of the key indices the plan will be given."""
+        ...
+
     def close(self) -> None: ...
+
+
+class NativePlan(Protocol):
+    """A session's timed request without Python per request (PostgreSQL:
+    `backends/pg_native.py`). The client encodes its key columns once, gives the plan
+    views of its recording arrays, and runs blocks of requests as rows of key indices."""
+
+    timed_entities: bool  # whether it records time per entity
+
+    def encode_keys(self, key_columns: Sequence[Sequence[Key]]) -> Any: ...
+
+    def out(self, *arrays: Any) -> Any:
+        """The recording arrays: start, end, rows found, keys found, lookups, entity ns."""
+        ...
+
+    def compile(self, out: Any, keys: Any) -> None:
+        """Compile now, before anything is timed."""
+        ...
+
+    def run(
+        self, rows: Any, k0: int, deadline_ns: int, out: Any, keys: Any, write_ent: bool
+    ) -> tuple[int, str | None]:
+        """Run requests (rows of key indices) into slots k0…; stop after a failure or a
+        request ending past `deadline_ns`. Returns (requests run, the last one's error)."""
+        ...
 
 
 class ResultTables(Protocol):

@@ -534,6 +534,9 @@ class KeyValueSession:
     def recover(self) -> None:
         return None  # the client reconnects by itself on the next request
 
+    def native_plan(self, entities: Sequence[str]) -> None:
+        return None  # the timed path is the store's Python client (`execute`)
+
 
 class KeyValueBackend:
     """The load skeleton and the capabilities Redis and DynamoDB share.

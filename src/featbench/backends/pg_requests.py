@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import pq, sql
 
-from featbench.backends import pgconn
+from featbench.backends import pg_native, pgconn
 from featbench.backends.base import IOSample, Key, RequestKeys, RequestResult, Row, Session
 from featbench.backends.pg_lookup import (
     LookupFailed,
@@ -533,6 +533,22 @@ class SerialSession:
         except psycopg.Error as e:
             return RequestResult(found, looked, entity_ns or None, _first_line(e), None, hit)
         return RequestResult(found, looked, entity_ns, None, None, hit)
+
+    def native_plan(self, entities: Sequence[str]) -> pg_native.NativePlan | None:
+        """`execute` compiled: the same statements in the same order, each entity timed."""
+        col = {e: list(entities).index(e) for e, _ in self._plan}  # an entity's key column
+        stmts = [
+            pg_native.Statement(name, (col[e],), extra, group=col[e])
+            for e, names in self._plan
+            for name, extra in names
+        ]
+
+        def conn_ptr() -> int:
+            return (self._pg.pgconn_ptr or 0) if self._conn is not None else 0
+
+        return pg_native.plan_or_none(
+            lambda: pg_native.NativePlan(conn_ptr, stmts, len(entities), fail_counts_lookups=False)
+        )
 
     def explain(self, keys: RequestKeys) -> IOSample:
         """The request as EXPLAIN (ANALYZE, BUFFERS): shared blocks hit/read per table."""

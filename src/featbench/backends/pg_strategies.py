@@ -47,8 +47,8 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
 
-from featbench.backends import pgconn
-from featbench.backends.base import IOSample, RequestKeys, RequestResult, Row
+from featbench.backends import pg_native, pgconn
+from featbench.backends.base import IOSample, NativePlan, RequestKeys, RequestResult, Row
 from featbench.backends.pg_lookup import (
     KEY_SQL_TYPES,
     LookupStatement,
@@ -485,6 +485,9 @@ class _Base:
         pids = self.backend_pids
         return pids[0] if pids else None
 
+    def native_plan(self, entities: Sequence[str]) -> NativePlan | None:
+        return None  # pipelined and multi-connection requests run through `execute`
+
     def _failed(self, err: BaseException | str) -> RequestResult:
         return RequestResult(
             rows_found=0, rows_looked_up=self.n_lookups, error=_first(err), keys_found=0
@@ -662,6 +665,21 @@ class _OneStatementSession(_Base):
                 self._conn.close()
             return self._failed(_first(res.error_message) or "request failed")
         return res
+
+    def native_plan(self, entities: Sequence[str]) -> NativePlan | None:
+        """One statement with a key per entity; only where each row is a lookup that
+        found its key (otherwise counting them reads a value per row: `execute`)."""
+        if not self._one_row_per_key:
+            return None
+        idx = tuple(list(entities).index(e) for e in self.entities)
+
+        def conn_ptr() -> int:
+            return (self._conn.pg.pgconn_ptr or 0) if self._conn.conn is not None else 0
+
+        stmt = pg_native.Statement(self._stmt, idx, looked=self.n_lookups, hit_rows=True)
+        return pg_native.plan_or_none(
+            lambda: pg_native.NativePlan(conn_ptr, [stmt], len(entities), fail_counts_lookups=True)
+        )
 
     def execute(self, keys: RequestKeys) -> RequestResult:
         res = self._run(keys)

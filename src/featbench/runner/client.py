@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from featbench.backends.base import IOSample, Key, Session
+from featbench.backends.base import IOSample, Key, NativePlan, Session
 from featbench.runner.reconnect import ReconnectPolicy
 
 PAUSE_EVERY = 16_384  # requests recorded before a pause (and the size of a request block)
@@ -44,6 +44,7 @@ IDLE_PAUSE_EVERY_NS = 100_000_000  # …and at most this often
 NAN = float("nan")
 REWARM = 32  # closed loop: unmeasured repeats of the last request after a pause (see _pause)
 STOP_EVERY = 16  # measured requests between two checks of `stop` (a stop is never urgent)
+NATIVE_BLOCK = 256  # compiled path: requests per call (`stop` is asked between calls)
 WARN_LIMIT = 5  # unmeasured-request failures reported one by one before they are only counted
 
 
@@ -81,6 +82,7 @@ class ShareStats:
     pause_cpu_s: float = 0.0
     rewarm_errors: int = 0  # repeats after a pause that failed (then the session reconnected)
     after_pause: list[int] = field(default_factory=list)  # seq of the first request after a pause
+    timed_path: str = "python"  # "compiled" where the session's plan ran the timed requests
 
 
 class _Recorder:
@@ -107,6 +109,15 @@ class _Recorder:
         self.errors: dict[int, str] = {}
         self.has_entity = False
         self.has_units = False
+
+    def views(self) -> dict[str, np.ndarray]:
+        """The arrays as numpy views (same memory) for the compiled timed path."""
+        v = {
+            name: np.frombuffer(getattr(self, name), dtype=np.int64)
+            for name in ("seq", "start", "end", "rows", "keys_found", "lookups", "entity_ns")
+        }
+        v["units"] = np.frombuffer(self.units, dtype=np.float64)
+        return v
 
     def mark_entity(self, k: int) -> None:
         """The first reply with per-entity times since the last pause: earlier rows had none."""
@@ -175,6 +186,27 @@ class Client:
         self.progress = progress
         self.session: Session = self.reconnect.open_session(factory)
         self._rec = _Recorder(self.pause_every, self.entities)
+        self._views = self._rec.views()
+        self._out: Any = None  # the compiled path's BlockOut over the recorder's arrays
+        self._keys: Any = None  # the key columns encoded for the compiled path (once)
+        self._plan: NativePlan | None = None
+        self._bind()
+
+    def _bind(self) -> None:
+        """The session's compiled plan (None: Python path), compiled now, before timing."""
+        plan = self.session.native_plan(self.entities)
+        if plan is not None and self._keys is None:
+            v = self._views
+            self._keys = plan.encode_keys(self.key_columns)
+            self._out = plan.out(v["start"], v["end"], v["rows"], v["keys_found"],
+                                 v["lookups"], v["entity_ns"])  # fmt: skip
+            plan.compile(self._out, self._keys)
+        self._plan = plan
+
+    @property
+    def timed_path(self) -> str:
+        """Which timed path the session runs: "compiled" or "python"."""
+        return "compiled" if self._plan is not None else "python"
 
     # -- the session ------------------------------------------------------------------------
     @property
@@ -183,6 +215,7 @@ class Client:
 
     def _recover(self) -> None:
         self.session = self.reconnect.recover(self.session)
+        self._bind()
 
     def backend_stats(self) -> dict[str, int] | None:
         """The store client's own counts (errors, retries…), None when it keeps none."""
@@ -258,6 +291,12 @@ class Client:
                 pos = np.arange(
                     start + b * step, start + min(total, b + self.pause_every) * step, step
                 )
+                if measured and sched is None and self._plan is not None:
+                    st.timed_path = "compiled"
+                    self._measured_native(key_idx, io, pos, st, stop)
+                    if stop is not None and stop():
+                        break
+                    continue
                 items = self._block(key_idx, io, pos)
                 times = None if sched is None else sched[pos].tolist()
                 if measured:
@@ -398,6 +437,80 @@ class Client:
                 self._k = k
             st.requests += done
             self._prev_req, self._last_end = prev, last_end
+
+    def _request(self, row: Sequence[int]) -> dict[str, Key]:
+        cols = self.key_columns
+        return {e: cols[j][int(row[j])] for j, e in enumerate(self.entities)}
+
+    def _measured_native(
+        self,
+        key_idx: np.ndarray,
+        io: np.ndarray,
+        pos: np.ndarray,
+        st: ShareStats,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        """`_measured` for a session with a compiled plan, closed loop: the requests
+        between two I/O samples go to the compiled loop, NATIVE_BLOCK per call, which
+        records them straight into the recorder's arrays (the same pauses, the same
+        records, the same recovery after a failed request)."""
+        rows_all = np.ascontiguousarray(key_idx[pos], dtype=np.int64)
+        io_at = np.flatnonzero(io[pos]).tolist()
+        io_at.append(len(pos))
+        v = self._views
+        rec = self._rec
+        cap = self.pause_every
+        every = self.pause_interval_ns
+        prog = self.progress
+        m = len(pos)
+        i = j_io = 0
+        k = self._k
+        last_pause = self._last_pause
+        prev, last_end = self._prev_req, self._last_end
+        try:
+            while i < m:
+                if k >= cap or last_end - last_pause > every:
+                    self._k, k = k, -1  # as in _measured: the pause may raise
+                    self._pause(forced=False, rewarm=prev)
+                    k, last_pause = self._k, self._last_pause
+                if i == io_at[j_io]:
+                    self._io_sample(int(pos[i]), self._request(rows_all[i]))
+                    i += 1
+                    j_io += 1
+                    continue
+                plan = self._plan
+                if plan is None:  # the recovered session has no compiled plan: Python path
+                    self._k = k
+                    self._prev_req, self._last_end = prev, last_end
+                    k = -1
+                    rest = pos[i:]
+                    self._measured(self._block(key_idx, io, rest), None, st, stop)
+                    return
+                n = min(io_at[j_io] - i, cap - k, NATIVE_BLOCK)
+                if plan.timed_entities and not rec.has_entity:
+                    rec.mark_entity(k)
+                done, err = plan.run(rows_all[i : i + n], k, last_pause + every, self._out,
+                                     self._keys, rec.has_entity)  # fmt: skip
+                v["seq"][k : k + done] = pos[i : i + done]
+                if rec.has_units:
+                    v["units"][k : k + done] = NAN
+                k += done
+                i += done
+                st.requests += done
+                last_end = int(v["end"][k - 1])
+                prev = self._request(rows_all[i - 1])
+                if prog is not None:
+                    prog[0] += done
+                if err is not None:
+                    rec.errors[k - 1] = err
+                    st.errors += 1
+                    self._recover()
+                if stop is not None and stop():
+                    return
+        finally:
+            if k >= 0:
+                self._k = k
+                self._prev_req, self._last_end = prev, last_end
 
     def _unmeasured(
         self,

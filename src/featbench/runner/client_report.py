@@ -53,6 +53,9 @@ def level_entry(
             }
             for w, st in sorted(shares.items())
         ],
+        # compiled: requests ran in machine code calling libpq (backends/pg_native.py);
+        # python: through the session's `execute`
+        "timed_path": "/".join(sorted({st.timed_path for st in shares.values()})),
         "pauses": sum(st.pauses for st in shares.values()),
         "forced_pauses": sum(st.forced_pauses for st in shares.values()),
         "pause_s": round(sum(st.pause_s for st in shares.values()), 4),
