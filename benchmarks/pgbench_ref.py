@@ -72,6 +72,24 @@ def run_pgbench(
 
 
 @contextlib.contextmanager
+def python_path(on: bool = True) -> Iterator[None]:
+    """featbench's timed requests through `Session.execute` instead of the compiled path
+    (FEATBENCH_TIMED_PATH=python, inherited by worker processes started inside)."""
+    from featbench.backends import pg_native
+
+    if not on:
+        yield
+        return
+    os.environ[pg_native.ENV] = "python"
+    pg_native._compiled.cache_clear()
+    try:
+        yield
+    finally:
+        del os.environ[pg_native.ENV]
+        pg_native._compiled.cache_clear()
+
+
+@contextlib.contextmanager
 def cpu_hog(on: bool) -> Iterator[None]:
     """One CPU-bound process competing for a core (or nothing)."""
     if not on:

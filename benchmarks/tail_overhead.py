@@ -47,7 +47,7 @@ import numpy as np
 import psutil
 import psycopg
 import pyarrow.parquet as pq
-from pgbench_ref import cpu_hog
+from pgbench_ref import cpu_hog, python_path
 from pglookup import ROWS, header, lookup_schema, lookup_spec_dict, pgbench_lookup
 
 from featbench.backends.base import open_backend
@@ -157,7 +157,9 @@ def decompose(
 
     - libpq: a bare psycopg loop calling `exec_prepared` (what any Python client pays);
     - session: featbench's serial session in a bare loop (its parameter, timing, result);
-    - featbench run: the whole runner (client loop, pauses, statistics, files).
+    - featbench run: the whole runner (client loop, pauses, statistics, files), timed
+      requests on the compiled path (backends/pg_native.py);
+    - run, python path: the same with FEATBENCH_TIMED_PATH=python (`Session.execute`).
     """
     from featbench.backends.pg_requests import SerialSession
 
@@ -194,12 +196,20 @@ def decompose(
     def run(i: int) -> np.ndarray:
         return featbench_round(args.target, schema, n, 5000 + i, work / "runs")[0]
 
-    ratios: dict[str, list[float]] = {"libpq": [], "session": [], "featbench run": []}
+    def python_run(i: int) -> np.ndarray:
+        with python_path():
+            return run(i)
+
+    ratios: dict[str, list[float]] = {
+        "libpq": [], "session": [], "featbench run": [], "run, python path": []
+    }  # fmt: skip
     with cpu_hog(hog):
         for i in range(args.rounds):
             base = rank_percentile(pgbench_round(pgbench, conninfo, schema, n, work, i), 0.5)
-            layers = [("libpq", libpq), ("session", session), ("featbench run", lambda i=i: run(i))]
-            for name, fn in layers[i % 3 :] + layers[: i % 3]:
+            layers = [("libpq", libpq), ("session", session), ("featbench run", lambda i=i: run(i)),
+                      ("run, python path", lambda i=i: python_run(i))]  # fmt: skip
+            r = i % len(layers)
+            for name, fn in layers[r:] + layers[:r]:
                 ratios[name].append(rank_percentile(fn(), 0.5) / base)
     return {k: statistics.median(v) for k, v in ratios.items()}
 

@@ -21,9 +21,11 @@ process (rusage), featbench's client loops (the manifest's `load`, pauses exclud
 and all of featbench's client-side CPU (loops, pauses, and the parent's share while
 the level was measured).
 
-`--decompose` adds two layers between them, in N processes each (same rotation):
-a bare psycopg loop calling `exec_prepared` (what any Python client pays) and
-featbench's serial session in a bare loop (no client loop, no parent).
+featbench's timed requests run on the compiled path (backends/pg_native.py).
+`--decompose` adds, in the same rotation, featbench with FEATBENCH_TIMED_PATH=python
+(`featbench, py`) and two layers, in N processes each: a bare psycopg loop calling
+`exec_prepared` (what any Python client pays) and featbench's serial session in a
+bare loop (no client loop, no parent).
 
     .venv/bin/python benchmarks/throughput.py [--target URL] [--clients 1,2,4]
         [--requests N] [--rounds R] [--decompose] [--json]
@@ -47,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from pgbench_ref import python_path
 from pglookup import ROWS, header, lookup_schema, lookup_spec_dict, pgbench_lookup
 
 from featbench.backends.base import open_backend
@@ -124,6 +127,12 @@ def pgbench_round(
     return {"rps": tps, "requests": n, "seconds": n / tps, "client_cpu_us": 1e6 * cpu / n}
 
 
+def python_featbench_round(*args: Any) -> dict[str, float]:
+    """`featbench_round` with the timed requests through `Session.execute` (no compiled path)."""
+    with python_path():
+        return featbench_round(*args)
+
+
 # -- the layers between (--decompose): N processes, each a bare loop ---------------------
 def _layer_worker(layer: str, factory: Any, conninfo: str, schema: str, n: int, seed: int,
                   ready: Any, go: Any, results: Any) -> None:  # fmt: skip
@@ -197,6 +206,9 @@ def compare(
         ),
     }
     if args.decompose:
+        sides["featbench, py"] = lambda i: python_featbench_round(
+            args.target, schema, clients, requests, 3000 + i, work / "runs"
+        )
         for layer in ("libpq loop", "session loop"):
             sides[layer] = lambda i, layer=layer: layer_round(
                 layer, args.target, conninfo, schema, clients, requests, 2000 + 10 * i
@@ -230,7 +242,7 @@ def compare(
             d["ratio_median_of_rounds"] = round(
                 statistics.median(r["rps"] / p["rps"] for r, p in zip(rs, base, strict=True)), 3
             )
-        if name == "featbench":
+        if name.startswith("featbench"):
             d["loop_cpu_us"] = round(cpu(rs, "loop_cpu_us"), 2)
             d["parent_cpu_us"] = round(cpu(rs, "parent_cpu_us"), 2)
         doc[name] = d

@@ -19,6 +19,12 @@ what makes featbench's tail the store's tail (README, "The timed path"):
 
 Requests are built from the level's plan arrays one block at a time, at pauses, so
 memory does not grow with the number of requests.
+
+Where the session offers a compiled plan (PostgreSQL's serial, function and union
+strategies: `backends/pg_native.py`) and the loop is closed, the timed requests run
+in blocks of machine code with the GIL released, writing into the same arrays: no
+Python at all between or around timed requests inside a block. Elsewhere (other
+stores, the open loop, FEATBENCH_TIMED_PATH=python) the loop calls `Session.execute`.
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ IDLE_PAUSE_EVERY_NS = 100_000_000  # …and at most this often
 NAN = float("nan")
 REWARM = 32  # closed loop: unmeasured repeats of the last request after a pause (see _pause)
 STOP_EVERY = 16  # measured requests between two checks of `stop` (a stop is never urgent)
-NATIVE_BLOCK = 256  # compiled path: requests per call (`stop` is asked between calls)
+NATIVE_BLOCK = 256  # compiled path: requests per call at most (`stop` is asked between calls)…
+NATIVE_BLOCK_NS = 50_000_000  # …and at most this long, so Ctrl-C is seen at once
 WARN_LIMIT = 5  # unmeasured-request failures reported one by one before they are only counted
 
 
@@ -489,8 +496,9 @@ class Client:
                 n = min(io_at[j_io] - i, cap - k, NATIVE_BLOCK)
                 if plan.timed_entities and not rec.has_entity:
                     rec.mark_entity(k)
-                done, err = plan.run(rows_all[i : i + n], k, last_pause + every, self._out,
-                                     self._keys, rec.has_entity)  # fmt: skip
+                until = min(last_pause + every, time.perf_counter_ns() + NATIVE_BLOCK_NS)
+                done, err = plan.run(rows_all[i : i + n], k, until, self._out, self._keys,
+                                     rec.has_entity)  # fmt: skip
                 v["seq"][k : k + done] = pos[i : i + done]
                 if rec.has_units:
                     v["units"][k : k + done] = NAN
