@@ -51,11 +51,11 @@ def python_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     pg_native._compiled.cache_clear()
 
 
-def _run(pg_dsn: str, schema: str, out: Path, strategies: tuple[str, ...]) -> Any:
+def _run(pg_dsn: str, schema: str, out: Path, strategies: tuple[str, ...], **load: Any) -> Any:
     backend = open_backend(pg_dsn, schema=schema)
     try:
         cfg = RunConfig(ratios=(100, 0), requests=300, warmup=10, n_keys=900,
-                        io_sample_every=40, seed=11, strategies=strategies)  # fmt: skip
+                        io_sample_every=40, seed=11, strategies=strategies, **load)  # fmt: skip
         # pauses every 64 requests: the compiled blocks are cut by pauses and I/O samples
         res = run_benchmark([backend], SPEC, cfg, out=out, run_id="r", pause_every=64)
     finally:
@@ -91,17 +91,33 @@ def _paths(run: Any) -> set[str]:
     return {e["timed_path"] for e in run.manifest["load"]}
 
 
-@pytest.mark.parametrize("strategies", [("serial", "function"), ("union",)])
+OPEN = {"rate": 3000.0, "duration_s": 0.1}  # an open loop of 300 requests per level
+
+
+@pytest.mark.parametrize(
+    ("strategies", "load"),
+    [(("serial", "function"), {}), (("union",), {}), (("serial", "function"), OPEN)],
+    ids=["serial+function", "union", "open-loop"],
+)
 def test_the_compiled_path_records_what_the_python_path_records(
-    pg_dsn: str, schema: str, tmp_path: Path, strategies: tuple[str, ...], request: Any
+    pg_dsn: str,
+    schema: str,
+    tmp_path: Path,
+    strategies: tuple[str, ...],
+    load: dict[str, Any],
+    request: Any,
 ) -> None:
-    compiled = _run(pg_dsn, schema, tmp_path / "c", strategies)
+    compiled = _run(pg_dsn, schema, tmp_path / "c", strategies, **load)
     request.getfixturevalue("python_path")
-    python = _run(pg_dsn, schema, tmp_path / "p", strategies)
+    python = _run(pg_dsn, schema, tmp_path / "p", strategies, **load)
     assert _paths(compiled) == {"compiled"} and _paths(python) == {"python"}
     a = _table(compiled)
     assert a == _table(python)  # the same requests, keys, errors (none), entities timed
     assert len(a["seq"]) == 600 * len(strategies) and not any(a["error"])
+    if load:  # an open loop: every request has its intended start and never starts early
+        t = compiled.requests()
+        sched, start = t.column("scheduled_ns").to_pylist(), t.column("start_ns").to_pylist()
+        assert None not in sched and all(b >= s for s, b in zip(sched, start, strict=True))
     counts = _counts(compiled)
     assert counts == _counts(python)  # keys found and rows per lookup, level by level
     assert all(0 < c[4] < 100 for c in counts)  # some keys found and some not: it counts
@@ -165,9 +181,7 @@ def test_a_request_that_fails_in_a_compiled_block_is_recorded_and_the_session_re
     assert client.session.backend_pid != killed[0]  # type: ignore[attr-defined]
 
 
-def test_the_python_path_is_used_where_asked(
-    pg_dsn: str, schema: str, python_path: None
-) -> None:
+def test_the_python_path_is_used_where_asked(pg_dsn: str, schema: str, python_path: None) -> None:
     client, _, _ = _client(pg_dsn, schema)
     try:
         assert client.timed_path == "python"

@@ -139,10 +139,18 @@ class NativePlan(Protocol):
         ...
 
     def run(
-        self, rows: Any, k0: int, deadline_ns: int, out: Any, keys: Any, write_ent: bool
+        self,
+        rows: Any,
+        k0: int,
+        deadline_ns: int,
+        out: Any,
+        keys: Any,
+        write_ent: bool,
+        opened: tuple[Any, ...] | None = None,
     ) -> tuple[int, str | None]:
         """Run requests (rows of key indices) into slots k0…; stop after a failure or a
-        request ending past `deadline_ns`. Returns (requests run, the last one's error)."""
+        request ending past `deadline_ns` (an open loop's `opened`: its intended starts
+        and pause rule). Returns (requests run, the last one's error)."""
         ...
 
 

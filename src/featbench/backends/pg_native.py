@@ -68,6 +68,9 @@ class _Lib:
         self.clock_gettime = libc.clock_gettime
         self.clock_gettime.argtypes = [i, u]
         self.clock_gettime.restype = i
+        self.nanosleep = libc.nanosleep
+        self.nanosleep.argtypes = [u, u]
+        self.nanosleep.restype = i
 
 
 def _loaded_libpq() -> str | None:
@@ -106,7 +109,7 @@ def _compiled() -> tuple[Callable[..., int], _Lib] | str:
         return "the loaded libpq was not found"
     lib = _Lib(path)
     exec_prepared, result_status, ntuples = lib.exec_prepared, lib.result_status, lib.ntuples
-    clear, clock_gettime = lib.clear, lib.clock_gettime
+    clear, clock_gettime, nanosleep = lib.clear, lib.clock_gettime, lib.nanosleep
 
     @numba.njit(nogil=True)
     def run_block(  # noqa: PLR0913 - flat arrays are what compiled code takes
@@ -137,6 +140,12 @@ def _compiled() -> tuple[Callable[..., int], _Lib] | str:
         ent_a: np.ndarray,  # flat (slots, E) int64
         write_ent: int,
         status: np.ndarray,  # out: [done, failed (0/1), failed result pointer]
+        sched: np.ndarray,  # open loop: each request's intended start; empty: closed loop
+        sched_a: np.ndarray,  # where the intended starts are recorded
+        last_pause: int,  # open loop: when the client last paused…
+        idle_min: int,  # …and the gap / interval that make it want to pause again
+        idle_every: int,
+        spin: int,  # sleep until this close to a start, then spin
     ) -> int:
         n = rows.shape[0]
         n_s = names.shape[0]
@@ -145,8 +154,30 @@ def _compiled() -> tuple[Callable[..., int], _Lib] | str:
         pva = pv.ctypes.data
         status[1] = 0
         status[2] = 0
+        open_loop = sched.shape[0] > 0
         for i in range(n):
             k = k0 + i
+            if open_loop:
+                # The first request's wait was the caller's. Later ones: hand back (the
+                # caller pauses, or sleeps) where a pause is due or the start is past the
+                # deadline; else sleep, then spin, until the intended start.
+                target = sched[i]
+                clock_gettime(_CLOCK_MONOTONIC, tsa)
+                now = ts[0] * 1_000_000_000 + ts[1]
+                if i > 0 and (
+                    target > deadline or (target - now > idle_min and now - last_pause > idle_every)
+                ):
+                    status[0] = i
+                    return i
+                wait = target - now - spin
+                if wait > 0:
+                    ts[0] = wait // 1_000_000_000
+                    ts[1] = wait % 1_000_000_000
+                    nanosleep(tsa, 0)
+                while now < target:
+                    clock_gettime(_CLOCK_MONOTONIC, tsa)
+                    now = ts[0] * 1_000_000_000 + ts[1]
+                sched_a[k] = target
             for s in range(n_s):
                 for q in range(slot_lo[s], slot_hi[s]):
                     e = slot_ent[q]
@@ -330,6 +361,8 @@ class NativePlan:
         self._pv = np.asarray(pv, dtype=np.uint64)
         self._ts = np.zeros(2, dtype=np.int64)
         self._status = np.zeros(3, dtype=np.int64)
+        none = np.zeros(0, dtype=np.int64)
+        self._closed = (none, none, 0, 0, 0, 0)
 
     def encode_keys(self, key_columns: Sequence[Sequence[Key]]) -> EncodedKeys:
         return EncodedKeys(key_columns)
@@ -349,16 +382,21 @@ class NativePlan:
         out: BlockOut,
         keys: EncodedKeys,
         write_ent: bool,
+        opened: tuple[Any, ...] | None = None,
     ) -> tuple[int, str | None]:
         """Run the requests of `rows` (key indices, (n, E) int64), recording at k0, k0 + 1…;
-        stops after a failed request or one that ends past `deadline_ns`. Returns how
-        many ran and the error of the last one (None if it succeeded)."""
+        stops after a failed request or one that ends past `deadline_ns`. An open loop
+        passes `opened` = (intended starts, one per row; the recorder's array for them;
+        the client's last pause; the idle gap and interval of its pause rule; the spin
+        margin, all ns): then it also stops before a request that starts past the
+        deadline or before which the client should pause. Returns how many ran and the error of the last one (None if it
+        succeeded)."""
         conn = self.conn_ptr() if rows.shape[0] else 0
         st = self._status
         self._fn(
             conn, rows, k0, deadline_ns, *self._arrays, self._fail_looked, self._pv, keys.ptr,
             keys.base, self._ts, out.start, out.end, out.found, out.keys_found, out.looked,
-            out.entity_ns, int(write_ent), st,
+            out.entity_ns, int(write_ent), st, *(opened or self._closed),
         )  # fmt: skip
         done, failed, res = int(st[0]), int(st[1]), int(st[2])
         if not failed:

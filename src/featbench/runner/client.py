@@ -119,10 +119,8 @@ class _Recorder:
 
     def views(self) -> dict[str, np.ndarray]:
         """The arrays as numpy views (same memory) for the compiled timed path."""
-        v = {
-            name: np.frombuffer(getattr(self, name), dtype=np.int64)
-            for name in ("seq", "start", "end", "rows", "keys_found", "lookups", "entity_ns")
-        }
+        names = "seq start end sched rows keys_found lookups entity_ns".split()
+        v = {name: np.frombuffer(getattr(self, name), dtype=np.int64) for name in names}
         v["units"] = np.frombuffer(self.units, dtype=np.float64)
         return v
 
@@ -298,9 +296,9 @@ class Client:
                 pos = np.arange(
                     start + b * step, start + min(total, b + self.pause_every) * step, step
                 )
-                if measured and sched is None and self._plan is not None:
+                if measured and self._plan is not None:
                     st.timed_path = "compiled"
-                    self._measured_native(key_idx, io, pos, st, stop)
+                    self._measured_native(key_idx, io, pos, sched, st, stop)
                     if stop is not None and stop():
                         break
                     continue
@@ -454,14 +452,19 @@ class Client:
         key_idx: np.ndarray,
         io: np.ndarray,
         pos: np.ndarray,
+        sched: np.ndarray | None,
         st: ShareStats,
         stop: Callable[[], bool] | None,
     ) -> None:
-        """`_measured` for a session with a compiled plan, closed loop: the requests
-        between two I/O samples go to the compiled loop, NATIVE_BLOCK per call, which
-        records them straight into the recorder's arrays (the same pauses, the same
-        records, the same recovery after a failed request)."""
+        """`_measured` for a session with a compiled plan: the requests between two I/O
+        samples go to the compiled loop, NATIVE_BLOCK per call, which records them
+        straight into the recorder's arrays (the same pauses, the same records, the same
+        recovery after a failed request). In an open loop the wait for a call's first
+        request is `_wait`'s (which takes the idle pauses); the compiled loop waits for
+        the others and hands back where a pause is due."""
         rows_all = np.ascontiguousarray(key_idx[pos], dtype=np.int64)
+        times = None if sched is None else np.ascontiguousarray(sched[pos], dtype=np.int64)
+        open_loop = times is not None
         io_at = np.flatnonzero(io[pos]).tolist()
         io_at.append(len(pos))
         v = self._views
@@ -476,9 +479,14 @@ class Client:
         prev, last_end = self._prev_req, self._last_end
         try:
             while i < m:
-                if k >= cap or last_end - last_pause > every:
+                if k >= cap or (not open_loop and last_end - last_pause > every):
                     self._k, k = k, -1  # as in _measured: the pause may raise
-                    self._pause(forced=False, rewarm=prev)
+                    self._pause(forced=open_loop and self._k >= cap,
+                                rewarm=None if open_loop else prev)  # fmt: skip
+                    k, last_pause = self._k, self._last_pause
+                if times is not None:
+                    self._k, k = k, -1
+                    self._wait(int(times[i]), True)
                     k, last_pause = self._k, self._last_pause
                 if i == io_at[j_io]:
                     self._io_sample(int(pos[i]), self._request(rows_all[i]))
@@ -491,14 +499,21 @@ class Client:
                     self._prev_req, self._last_end = prev, last_end
                     k = -1
                     rest = pos[i:]
-                    self._measured(self._block(key_idx, io, rest), None, st, stop)
+                    left = None if times is None else times[i:].tolist()
+                    self._measured(self._block(key_idx, io, rest), left, st, stop)
                     return
                 n = min(io_at[j_io] - i, cap - k, NATIVE_BLOCK)
                 if plan.timed_entities and not rec.has_entity:
                     rec.mark_entity(k)
-                until = min(last_pause + every, time.perf_counter_ns() + NATIVE_BLOCK_NS)
+                until = time.perf_counter_ns() + NATIVE_BLOCK_NS
+                opened = None
+                if times is None:
+                    until = min(until, last_pause + every)
+                else:
+                    opened = (times[i : i + n], v["sched"], last_pause, IDLE_PAUSE_MIN_NS,
+                              IDLE_PAUSE_EVERY_NS, SPIN_NS)  # fmt: skip
                 done, err = plan.run(rows_all[i : i + n], k, until, self._out, self._keys,
-                                     rec.has_entity)  # fmt: skip
+                                     rec.has_entity, opened)  # fmt: skip
                 v["seq"][k : k + done] = pos[i : i + done]
                 if rec.has_units:
                     v["units"][k : k + done] = NAN
