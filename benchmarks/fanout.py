@@ -373,7 +373,7 @@ def against_pgbench(
         boot_cpu = statistics.median(boot)
         clock = time.perf_counter_ns
         for s in sessions.values():
-            featbench_block(s, key_sets[0], 1, clock)  # compiles the timed path, untimed
+            featbench_block(s, key_sets[0], 1, clock)  # readies the timed path, untimed
         names = list(sessions)
         for r in range(rounds):
             for n in names[r % len(names) :] + names[: r % len(names)]:

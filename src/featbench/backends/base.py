@@ -113,7 +113,7 @@ class Session(Protocol):
         ...
 
     def native_plan(self, entities: Sequence[str]) -> NativePlan | None:
-        """The request compiled to machine code, for the client loop to run in blocks with
+        """The request as a plan for compiled code, for the client loop to run in blocks with
         no Python per request; None where the store has none (the loop then calls
         `execute`). `entities`: the order of the key indices the plan will be given."""
         ...
@@ -134,8 +134,8 @@ class NativePlan(Protocol):
         """The recording arrays: start, end, rows found, keys found, lookups, entity ns."""
         ...
 
-    def compile(self, out: Any, keys: Any) -> None:
-        """Compile now, before anything is timed."""
+    def prepare(self, out: Any, keys: Any) -> None:
+        """Point the loop at the client's arrays and keys, before anything is timed."""
         ...
 
     def run(

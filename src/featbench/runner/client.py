@@ -198,14 +198,19 @@ class Client:
         self._bind()
 
     def _bind(self) -> None:
-        """The session's compiled plan (None: Python path), compiled now, before timing."""
+        """The session's compiled plan (None: Python path), readied now, before timing."""
         plan = self.session.native_plan(self.entities)
-        if plan is not None and self._keys is None:
-            v = self._views
-            self._keys = plan.encode_keys(self.key_columns)
-            self._out = plan.out(v["start"], v["end"], v["rows"], v["keys_found"],
-                                 v["lookups"], v["entity_ns"])  # fmt: skip
-            plan.compile(self._out, self._keys)
+        if plan is not None:
+            if self._keys is None:
+                v = self._views
+                try:
+                    self._keys = plan.encode_keys(self.key_columns)
+                except ValueError:  # a key libpq cannot send as text: `execute` reports it
+                    self._plan = None
+                    return
+                self._out = plan.out(v["start"], v["end"], v["rows"], v["keys_found"],
+                                     v["lookups"], v["entity_ns"])  # fmt: skip
+            plan.prepare(self._out, self._keys)
         self._plan = plan
 
     @property
