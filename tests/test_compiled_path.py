@@ -7,7 +7,6 @@ recover the same way when a request fails. Timing itself is never asserted here.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from featbench.results.reader import read_run
 from featbench.results.validate import validate_run
 from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.runner.client import Client
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import filled_schema, tiny_spec
 
 SPEC = tiny_spec(3, rows=900, bigint_entities=(1,), name="cpath", prefix="cp")
 
@@ -35,11 +34,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def schema(pg_dsn: str) -> Iterator[str]:
-    name = f"fbt_cpath_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with filled_schema(pg_dsn, "fbt_cpath", SPEC) as name:
+        yield name
 
 
 @pytest.fixture
@@ -186,5 +182,76 @@ def test_the_python_path_is_used_where_asked(pg_dsn: str, schema: str, python_pa
     try:
         assert client.timed_path == "python"
         assert "FEATBENCH_TIMED_PATH=python" in (pg_native.unavailable() or "")
+    finally:
+        client.close()
+
+
+def test_without_the_built_loop_the_python_path_runs(
+    pg_dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an install without a C compiler has no _timedloop library: runs still work
+    monkeypatch.setattr(pg_native, "_loop_library", lambda: None)
+    pg_native._compiled.cache_clear()
+    try:
+        assert "not built" in (pg_native.unavailable() or "")
+        client, _, _ = _client(pg_dsn, schema)
+        try:
+            assert client.timed_path == "python"
+            st = client.run(np.zeros((20, len(SPEC.entity_names)), dtype=np.int64),
+                            np.zeros(20, dtype=bool), measured=True)  # fmt: skip
+            assert st.requests == 20 and st.errors == 0 and st.timed_path == "python"
+        finally:
+            client.close()
+    finally:
+        monkeypatch.undo()
+        pg_native._compiled.cache_clear()
+
+
+def test_a_compiled_block_runs_without_the_gil(pg_dsn: str, schema: str) -> None:
+    """While a block runs, another Python thread runs too: the loop holds no GIL, so no
+    Python code — featbench's or a notebook's — can hold the timed requests back."""
+    import threading
+    import time
+
+    client, _, _ = _client(pg_dsn, schema)
+    try:
+        plan, out, keys = client._plan, client._out, client._keys
+        assert plan is not None
+        rows = np.zeros((1000, len(SPEC.entity_names)), dtype=np.int64)  # the client's slots
+        ticks: list[int] = []
+        go = threading.Event()
+        done = threading.Event()
+
+        def count() -> None:
+            go.set()
+            while not done.is_set():
+                ticks.append(time.perf_counter_ns())
+
+        th = threading.Thread(target=count)
+        th.start()
+        go.wait()
+        t0 = time.perf_counter_ns()
+        n, err = plan.run(rows, 0, 2**62, out, keys, True)
+        t1 = time.perf_counter_ns()
+        done.set()
+        th.join()
+        assert err is None and n > 0
+        inside = [t for t in ticks if t0 < t < t1]
+        # the other thread kept running during the call (its ticks span the call)
+        assert inside and inside[0] - t0 < (t1 - t0) / 4 and t1 - inside[-1] < (t1 - t0) / 4
+    finally:
+        client.close()
+
+
+def test_a_block_that_does_not_fit_the_arrays_is_refused(pg_dsn: str, schema: str) -> None:
+    client, _, _ = _client(pg_dsn, schema)
+    try:
+        plan = client._plan
+        assert plan is not None
+        rows = np.zeros((10, len(SPEC.entity_names)), dtype=np.int64)
+        with pytest.raises(ValueError, match="does not fit"):
+            plan.run(rows, 995, 2**62, client._out, client._keys, True)
+        with pytest.raises(ValueError, match="outside"):
+            plan.run(rows + 50, 0, 2**62, client._out, client._keys, True)  # 50 keys each
     finally:
         client.close()

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
-from psycopg import sql
 
 from featbench.cli import main
 from featbench.errors import FeatbenchError
 from featbench.runner.benchmark import prefix_level
 from featbench.runner.config import parse_strategies
 from featbench.workload.plan import LevelPlan
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import filled_schema, tiny_spec
 
 SPEC = tiny_spec(2, rows=800, name="headline2")
 
@@ -33,11 +30,8 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def filled(pg_dsn: str) -> Iterator[str]:
-    name = f"fbt_head_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with filled_schema(pg_dsn, "fbt_head", SPEC) as name:
+        yield name
 
 
 def test_run_and_show_print_the_headline_and_json_stays_json(

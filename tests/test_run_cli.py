@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from psycopg import sql
 
 from featbench.cli import main
 from featbench.results.validate import validate_run
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import fill_tables, filled_schema, tiny_spec
 
 SPEC = tiny_spec(2, rows=1200, bigint_entities=(1,), name="cli2")
 OTHER = tiny_spec(2, rows=1200, name="cli-other")
@@ -37,11 +36,8 @@ def one_line_error(code: int, err: str) -> str:
 
 @pytest.fixture(scope="module")
 def filled(pg_dsn: str) -> Iterator[str]:
-    name = f"fbt_cli_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with filled_schema(pg_dsn, "fbt_cli", SPEC) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

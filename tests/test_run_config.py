@@ -4,19 +4,16 @@ notebook would: targets in, the Run out, summary.json read by nobody after the r
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from featbench import api
 from featbench.errors import FeatbenchError
 from featbench.results import rundir
 from featbench.runner.config import RunConfig, parse_strategies
-from run_helpers import fill_tables, tiny_spec
+from run_helpers import filled_schema, tiny_spec
 
 SPEC = tiny_spec(2, rows=600, name="apirun")
 
@@ -101,11 +98,8 @@ def test_parse_strategies_keeps_per_store_lists() -> None:
 
 @pytest.fixture(scope="module")
 def filled(pg_dsn: str) -> Iterator[str]:
-    name = f"fbt_api_{uuid.uuid4().hex[:8]}"
-    fill_tables(pg_dsn, name, SPEC)
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with filled_schema(pg_dsn, "fbt_api", SPEC) as name:
+        yield name
 
 
 def test_api_run_returns_the_run_without_reading_its_summary_again(

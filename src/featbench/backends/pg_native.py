@@ -180,6 +180,7 @@ class EncodedKeys:
         self._bufs = bufs  # the pointers point into these: they live as long as this object
         self.ptr = np.concatenate(ptrs) if ptrs else np.zeros(0, np.uint64)
         self.base = np.asarray(base, dtype=np.int64)
+        self.sizes = np.asarray([len(c) for c in key_columns], dtype=np.int64)
 
 
 @dataclass
@@ -292,6 +293,13 @@ class NativePlan:
         n = int(rows.shape[0])
         if n == 0:
             return 0, None
+        if k0 < 0 or k0 + n > out.start.shape[0] or rows.shape[1] != self.n_entities:
+            # C writes where it is told: refuse what would write past the client's arrays
+            raise ValueError(f"block of {n} at slot {k0} does not fit {out.start.shape[0]} slots")
+        if rows.min() < 0 or (rows.max(axis=0) >= keys.sizes).any():
+            raise ValueError("a key index is outside the client's key columns")
+        if opened is not None and opened[0].shape[0] < n:
+            raise ValueError("an open loop block needs an intended start per request")
         conn = self.conn_ptr()
         a.conn = conn
         a.rows, a.n, a.k0, a.deadline = int(rows.ctypes.data), n, k0, deadline_ns
