@@ -8,6 +8,10 @@ The timed path (`SerialSession.execute`) works at the libpq level
 would measure the client library instead of the store. Nothing is decoded on the
 timed path; rows found are counted from `ntuples`. This is what a lean real client
 (libpq, pgx, asyncpg) does: one prepared `SELECT *` per table, one round trip each.
+Where the C loop is built, runs go further: `SerialSession.native_plan` hands the same
+statements to `pg_native`, which sends them with no Python per request; `execute`
+stays the path for everything else and the reference the compiled path is tested
+against.
 
 Tables may live outside featbench's schema ("bring your own feature store"):
 a spec table's `schema_name` and `key_column` override the defaults. They are only
