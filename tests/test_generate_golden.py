@@ -11,9 +11,14 @@ These digests were recorded from the generator as it was before its optimisation
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
+from featbench import generate
+from featbench.backends.pgload import encode
 from featbench.backends.pgload.encode import copy_bytes, encode_batch, variable_text_columns
 from featbench.generate import csv_bytes, generate_batch
 from featbench.spec import WorkloadSpec, builtin_spec, spec_from_dict
@@ -109,7 +114,68 @@ def digests(spec: WorkloadSpec, seed: int, start: int, stop: int) -> tuple[str, 
     return h_csv.hexdigest(), h_copy.hexdigest()
 
 
+@pytest.fixture(params=["c", "numpy"])
+def inner_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both implementations of the generator's inner loops: the C library
+    (featbench/_generate.c, where it was built) and the numpy path it replaces."""
+    if request.param == "numpy":
+        monkeypatch.setattr(generate, "_C_PHILOX", None)
+        monkeypatch.setattr(encode, "_C_ROWS", None)
+    elif generate._C_PHILOX is None or encode._C_ROWS is None:
+        pytest.skip("featbench/_generate.c was not built (no C compiler at install)")
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("spec_name", "seed", "start", "stop"), CASES)
-def test_values_are_the_recorded_ones(spec_name: str, seed: int, start: int, stop: int) -> None:
+def test_values_are_the_recorded_ones(
+    spec_name: str, seed: int, start: int, stop: int, inner_loops: str
+) -> None:
     got = digests(_spec(spec_name), seed, start, stop)
     assert got == GOLDEN[(spec_name, seed, start, stop)]
+
+
+def _numpy_too(monkeypatch: pytest.MonkeyPatch, fn: Any) -> tuple[Any, Any]:
+    """fn() with the C inner loops, then with the numpy ones."""
+    if generate._C_PHILOX is None or encode._C_ROWS is None:
+        pytest.skip("featbench/_generate.c was not built (no C compiler at install)")
+    with_c = fn()
+    with monkeypatch.context() as m:
+        m.setattr(generate, "_C_PHILOX", None)
+        m.setattr(encode, "_C_ROWS", None)
+        return with_c, fn()
+
+
+def test_the_c_philox_gives_numpy_blocks_across_counter_carries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for start in (0, 2**32 - 2, 2**64 - 3, 123_456_789_012):
+        c, ref = _numpy_too(monkeypatch, lambda s=start: generate.blocks(5, ("col", "t"), s, s + 9))
+        assert c.shape == (9, 4) and (c == ref).all()
+
+
+def test_the_c_encoder_writes_the_numpy_bytes_for_every_column_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what Parquet files may bring besides the generator's types, and sliced arrays
+    n = 300
+    rng = np.random.default_rng(4)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(rng.integers(-(2**15), 2**15, n), pa.int16()),
+            pa.array(rng.integers(-(2**31), 2**31, n), pa.int32()),
+            pa.array(rng.integers(-(2**62), 2**62, n), pa.int64()),
+            pa.array(rng.random(n), pa.float32()),
+            pa.array(rng.normal(size=n), pa.float64()),
+            pa.array(rng.random(n) < 0.5, pa.bool_()),
+            pa.array(rng.integers(0, 2**40, n), pa.timestamp("ms", tz="UTC")),
+            pa.array(rng.integers(0, 2**50, n), pa.timestamp("us", tz="UTC")),
+            pa.array([f"{i:08x}" for i in range(n)]),
+            pa.array(["x" * (i % 7) for i in range(n)]),
+            pa.array(["é" * (i % 3) for i in range(n)], pa.large_string()),
+            pa.array([bytes([i % 256]) * (i % 5) for i in range(n)], pa.binary()),
+        ],
+        names=[f"c{i}" for i in range(12)],
+    )
+    for part in (batch, batch.slice(17, 200)):
+        c, ref = _numpy_too(monkeypatch, lambda b=part: encode_batch(b))
+        assert c.columns == ref.columns and bytes(c.data) == bytes(ref.data)

@@ -23,18 +23,17 @@ the session as on the Python path.
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from featbench import clib
 from featbench.backends.base import Key
 from featbench.backends.pg_lookup import key_param
 
@@ -104,13 +103,8 @@ def _loaded_libpq() -> str | None:
 
 
 def _loop_library() -> str | None:
-    """The built _timedloop extension next to this module (None: it was not built)."""
-    here = Path(__file__).parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        p = here / f"_timedloop{suffix}"
-        if p.exists():
-            return str(p)
-    return None
+    """The built _timedloop library (None: it was not built)."""
+    return clib.path("featbench.backends._timedloop")
 
 
 @cache
