@@ -24,6 +24,7 @@ FOUNDATION = {
     "featbench.spec",
     "featbench.fsutil",
     "featbench.pausepoint",  # test-only pause points (imports nothing of featbench)
+    "featbench.clib",  # finds and loads the optional C libraries (imports nothing of featbench)
 }
 MAY_IMPORT: dict[str, set[str]] = {
     "featbench.generate": set(),
