@@ -193,7 +193,7 @@ class NativePlan:
     """A session's request as statements, runnable by the compiled loop on its connection.
 
     `conn_ptr` returns the current libpq connection (it changes when the session
-    reconnects). Built by the session, bound to a client's keys with `bind`.
+    reconnects). Built by the session; `prepare` points it at a client's arrays and keys.
     """
 
     def __init__(
@@ -257,6 +257,18 @@ class NativePlan:
 
     def prepare(self, out: BlockOut, keys: EncodedKeys) -> None:
         """Point the loop at the client's arrays and keys now, before anything is timed."""
+        cols = (out.start, out.end, out.found, out.keys_found, out.looked, out.entity_ns)
+        slots = out.start.shape[0]
+        for c in (*cols, keys.ptr, keys.base):
+            if c.dtype.itemsize != 8 or not c.flags.c_contiguous:
+                raise ValueError("the compiled loop takes contiguous 8-byte arrays")
+        if (
+            any(c.shape[0] < slots for c in cols)
+            or out.entity_ns.shape[0] < slots * self.n_entities
+        ):
+            raise ValueError("the recording arrays are shorter than the slots")
+        if keys.base.shape[0] != self.n_entities:
+            raise ValueError("the keys are not encoded for this plan's entities")
         a = self._args
         for name in ("start", "end", "found", "keys_found", "entity_ns"):
             setattr(a, name, int(getattr(out, name).ctypes.data))
@@ -290,6 +302,7 @@ class NativePlan:
         if k0 < 0 or k0 + n > out.start.shape[0] or rows.shape[1] != self.n_entities:
             # C writes where it is told: refuse what would write past the client's arrays
             raise ValueError(f"block of {n} at slot {k0} does not fit {out.start.shape[0]} slots")
+        rows = np.ascontiguousarray(rows, dtype=np.int64)  # what the C loop indexes
         if rows.min() < 0 or (rows.max(axis=0) >= keys.sizes).any():
             raise ValueError("a key index is outside the client's key columns")
         if opened is not None and opened[0].shape[0] < n:
@@ -302,6 +315,9 @@ class NativePlan:
             a.sched = None
         else:
             sched, sched_out, a.last_pause, a.idle_min, a.idle_every, a.spin = opened
+            sched = np.ascontiguousarray(sched, dtype=np.int64)
+            if sched_out.dtype != np.int64 or k0 + n > sched_out.shape[0]:
+                raise ValueError("the intended starts' recording array does not fit the block")
             a.sched, a.sched_out = int(sched.ctypes.data), int(sched_out.ctypes.data)
         lib = self._lib
         lib.run_block(ctypes.byref(a))
