@@ -66,8 +66,7 @@ class _Args(ctypes.Structure):
 class _Lib:
     """The compiled loop and the libpq functions it calls (addresses) or reads errors with."""
 
-    def __init__(self, loop_path: str, libpq_path: str) -> None:
-        loop = ctypes.CDLL(loop_path)  # a CDLL call releases the GIL while it runs
+    def __init__(self, loop: ctypes.CDLL, libpq_path: str) -> None:
         self.run_block = loop.fb_run_block
         self.run_block.argtypes = [ctypes.POINTER(_Args)]
         self.run_block.restype = _I
@@ -102,9 +101,9 @@ def _loaded_libpq() -> str | None:
     return None
 
 
-def _loop_library() -> str | None:
-    """The built _timedloop library (None: it was not built)."""
-    return clib.path("featbench.backends._timedloop")
+def _loop_library() -> ctypes.CDLL | None:
+    """The built _timedloop library, loaded (None: it was not built)."""
+    return clib.load("featbench.backends._timedloop")
 
 
 @cache

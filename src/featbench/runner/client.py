@@ -21,10 +21,10 @@ Requests are built from the level's plan arrays one block at a time, at pauses, 
 memory does not grow with the number of requests.
 
 Where the session offers a compiled plan (PostgreSQL's serial, function and union
-strategies: `backends/pg_native.py`) and the loop is closed, the timed requests run
-in blocks of machine code with the GIL released, writing into the same arrays: no
-Python at all between or around timed requests inside a block. Elsewhere (other
-stores, the open loop, FEATBENCH_TIMED_PATH=python) the loop calls `Session.execute`.
+strategies: `backends/pg_native.py`), the timed requests run in blocks of machine code
+with the GIL released, writing into the same arrays: no Python at all between or
+around timed requests inside a block, closed or open loop. Elsewhere (other stores and
+strategies, FEATBENCH_TIMED_PATH=python) the loop calls `Session.execute`.
 """
 
 from __future__ import annotations
@@ -304,15 +304,13 @@ class Client:
                 if measured and self._plan is not None:
                     st.timed_path = "compiled"
                     self._measured_native(key_idx, io, pos, sched, st, stop)
-                    if stop is not None and stop():
-                        break
-                    continue
-                items = self._block(key_idx, io, pos)
-                times = None if sched is None else sched[pos].tolist()
-                if measured:
-                    self._measured(items, times, st, stop)
                 else:
-                    self._unmeasured(items, times, st, phase, stop)
+                    items = self._block(key_idx, io, pos)
+                    times = None if sched is None else sched[pos].tolist()
+                    if measured:
+                        self._measured(items, times, st, stop)
+                    else:
+                        self._unmeasured(items, times, st, phase, stop)
                 if stop is not None and stop():
                     break
         finally:
@@ -481,13 +479,18 @@ class Client:
         i = j_io = 0
         k = self._k
         last_pause = self._last_pause
-        prev, last_end = self._prev_req, self._last_end
+        last_end = self._last_end
+        last_i = -1  # row of rows_all timed last; its request dict is built only when asked
+
+        def prev() -> dict[str, Key] | None:
+            return self._prev_req if last_i < 0 else self._request(rows_all[last_i])
+
         try:
             while i < m:
                 if k >= cap or (not open_loop and last_end - last_pause > every):
                     self._k, k = k, -1  # as in _measured: the pause may raise
                     self._pause(forced=open_loop and self._k >= cap,
-                                rewarm=None if open_loop else prev)  # fmt: skip
+                                rewarm=None if open_loop else prev())  # fmt: skip
                     k, last_pause = self._k, self._last_pause
                 if times is not None:
                     self._k, k = k, -1
@@ -501,7 +504,7 @@ class Client:
                 plan = self._plan
                 if plan is None:  # the recovered session has no compiled plan: Python path
                     self._k = k
-                    self._prev_req, self._last_end = prev, last_end
+                    self._prev_req, self._last_end = prev(), last_end
                     k = -1
                     rest = pos[i:]
                     left = None if times is None else times[i:].tolist()
@@ -526,7 +529,7 @@ class Client:
                 i += done
                 st.requests += done
                 last_end = int(v["end"][k - 1])
-                prev = self._request(rows_all[i - 1])
+                last_i = i - 1
                 if prog is not None:
                     prog[0] += done
                 if err is not None:
@@ -538,7 +541,7 @@ class Client:
         finally:
             if k >= 0:
                 self._k = k
-                self._prev_req, self._last_end = prev, last_end
+                self._prev_req, self._last_end = prev(), last_end
 
     def _unmeasured(
         self,
