@@ -84,7 +84,7 @@ def blocks(seed: int, parts: tuple[str, ...], start: int, stop: int) -> np.ndarr
     n = stop - start
     if _C_PHILOX is not None:
         out = np.empty((n, WORDS_PER_BLOCK), dtype=np.uint64)
-        key = np.frombuffer(_stream_key_bytes(seed, parts), dtype="<u8").astype(np.uint64)
+        key = stream_key(seed, *parts)
         ctr = np.array([start, 0, 0, 0], dtype=np.uint64)
         _C_PHILOX(key.ctypes.data, ctr.ctypes.data, n, out.ctypes.data)
         return out

@@ -59,14 +59,23 @@ class EncodedBatch:
         return self.data.nbytes
 
 
+def _offsets(arr: pa.Array) -> np.ndarray:
+    """A string/binary array's n + 1 value offsets (int32, into its data buffer)."""
+    return np.frombuffer(
+        arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4
+    )
+
+
+def _binary(arr: pa.Array) -> pa.Array:
+    """A string array as binary (the same buffers); binary arrays as they are."""
+    return arr.cast(pa.binary()) if pa.types.is_string(arr.type) else arr
+
+
 def _fixed_string_width(arr: pa.Array) -> int | None:
     """Byte width when every value of a string/binary array has the same length, else None."""
     if len(arr) == 0:
         return None
-    offs = np.frombuffer(
-        arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4
-    )
-    d = np.diff(offs)
+    d = np.diff(_offsets(arr))
     w = int(d[0])
     return w if bool(np.all(d == w)) else None
 
@@ -74,8 +83,7 @@ def _fixed_string_width(arr: pa.Array) -> int | None:
 def _string_bytes(arr: pa.Array, width: int) -> np.ndarray:
     """(n, width) uint8 view of a fixed-width string array's data."""
     n = len(arr)
-    offs = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
-    start = int(offs[0])
+    start = int(_offsets(arr)[0])
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=n * width, offset=start)
     return data.reshape(n, width)
 
@@ -157,8 +165,8 @@ def _c_rows(
     offs, datas = [], []
     total = n * (2 + sum(4 + w for w in widths) + 4 * len(var))
     for _name, arr in var:
-        b = arr.cast(pa.binary()) if pa.types.is_string(arr.type) else arr
-        o = np.frombuffer(b.buffers()[1], dtype=np.int32, count=n + 1, offset=b.offset * 4)
+        b = _binary(arr)
+        o = _offsets(b)
         keep.append(b)
         offs.append(int(o.ctypes.data))
         data = b.buffers()[2]
@@ -268,7 +276,7 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
     )
     parts: list[pa.Array] = [fixed_bin]
     for _name, arr in var:
-        b = arr.cast(pa.binary()) if pa.types.is_string(arr.type) else arr
+        b = _binary(arr)
         lens = _values(pc.binary_length(b), np.int32).astype(">i4")
         parts.append(
             pa.Array.from_buffers(
@@ -288,7 +296,7 @@ def encode_batch(batch: pa.RecordBatch, variable: frozenset[str] | None = None) 
         pa.binary(), n, [None, pa.py_buffer(np.zeros(n + 1, dtype=np.int32)), pa.py_buffer(b"")]
     )
     joined = pc.binary_join_element_wise(*parts, empty)
-    offs = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1, offset=joined.offset * 4)
+    offs = _offsets(joined)
     data = memoryview(joined.buffers()[2])[int(offs[0]) : int(offs[-1])]
     return EncodedBatch(columns, n, data)
 
