@@ -16,6 +16,10 @@ identical tables (featbench's DDL, no primary key yet):
 MB/s everywhere is the size of the data set as CSV divided by the time, so every line
 has the same numerator. The machine is shared, so the sides alternate over several
 rounds; the reported figures are medians and each ratio the median of per-round ratios.
+Each side starts from the same state: a `CHECKPOINT` (untimed) first, so that no side
+pays for writing out the pages and WAL of the one before it (a load of scale 1 writes
+~0.4 GB of WAL; at the default max_wal_size a checkpoint would otherwise start inside
+whichever side comes next), and the order of the sides rotates from round to round.
 A full featbench load (primary keys, ANALYZE, verify) is timed once at the end for
 reference. Usage:
 
@@ -29,6 +33,7 @@ temporary schemas `fb_loadbench_<random>_*`, dropped at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -38,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +106,20 @@ def drop(conninfo: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def checkpoint(conninfo: str) -> bool:
+    """Write out every dirty page and start a fresh WAL segment; False if refused."""
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
 def psql_copy(psql: str, conninfo: str, schema: str, lines: list[str]) -> float:
     script = "\\set ON_ERROR_STOP on\n" + "\n".join(lines) + "\n"
     fresh_tables(conninfo, schema)
+    checkpoint(conninfo)
     t0 = time.perf_counter()
     subprocess.run([psql, "-X", "-q", "-d", conninfo, "-f", "-"], input=script.encode(), check=True)
     return time.perf_counter() - t0
@@ -127,6 +144,7 @@ def featbench_load(
     target: str, schema: str, scale: float, streams: int, conninfo: str, full: bool = False
 ) -> tuple[float, Any]:
     drop(conninfo, schema)
+    checkpoint(conninfo)
     b = PostgresBackend(parse_target(target), schema=schema)
     try:
         t0 = time.perf_counter()
@@ -159,17 +177,25 @@ def main() -> None:
         rows = manifest["total_rows"]
         csv_mb = sum((tmp / e["file"]).stat().st_size for e in manifest["tables"].values()) / 1e6
         bins = write_binary_files(args.scale, tmp)
+        runners: dict[str, Callable[[], float]] = {
+            "psql_csv": lambda: psql_copy(
+                psql, conninfo, f"{tag}_psql", csv_lines(f"{tag}_psql", tmp)
+            ),
+            "psql_binary": lambda: psql_copy(
+                psql, conninfo, f"{tag}_psql", binary_lines(f"{tag}_psql", bins)
+            ),
+        }
+        for k in streams:
+            runners[f"featbench_{k}"] = functools.partial(
+                lambda k: featbench_load(args.target, f"{tag}_fb", args.scale, k, conninfo)[0], k
+            )
+        can_checkpoint = checkpoint(conninfo)
+        names = list(runners)
         results: list[dict[str, float]] = []
         for i in range(args.rounds):
-            r: dict[str, float] = {}
-            r["psql_csv"] = psql_copy(psql, conninfo, f"{tag}_psql", csv_lines(f"{tag}_psql", tmp))
-            r["psql_binary"] = psql_copy(
-                psql, conninfo, f"{tag}_psql", binary_lines(f"{tag}_psql", bins)
-            )
-            for k in streams:
-                r[f"featbench_{k}"], _ = featbench_load(
-                    args.target, f"{tag}_fb", args.scale, k, conninfo
-                )
+            order = names[i % len(names) :] + names[: i % len(names)]  # rotate who goes first
+            r = {name: runners[name]() for name in order}
+            r = {name: r[name] for name in names}  # printed in a fixed order
             results.append(r)
             print(
                 f"round {i + 1}: "
@@ -206,6 +232,7 @@ def main() -> None:
         "rows": rows,
         "csv_mb": round(csv_mb, 1),
         "rounds": args.rounds,
+        "checkpoint_before_each_side": can_checkpoint,
         "median": {
             k: {
                 "seconds": round(med_secs(k), 2),

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -151,6 +152,16 @@ def test_load_counts_primary_keys_analyze_and_skip(pg_dsn: str, pg_schema: str) 
         assert "featbench" in comment
     again = do_load(pg_dsn, pg_schema, FRAUD, SCALE)
     assert again.ok and again.tables_loaded == 0 and again.tables_skipped == 30 and again.rows == 0
+
+
+def test_a_load_leaves_no_thread_behind(pg_dsn: str, new_schema: Callable[[], str]) -> None:
+    # A queue feeder thread left alive made the next load in the same process (a notebook,
+    # benchmarks/load_throughput.py) start its workers with spawn instead of fork.
+    before = {t.ident for t in threading.enumerate()}
+    for _ in range(2):
+        assert do_load(pg_dsn, new_schema(), small_spec(), 1.0, verify=False).rows > 0
+        left = [t.name for t in threading.enumerate() if t.ident not in before]
+        assert left == []
 
 
 def test_same_data_whatever_streams_chunking_and_copy_format(

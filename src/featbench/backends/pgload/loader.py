@@ -518,6 +518,14 @@ class _Pool:
             self.task_q.put(None)
         for p in self.procs:
             p.join(timeout=30)
+        self._close_queues()
+
+    def _close_queues(self) -> None:
+        # Ends the queues' feeder threads: one left alive would make the next load in
+        # this process (a notebook, a benchmark) start its workers with spawn, not fork.
+        for q in (self.task_q, self.result_q):
+            q.close()
+            q.join_thread()
 
     def terminate(self) -> None:
         for p in self.procs:
@@ -527,6 +535,7 @@ class _Pool:
             p.join(timeout=10)
         self.task_q.cancel_join_thread()
         self.result_q.cancel_join_thread()
+        self._close_queues()
 
 
 def _run_elsewhere(
