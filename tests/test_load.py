@@ -18,6 +18,7 @@ from psycopg import sql
 
 from featbench.backends.pgload.loader import PgLoadReport
 from featbench.backends.pgload.state import lock_key
+from featbench.backends.pgload.worker import ChunkTask, Worker, WorkerConfig
 from featbench.backends.postgres import PostgresBackend
 from featbench.cli import main
 from featbench.datafiles import write_dataset
@@ -336,6 +337,26 @@ def test_foreign_table_with_a_spec_name_is_never_overwritten(pg_dsn: str, pg_sch
             (pg_schema, name),
         ).fetchall()
     assert cols == [("x",)]
+
+
+def test_worker_prefetch_of_loaded_or_other_chunks_is_dropped(
+    pg_dsn: str, new_schema: Callable[[], str]
+) -> None:
+    """A chunk generated ahead (`Worker.prefetch`) and then found loaded, or not run at
+    all, is dropped without disturbing the chunk that does run."""
+    spec, schema = small_spec(), new_schema()
+    assert do_load(pg_dsn, schema, spec, 1.0, chunk_rows=100, streams=1).ok
+    name = spec.tables[0].table_name
+    cfg = WorkerConfig(pg_dsn, pg_dsn, schema, spec.model_dump(mode="json"), 42, "binary", 0)
+    w = Worker(cfg, lambda *_: None)
+    try:
+        w.prefetch(ChunkTask(name, 0, 0, 100))
+        assert w.run_chunk(ChunkTask(name, 1, 100, 200)) == (100, 0, True)
+        w.prefetch(ChunkTask(name, 2, 200, 300))
+        assert w.run_chunk(ChunkTask(name, 2, 200, 300)) == (100, 0, True)
+    finally:
+        w.close()
+    assert not [t for t in threading.enumerate() if t.name == "featbench-generate"]
 
 
 def test_second_load_on_the_same_schema_is_refused(pg_dsn: str, pg_schema: str) -> None:

@@ -1,4 +1,4 @@
-"""The loader's task queue and the worker's generate-ahead thread (pure units, no server)."""
+"""The loader's task queue and the worker's generate-ahead threads (pure units, no server)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from featbench.backends.pgload.loader import _Tasks
-from featbench.backends.pgload.worker import ChunkTask, IndexTask, _Ahead
+from featbench.backends.pgload.worker import ChunkTask, IndexTask, _Ahead, _Producer
 
 
 def test_a_table_is_prepared_before_its_first_chunk_and_in_table_order() -> None:
@@ -78,6 +78,81 @@ def test_ahead_hands_over_the_producers_error() -> None:
     with pytest.raises(ValueError, match="boom"):
         list(ahead)
     ahead.close()
+    assert not _alive()
+
+
+def test_producer_runs_jobs_in_order_and_starts_the_next_before_it_is_read() -> None:
+    b_started = threading.Event()
+
+    def b_items():  # type: ignore[no-untyped-def]
+        b_started.set()
+        yield from "xy"
+
+    prod = _Producer()
+    try:
+        a = prod.submit(iter(range(5)))
+        b = prod.submit(b_items())
+        assert list(a) == list(range(5))
+        # the next job's items are produced while nobody reads them yet (a chunk's first
+        # batches, generated while the server stores the previous chunk's last rows)
+        assert b_started.wait(5)
+        assert list(b) == ["x", "y"]
+    finally:
+        prod.close()
+    assert not _alive()
+
+
+def test_producer_job_closed_half_read_leaves_the_next_job_intact() -> None:
+    produced: list[int] = []
+
+    def counting():  # type: ignore[no-untyped-def]
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    prod = _Producer()
+    try:
+        a = prod.submit(counting())
+        b = prod.submit(iter("bc"))
+        it = iter(a)
+        assert next(it) == 0
+        a.close()  # e.g. the chunk was found loaded already
+        assert len(produced) < 1000  # it stopped producing, not only discarded
+        assert list(b) == ["b", "c"]
+    finally:
+        prod.close()
+    assert not _alive()
+
+
+def test_producer_hands_over_a_jobs_error_and_goes_on() -> None:
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("boom")
+
+    prod = _Producer()
+    try:
+        a = prod.submit(failing())
+        b = prod.submit(iter([2]))
+        with pytest.raises(ValueError, match="boom"):
+            list(a)
+        a.close()
+        assert list(b) == [2]
+    finally:
+        prod.close()
+    assert not _alive()
+
+
+def test_producer_closed_while_blocked_stops_its_thread() -> None:
+    def endless():  # type: ignore[no-untyped-def]
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    prod = _Producer()
+    prod.submit(endless())
+    time.sleep(0.05)  # let it fill its queue and block
+    prod.close()
     assert not _alive()
 
 

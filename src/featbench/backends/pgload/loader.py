@@ -54,9 +54,9 @@ if TYPE_CHECKING:
     from featbench.backends.postgres import PostgresBackend
 
 DEFAULT_CHUNK_ROWS = 100_000  # rows per COPY transaction: the unit of resuming
-# Tasks queued per ready worker. Measured: queueing a second one ahead did not help (the
-# queue round trip is small next to a 50k-row chunk) and delays index tasks; keep 1.
-PREFETCH = 1
+# Tasks queued per ready worker: the one it runs and the next, which it takes while the
+# server stores the current chunk's last rows and starts generating (worker.py).
+PREFETCH = 2
 COPY_FORMATS = ("binary", "csv")
 
 
