@@ -8,7 +8,7 @@ import time
 import pytest
 
 from featbench.backends.pgload.loader import _Tasks
-from featbench.backends.pgload.worker import ChunkTask, IndexTask, _Ahead, _Producer
+from featbench.backends.pgload.worker import ChunkTask, IndexTask, _Producer
 
 
 def test_a_table_is_prepared_before_its_first_chunk_and_in_table_order() -> None:
@@ -40,45 +40,6 @@ def test_prepare_all_runs_every_step_once() -> None:
 
 def _alive() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "featbench-generate"]
-
-
-def test_ahead_produces_in_order_and_starts_before_it_is_read() -> None:
-    started = threading.Event()
-
-    def items():  # type: ignore[no-untyped-def]
-        started.set()
-        yield from range(10)
-
-    ahead = _Ahead(items())
-    assert started.wait(5)  # producing before anyone iterates
-    assert list(ahead) == list(range(10))
-    ahead.close()
-    assert not _alive()
-
-
-def test_ahead_closed_unread_stops_its_thread() -> None:
-    def endless():  # type: ignore[no-untyped-def]
-        n = 0
-        while True:
-            yield n
-            n += 1
-
-    ahead = _Ahead(endless())
-    time.sleep(0.05)  # let it fill its queue and block
-    ahead.close()
-    assert not _alive()
-
-
-def test_ahead_hands_over_the_producers_error() -> None:
-    def failing():  # type: ignore[no-untyped-def]
-        yield 1
-        raise ValueError("boom")
-
-    ahead = _Ahead(failing())
-    with pytest.raises(ValueError, match="boom"):
-        list(ahead)
-    ahead.close()
-    assert not _alive()
 
 
 def test_producer_runs_jobs_in_order_and_starts_the_next_before_it_is_read() -> None:

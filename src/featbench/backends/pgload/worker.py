@@ -122,56 +122,6 @@ class ChecksumMismatch(FeatbenchError):
 
 
 # -- producing COPY data --------------------------------------------------------------
-class _Ahead:
-    """Run an iterator in a producer thread, a bounded number of items ahead.
-
-    The thread starts at once, so a chunk's first batch is generated while the chunk's
-    transaction, claim and COPY statement make their round trips to the server; `close`
-    stops it (e.g. when the chunk turns out to be loaded already)."""
-
-    _END = object()
-
-    def __init__(self, items: Iterator[Any], maxsize: int = 2) -> None:
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
-        self._stop = threading.Event()
-        self._items = items
-        self._th = threading.Thread(target=self._produce, name="featbench-generate", daemon=True)
-        self._th.start()
-
-    def _produce(self) -> None:
-        try:
-            for it in self._items:
-                while not self._stop.is_set():
-                    try:
-                        self._q.put(it, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    return
-            self._q.put(self._END)
-        except BaseException as e:  # handed to the consumer, which re-raises it
-            self._q.put(e)
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            it = self._q.get()
-            if it is self._END:
-                return
-            if isinstance(it, BaseException):
-                raise it
-            yield it
-
-    def close(self) -> None:
-        self._stop.set()
-        while True:  # unblock a producer waiting on a full queue
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                break
-        self._th.join(timeout=5)
-
-
 class _Job:
     """The items of one job of a `_Producer`, read in the order jobs were submitted."""
 
@@ -261,15 +211,6 @@ class _Producer:
         self._th.join(timeout=5)
 
 
-def _threaded(items: Iterator[Any], maxsize: int = 2) -> Iterator[Any]:
-    """Iterate `items` produced in a thread (see `_Ahead`)."""
-    ahead = _Ahead(items, maxsize)
-    try:
-        yield from ahead
-    finally:
-        ahead.close()
-
-
 class Worker:
     def __init__(self, cfg: WorkerConfig, report: Callable[..., None]) -> None:
         from featbench.backends import pgconn
@@ -295,10 +236,13 @@ class Worker:
         if isinstance(task, ChunkTask) and task.source == "generate" and self._next is None:
             self._next = (task, self._submit(task))
 
-    def _submit(self, task: ChunkTask) -> _Job:
+    def _producer_started(self) -> _Producer:
         if self._producer is None:
             self._producer = _Producer()
-        return self._producer.submit(self._generated(task))
+        return self._producer
+
+    def _submit(self, task: ChunkTask) -> _Job:
+        return self._producer_started().submit(self._generated(task))
 
     def _job(self, task: ChunkTask) -> _Job:
         """The job generating `task`: the one started by `prefetch`, or a new one."""
@@ -414,16 +358,20 @@ class Worker:
                 yield encode_batch(b, variable), csv_bytes(b)
 
         stmt = self._copy_stmt(task.table, column_order(names, variable), "binary")
-        with self.conn.cursor() as cur, cur.copy(stmt) as cp:
-            cp.write(HEADER)
-            for enc, text in _threaded(batches()):
-                h.update(text)
-                cp.write(enc.data)
-                sent += enc.nbytes
-                rows += enc.rows
-                self.report("progress", task.table, enc.rows, enc.nbytes)
-            self._check_file(task, h.hexdigest(), rows)
-            cp.write(TRAILER)
+        job = self._producer_started().submit(batches())  # read and encode while sending
+        try:
+            with self.conn.cursor() as cur, cur.copy(stmt) as cp:
+                cp.write(HEADER)
+                for enc, text in job:
+                    h.update(text)
+                    cp.write(enc.data)
+                    sent += enc.nbytes
+                    rows += enc.rows
+                    self.report("progress", task.table, enc.rows, enc.nbytes)
+                self._check_file(task, h.hexdigest(), rows)
+                cp.write(TRAILER)
+        finally:
+            job.close()
         return sent
 
     def _copy_csv_file(self, task: ChunkTask) -> int:
