@@ -90,15 +90,14 @@ def python_path(on: bool = True) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def cpu_hog(on: bool) -> Iterator[None]:
-    """One CPU-bound process competing for a core (or nothing)."""
-    if not on:
-        yield
-        return
-    p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+def cpu_hog(n: int) -> Iterator[None]:
+    """`n` CPU-bound processes competing for the cores (True: one; 0 or False: none)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(int(n))]
     try:
-        time.sleep(0.5)
+        if procs:
+            time.sleep(0.5)
         yield
     finally:
-        p.kill()
-        p.wait()
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -10,9 +10,9 @@ What is compared: one prepared `SELECT * FROM lookup WHERE id = $1` per request 
   ships with pgserver, or the system's), latencies from its per-transaction log.
 
 Both sides' percentiles use one definition (nearest rank over the raw values) and both
-drop their first WARMUP requests. Rounds alternate which side goes first, twice over:
-on an otherwise idle machine, and with one CPU-bound process (started here) competing
-for a core. Printed per condition: the ratio featbench / pgbench of the pooled p50,
+drop their first WARMUP requests. Rounds alternate which side goes first, three times
+over: on an otherwise idle machine, with one CPU-bound process (started here) competing
+for a core, and with two (on 2 cores: none left free). Printed per condition: the ratio featbench / pgbench of the pooled p50,
 p99 and p99.9 (all rounds' requests together) and the median of the per-round ratios.
 
 Then the pauses: every request right after one of featbench's own pauses (when a
@@ -55,6 +55,9 @@ from featbench.runner.benchmark import RunConfig, run_benchmark
 from featbench.spec import spec_from_dict
 
 WARMUP = 500
+# (name, CPU-bound processes started beside the run): on this 2-core machine two of them
+# leave no core free, so the client, the server and pgbench all wait for CPU.
+CONDITIONS = (("idle", 0), ("one CPU-bound process", 1), ("two: every core busy", 2))
 QS = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
 
 
@@ -104,7 +107,7 @@ def pgbench_round(
 
 
 def condition(
-    name: str, hog: bool, args: argparse.Namespace, conninfo: str, schema: str, work: Path,
+    name: str, hog: int, args: argparse.Namespace, conninfo: str, schema: str, work: Path,
     pgbench: str,
 ) -> dict[str, Any]:  # fmt: skip
     fb_all: list[np.ndarray] = []
@@ -150,7 +153,7 @@ def condition(
 
 
 def decompose(
-    args: argparse.Namespace, conninfo: str, schema: str, work: Path, pgbench: str, hog: bool
+    args: argparse.Namespace, conninfo: str, schema: str, work: Path, pgbench: str, hog: int
 ) -> dict[str, float]:
     """Where featbench's p50 goes, layer by layer: median over rounds of each layer's p50
     divided by pgbench's p50 in the same round (layers in rotating order).
@@ -293,13 +296,13 @@ def main() -> None:
     with lookup_schema(args.target, "fb_tail") as lk:
         doc, conninfo, schema, work, pgbench = lk.doc, lk.conninfo, lk.schema, lk.work, lk.pgbench
         doc["conditions"] = [
-            condition("idle", False, args, conninfo, schema, work, pgbench),
-            condition("one CPU-bound process", True, args, conninfo, schema, work, pgbench),
+            condition(name, hogs, args, conninfo, schema, work, pgbench)
+            for name, hogs in CONDITIONS
         ]
         if args.decompose:
             doc["decompose_p50"] = {
                 name: decompose(args, conninfo, schema, work, pgbench, hog)
-                for name, hog in (("idle", False), ("one CPU-bound process", True))
+                for name, hog in CONDITIONS
             }
         if not args.skip_memory:
             doc["memory"] = memory_run(args.target, schema, args.memory_requests, work)
