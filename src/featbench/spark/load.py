@@ -24,6 +24,7 @@ writes the table again.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import os
 import time
@@ -168,13 +169,18 @@ def _load_partition(
 
     worker = Worker(cfg, report)
     try:
-        for task in chunks:
+        task = next(chunks, None)
+        while task is not None:
+            nxt = next(chunks, None)
             current[:] = [task]
             t0 = time.perf_counter()
-            rows, nbytes, skipped = worker.run_chunk(task)
+            # the next chunk's first rows are generated while the server stores this one's
+            ahead = None if nxt is None else functools.partial(worker.prefetch, nxt)
+            rows, nbytes, skipped = worker.run_chunk(task, ahead)
             yield ChunkDone(
                 task.table, task.chunk_no, rows, nbytes, skipped, time.perf_counter() - t0
             )
+            task = nxt
     finally:
         worker.close()
 
