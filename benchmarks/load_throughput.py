@@ -33,7 +33,6 @@ temporary schemas `fb_loadbench_<random>_*`, dropped at the end.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import shutil
@@ -186,9 +185,9 @@ def main() -> None:
             ),
         }
         for k in streams:
-            runners[f"featbench_{k}"] = functools.partial(
-                lambda k: featbench_load(args.target, f"{tag}_fb", args.scale, k, conninfo)[0], k
-            )
+            runners[f"featbench_{k}"] = lambda k=k: featbench_load(
+                args.target, f"{tag}_fb", args.scale, k, conninfo
+            )[0]
         can_checkpoint = checkpoint(conninfo)
         names = list(runners)
         results: list[dict[str, float]] = []

@@ -12,8 +12,9 @@ What is compared: one prepared `SELECT * FROM lookup WHERE id = $1` per request 
 Both sides' percentiles use one definition (nearest rank over the raw values) and both
 drop their first WARMUP requests. Rounds alternate which side goes first, three times
 over: on an otherwise idle machine, with one CPU-bound process (started here) competing
-for a core, and with two (on 2 cores: none left free). Printed per condition: the ratio featbench / pgbench of the pooled p50,
-p99 and p99.9 (all rounds' requests together) and the median of the per-round ratios.
+for a core, and with two (on 2 cores: none left free). Printed per condition: the ratio
+featbench / pgbench of the pooled p50, p99 and p99.9 (all rounds' requests together)
+and the median of the per-round ratios.
 
 Then the pauses: every request right after one of featbench's own pauses (when a
 client hands its records over) against all the others, and the memory curve of one

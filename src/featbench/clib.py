@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _ROOT = Path(__file__).parent  # the featbench package
 
@@ -38,3 +40,15 @@ def load(module: str) -> ctypes.CDLL | None:
         return ctypes.CDLL(p)
     except OSError:
         return None
+
+
+def function(
+    module: str, symbol: str, argtypes: list[Any], restype: Any
+) -> Callable[..., Any] | None:
+    """`symbol` of extension `module`, typed for ctypes; None where it was not built."""
+    lib = load(module)
+    if lib is None:
+        return None
+    fn = getattr(lib, symbol)
+    fn.argtypes, fn.restype = argtypes, restype
+    return fn  # type: ignore[no-any-return]

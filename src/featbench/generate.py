@@ -21,7 +21,6 @@ import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,18 +60,13 @@ def _stream_key_bytes(seed: int, parts: tuple[str, ...]) -> bytes:
 _philox = threading.local()
 
 
-def _c_philox() -> Any:
-    """The C Philox loop (`_generate.c`), None where it was not built."""
-    lib = clib.load("featbench._generate")
-    if lib is None:
-        return None
-    fn = lib.fb_philox4x64_blocks
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-    fn.restype = None
-    return fn
-
-
-_C_PHILOX = _c_philox()
+# The C Philox loop (`_generate.c`), None where it was not built.
+_C_PHILOX = clib.function(
+    "featbench._generate",
+    "fb_philox4x64_blocks",
+    [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p],
+    None,
+)
 
 
 def blocks(seed: int, parts: tuple[str, ...], start: int, stop: int) -> np.ndarray:

@@ -123,19 +123,11 @@ def _put_number(out: np.ndarray, n: int, row_w: int, off: int, vals: np.ndarray,
     dst[...] = vals
 
 
-def _c_copy_rows() -> Any:
-    """The C row encoder (`featbench/_generate.c`), None where it was not built."""
-    lib = clib.load("featbench._generate")
-    if lib is None:
-        return None
-    fn = lib.fb_copy_rows
-    p, i = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [i, i, p, p, p, i, p, p, p]
-    fn.restype = i
-    return fn
-
-
-_C_ROWS = _c_copy_rows()
+# The C row encoder (`featbench/_generate.c`), None where it was not built.
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_C_ROWS = clib.function(
+    "featbench._generate", "fb_copy_rows", [_I, _I, _P, _P, _P, _I, _P, _P, _P], _I
+)
 
 
 def _c_rows(

@@ -145,15 +145,10 @@ class _Job:
         """Stop producing this job and discard what is left of it, so that the next job's
         items come next (a chunk found loaded already, or given up on an error)."""
         self.cancelled = True
-        for _ in self._drain():
-            pass
-
-    def _drain(self) -> Iterator[None]:
         while not self._ended:
             job, it = self._producer.get()
             assert job is self
             self._ended = it is _Producer.END
-            yield None
 
 
 class _Producer:
